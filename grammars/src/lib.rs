@@ -1,0 +1,57 @@
+//! # sluicegate-grammars
+//!
+//! Front ends that turn user constraints into sluicegate's grammar IR
+//! ([`sluicegate_core::Grammar`]):
+//! - [`regex`]: a regular expression that the whole output must match;
+//! - [`choice`]: the output is exactly one of N strings.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sluicegate_core::{CompileOptions, TokenEntry, TokenKind, Vocabulary};
+//! use sluicegate_grammars::{compile, Constraint};
+//!
+//! let tokens = ["yes", "no", "y", "n", "o", "e", "s"].iter().enumerate().map(|(i, t)| TokenEntry {
+//!     id: i as u32, bytes: t.as_bytes().to_vec(), kind: TokenKind::Text,
+//! });
+//! let vocab = Arc::new(Vocabulary::from_tokens(tokens, &[], None).unwrap());
+//! let c = Constraint::Choice(vec!["yes".into(), "no".into()]);
+//! let mut m = compile(&c, vocab, &CompileOptions::default()).unwrap().matcher();
+//! m.consume_token(3).unwrap(); // "n"
+//! assert_eq!(m.forced_bytes(), b"o");
+//! ```
+#![deny(missing_docs)]
+
+pub mod choice;
+pub mod regex;
+
+use std::sync::Arc;
+
+use sluicegate_core::{CompileError, CompileOptions, CompiledGrammar, Grammar, Vocabulary};
+
+/// A user constraint, in any of the supported front-end languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    /// The whole output matches this regular expression.
+    Regex(String),
+    /// The output is exactly one of these strings.
+    Choice(Vec<String>),
+}
+
+impl Constraint {
+    /// Translate into the grammar IR.
+    pub fn to_grammar(&self) -> Result<Grammar, CompileError> {
+        match self {
+            Constraint::Regex(p) => regex::grammar(p),
+            Constraint::Choice(items) => choice::grammar(items),
+        }
+    }
+}
+
+/// Translate and compile a constraint for a vocabulary.
+pub fn compile(
+    constraint: &Constraint,
+    vocab: Arc<Vocabulary>,
+    opts: &CompileOptions,
+) -> Result<Arc<CompiledGrammar>, CompileError> {
+    CompiledGrammar::new(&constraint.to_grammar()?, vocab, opts)
+}
