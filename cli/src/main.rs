@@ -11,7 +11,11 @@ use sluicegate_core::{CompileOptions, Vocabulary};
 use sluicegate_grammars::{compile, Constraint};
 
 #[derive(Parser)]
-#[command(name = "sluicegate", version, about = "Structured generation: constrain model output to a regex, a choice list or a schema")]
+#[command(
+    name = "sluicegate",
+    version,
+    about = "Structured generation: constrain model output to a regex, a choice list or a schema"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,8 @@ fn mask(args: MaskArgs) -> Result<(), String> {
     let mut m = grammar.matcher();
     m.consume_bytes(args.prefix.as_bytes()).map_err(|e| format!("the prefix is rejected: {e}"))?;
     let mask = m.compute_mask_vec();
-    let tokens: Vec<u32> = (0..vocab.mask_width() as u32).filter(|&t| mask[(t >> 5) as usize] >> (t & 31) & 1 == 1).collect();
+    let tokens: Vec<u32> =
+        (0..vocab.mask_width() as u32).filter(|&t| mask[(t >> 5) as usize] >> (t & 31) & 1 == 1).collect();
     let mut out = serde_json::json!({
         "allowed": tokens.len(),
         "accepting": m.is_accepting(),

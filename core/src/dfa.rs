@@ -124,10 +124,7 @@ impl ByteDfa {
                 raw_trans.push(id);
             }
             if order.len() > limits.max_states {
-                return Err(CompileError::TooLarge(format!(
-                    "automaton has more than {} states",
-                    limits.max_states
-                )));
+                return Err(CompileError::TooLarge(format!("automaton has more than {} states", limits.max_states)));
             }
             i += 1;
         }
@@ -221,9 +218,7 @@ impl ByteDfa {
 
     /// Whether no byte can follow (only end of input is possible).
     pub fn is_terminal(&self, state: u32) -> bool {
-        self.trans[state as usize * self.stride..(state as usize + 1) * self.stride]
-            .iter()
-            .all(|&t| t == DEAD)
+        self.trans[state as usize * self.stride..(state as usize + 1) * self.stride].iter().all(|&t| t == DEAD)
     }
 
     /// If exactly one byte can follow and the state is not accepting, that byte.

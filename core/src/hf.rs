@@ -103,16 +103,13 @@ impl Vocabulary {
                 .collect(),
         };
         let n_tokens = entries.len();
-        let mut vocab = Vocabulary::from_tokens(entries, &eos, opts.mask_width)
-            .map_err(|e| fmt_err(e.to_string()))?;
+        let mut vocab = Vocabulary::from_tokens(entries, &eos, opts.mask_width).map_err(|e| fmt_err(e.to_string()))?;
         let text_tokens = (0..vocab.mask_width() as u32).filter(|&i| vocab.kind(i) == TokenKind::Text).count();
         if text_tokens == 0 {
             return Err(fmt_err("no usable text tokens".into()));
         }
         unmapped.sort_by_key(|u| u.id);
-        let special_tokens = (0..vocab.mask_width() as u32)
-            .filter(|&i| vocab.kind(i) == TokenKind::Special)
-            .count();
+        let special_tokens = (0..vocab.mask_width() as u32).filter(|&i| vocab.kind(i) == TokenKind::Special).count();
         vocab.set_report(LoadReport {
             tokens: n_tokens,
             text_tokens,
@@ -147,10 +144,8 @@ fn parse_tokens(doc: &Value) -> Result<Parsed, String> {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                let piece = item
-                    .get(0)
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| format!("unigram entry {i} has no piece"))?;
+                let piece =
+                    item.get(0).and_then(Value::as_str).ok_or_else(|| format!("unigram entry {i} has no piece"))?;
                 Ok((i as u32, piece.to_string()))
             })
             .collect::<Result<_, String>>()?,

@@ -75,10 +75,8 @@ impl Grammar {
     }
 
     fn rule_hir(&self, id: RuleId, on_path: &mut [bool]) -> Result<Hir, CompileError> {
-        let rule = self
-            .rules
-            .get(id)
-            .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{id}")))?;
+        let rule =
+            self.rules.get(id).ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{id}")))?;
         if on_path[id] {
             return Err(CompileError::Unsupported(format!(
                 "rule {:?} is recursive; recursive grammars need the pushdown engine",

@@ -158,10 +158,7 @@ impl Matcher {
                 self.states.push(next);
                 Ok(())
             }
-            Err(offset) => Err(MatchError::BytesRejected {
-                offset,
-                context: escape_bytes(&bytes[..=offset]),
-            }),
+            Err(offset) => Err(MatchError::BytesRejected { offset, context: escape_bytes(&bytes[..=offset]) }),
         }
     }
 

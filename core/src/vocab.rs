@@ -131,27 +131,21 @@ impl Vocabulary {
         eos_sorted.sort_unstable();
         eos_sorted.dedup();
         if let Some(&bad) = eos_sorted.iter().find(|&&e| e as usize >= width) {
-            return Err(VocabError::Invalid(format!(
-                "EOS id {bad} is out of range (mask width {width})"
-            )));
+            return Err(VocabError::Invalid(format!("EOS id {bad} is out of range (mask width {width})")));
         }
         let mut next = entries.into_iter().peekable();
         for id in 0..width as u32 {
             match next.peek() {
                 Some(e) if e.id == id => {
                     let e = next.next().expect("peeked");
-                    let kind = if e.kind == TokenKind::Text && e.bytes.is_empty() {
-                        TokenKind::Unusable
-                    } else {
-                        e.kind
-                    };
+                    let kind =
+                        if e.kind == TokenKind::Text && e.bytes.is_empty() { TokenKind::Unusable } else { e.kind };
                     bytes.extend_from_slice(&e.bytes);
                     kinds.push(kind);
                 }
                 _ => kinds.push(TokenKind::Unusable),
             }
-            let end = u32::try_from(bytes.len())
-                .map_err(|_| VocabError::Invalid("token bytes exceed 4 GiB".into()))?;
+            let end = u32::try_from(bytes.len()).map_err(|_| VocabError::Invalid("token bytes exceed 4 GiB".into()))?;
             offsets.push(end);
         }
         // An EOS token is never text, whatever the list said.
@@ -187,10 +181,7 @@ impl Vocabulary {
         eos.sort_unstable();
         eos.dedup();
         if let Some(&bad) = eos.iter().find(|&&e| e as usize >= self.mask_width) {
-            return Err(VocabError::Invalid(format!(
-                "EOS id {bad} is out of range (mask width {})",
-                self.mask_width
-            )));
+            return Err(VocabError::Invalid(format!("EOS id {bad} is out of range (mask width {})", self.mask_width)));
         }
         for &e in &eos {
             if self.kinds[e as usize] == TokenKind::Text {

@@ -1,0 +1,24 @@
+# The front door. `make demo` sets up and runs the main job; `make test` runs every test.
+TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
+CARGO ?= cargo
+
+.PHONY: demo test lint bench build
+
+build:
+	$(CARGO) build --release -p sluicegate-cli -p sluicegate-bench
+
+# Until the llama.cpp backend lands, the main job is the mask demo: the tokens
+# a constraint allows after a prefix, on the Llama 3.1 vocabulary.
+demo: build
+	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --choice positive --choice negative --choice neutral --show-text
+	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --regex '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' --prefix '2026-1' --show-text
+
+test: lint
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: build
+	./target/release/sluicegate-bench masks --tokenizer $(TOKENIZER)

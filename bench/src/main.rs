@@ -1,0 +1,114 @@
+//! `sluicegate-bench`: benchmarks that print figures.
+//!
+//! `sluicegate-bench masks --tokenizer FILE` times regex compilation and
+//! masks at named states, cold (first visit: a trie walk) and warm (served
+//! from the per-state cache). Single-threaded; run a release build.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use sluicegate_core::{CompileOptions, Vocabulary};
+use sluicegate_grammars::{compile, Constraint};
+
+#[derive(Parser)]
+#[command(name = "sluicegate-bench", about = "sluicegate benchmarks (figures, not tests)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mask time at named states and compile time per regex.
+    Masks(MasksArgs),
+}
+
+#[derive(Args)]
+struct MasksArgs {
+    /// HF tokenizer.json (plain or .gz); the reference figures use Llama 3.1.
+    #[arg(long)]
+    tokenizer: String,
+    /// Repetitions of each warm measurement.
+    #[arg(long, default_value_t = 2000)]
+    reps: u32,
+}
+
+/// A named state: a regex and the text consumed before the mask is taken.
+const STATES: &[(&str, &str, &str)] = &[
+    ("free string, inside", r#""([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*""#, "\"The quick brown"),
+    ("free string, start", r#""([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*""#, ""),
+    ("number, inside", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", "-12"),
+    ("number, after dot", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", "3.1"),
+    ("after a fixed prefix", r#"\{"name": "[A-Za-z ]{1,40}", "age": [0-9]{1,3}\}"#, r#"{"name": ""#),
+    ("after a key", r#"\{"name": "[A-Za-z ]{1,40}", "age": [0-9]{1,3}\}"#, r#"{"name": "Ada Lovelace", "age": "#),
+    ("date, month", r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", "2024-"),
+    ("unicode word", r"[\p{L}\p{M}]+( [\p{L}\p{M}]+)*", "Straße"),
+    ("choice of 3", r"(positive|negative|neutral)", ""),
+];
+
+fn fmt_us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn masks(args: MasksArgs) -> Result<(), String> {
+    let t = Instant::now();
+    let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
+    println!(
+        "vocabulary: {} ({} ids, {} mask words), loaded and verified in {:.0} ms",
+        args.tokenizer,
+        vocab.mask_width(),
+        vocab.mask_words(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let mut buf = vec![0u32; vocab.mask_words()];
+    // The floor: writing the bitset at all.
+    let t = Instant::now();
+    for i in 0..args.reps {
+        buf.fill(i);
+        std::hint::black_box(&mut buf);
+    }
+    let floor = t.elapsed() / args.reps;
+    println!("floor (fill {} words): {} us\n", buf.len(), fmt_us(floor));
+    println!("| state | compile ms | DFA states | cold mask us | warm mask us | allowed |");
+    println!("|---|---|---|---|---|---|");
+    for (name, regex, prefix) in STATES {
+        let t = Instant::now();
+        let g = compile(&Constraint::Regex(regex.to_string()), vocab.clone(), &CompileOptions::default())
+            .map_err(|e| format!("{name}: {e}"))?;
+        let compile_time = t.elapsed();
+        let mut m = g.matcher();
+        m.consume_bytes(prefix.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
+        let t = Instant::now();
+        m.compute_mask(&mut buf).map_err(|e| e.to_string())?;
+        let cold = t.elapsed();
+        let allowed: u32 = buf.iter().map(|w| w.count_ones()).sum();
+        let t = Instant::now();
+        for _ in 0..args.reps {
+            m.compute_mask(&mut buf).map_err(|e| e.to_string())?;
+            std::hint::black_box(&mut buf);
+        }
+        let warm = t.elapsed() / args.reps;
+        println!(
+            "| {name} | {:.2} | {} | {} | {} | {allowed} |",
+            compile_time.as_secs_f64() * 1e3,
+            g.dfa().num_states(),
+            fmt_us(cold),
+            fmt_us(warm)
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Masks(a) => masks(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

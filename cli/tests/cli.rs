@@ -1,0 +1,64 @@
+//! The `sluicegate` binary, run as a user would.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tokenizer() -> PathBuf {
+    let data = std::env::var_os("SLUICEGATE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let path = data.join("tokenizers/llama3_1.tokenizer.json.gz");
+    assert!(path.exists(), "test data not found: {} (set SLUICEGATE_DATA)", path.display());
+    path
+}
+
+fn run(args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluicegate")).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), json, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn mask_choice() {
+    let tok = tokenizer();
+    let (ok, json, err) = run(&["mask", "--tokenizer", tok.to_str().unwrap(), "--choice", "yes", "--choice", "no"]);
+    assert!(ok, "{err}");
+    assert_eq!(json["accepting"], false);
+    let tokens: Vec<u64> = json["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert_eq!(json["allowed"].as_u64().unwrap() as usize, tokens.len());
+    // "yes", "no" and their proper prefixes "y", "ye", "n" in the Llama 3.1 vocabulary.
+    assert_eq!(tokens, vec![77, 88, 2201, 9188, 9891]);
+}
+
+#[test]
+fn mask_regex_after_prefix_accepting_lists_eos() {
+    let tok = tokenizer();
+    let (ok, json, err) =
+        run(&["mask", "--tokenizer", tok.to_str().unwrap(), "--regex", "[0-9]{1,3}", "--prefix", "12"]);
+    assert!(ok, "{err}");
+    assert_eq!(json["accepting"], true);
+    let tokens: Vec<u64> = json["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    // Ten digits plus the two EOS tokens (<|end_of_text|>, <|eot_id|>).
+    assert_eq!(tokens.len(), 12, "{tokens:?}");
+    assert!(tokens.contains(&128001) && tokens.contains(&128009));
+}
+
+#[test]
+fn errors_are_messages_not_crashes() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["mask", "--tokenizer", tok, "--regex", "abc", "--prefix", "abd"], "prefix is rejected"),
+        (&["mask", "--tokenizer", tok, "--regex", "("], "invalid regex"),
+        (&["mask", "--tokenizer", "/nonexistent.json", "--regex", "a"], "cannot read tokenizer file"),
+        (&["mask", "--tokenizer", tok], "exactly one of --regex or --choice"),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluicegate")).args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

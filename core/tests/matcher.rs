@@ -1,0 +1,206 @@
+//! Matcher behaviour on small hand-made vocabularies (no data files needed).
+
+use std::sync::Arc;
+
+use regex_syntax::parse;
+use sluicegate_core::{
+    CompileError, CompileOptions, CompiledGrammar, Expr, Grammar, MatchError, Matcher, Rule, TokenEntry, TokenKind,
+    Vocabulary,
+};
+
+const EOS: u32 = 100;
+const BOS: u32 = 101;
+
+fn vocab(width: Option<usize>) -> Arc<Vocabulary> {
+    let texts = ["a", "b", "ab", "abc", "c", "\"", "{\"", "name", "\":", " \"", "x", "é", "?"];
+    let mut tokens: Vec<TokenEntry> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TokenEntry { id: i as u32, bytes: t.as_bytes().to_vec(), kind: TokenKind::Text })
+        .collect();
+    // The two bytes of "é" (0xC3 0xA9) as separate byte-fallback tokens.
+    tokens[12].bytes = vec![0xC3];
+    tokens.push(TokenEntry { id: 13, bytes: vec![0xA9], kind: TokenKind::Text });
+    tokens.push(TokenEntry { id: EOS, bytes: b"</s>".to_vec(), kind: TokenKind::Special });
+    tokens.push(TokenEntry { id: BOS, bytes: b"<s>".to_vec(), kind: TokenKind::Special });
+    Arc::new(Vocabulary::from_tokens(tokens, &[EOS], width).unwrap())
+}
+
+fn compile(v: &Arc<Vocabulary>, re: &str) -> Arc<CompiledGrammar> {
+    CompiledGrammar::new(&Grammar::regular(parse(re).unwrap()), v.clone(), &CompileOptions::default()).unwrap()
+}
+
+fn allowed(m: &mut Matcher) -> Vec<u32> {
+    let mask = m.compute_mask_vec();
+    (0..m.grammar().vocab().mask_width() as u32).filter(|&t| mask[(t >> 5) as usize] >> (t & 31) & 1 == 1).collect()
+}
+
+#[test]
+fn mask_eos_and_special_tokens() {
+    let v = vocab(None);
+    let g = compile(&v, "(ab)+");
+    let mut m = g.matcher();
+    assert_eq!(allowed(&mut m), vec![0, 2]); // "a", "ab"; never "<s>" or EOS
+    m.consume_token(2).unwrap();
+    assert_eq!(allowed(&mut m), vec![0, 2, EOS]);
+    assert!(m.is_accepting() && !m.is_finished());
+    assert!(matches!(m.consume_token(BOS), Err(MatchError::TokenRejected { token: BOS, .. })));
+    m.consume_token(EOS).unwrap();
+    assert!(m.is_finished());
+    assert_eq!(allowed(&mut m), vec![EOS]);
+    assert_eq!(m.consume_token(0), Err(MatchError::Finished));
+    m.rollback(1).unwrap();
+    assert!(!m.is_finished());
+    m.consume_token(0).unwrap();
+    assert!(!m.is_accepting());
+}
+
+#[test]
+fn padded_mask_width() {
+    let v = vocab(Some(200));
+    assert_eq!(v.mask_words(), 7);
+    let g = compile(&v, "[a-z]+");
+    let mut m = g.matcher();
+    let mask = m.compute_mask_vec();
+    assert_eq!(mask.len(), 7);
+    assert_eq!(mask[4..], [0, 0, 0], "padding ids are never allowed");
+    assert_eq!(m.consume_token(150), Err(MatchError::TokenRejected { token: 150, text: "\"\"".into(), consumed: 0 }));
+    assert_eq!(m.consume_token(200), Err(MatchError::TokenOutOfRange { token: 200, width: 200 }));
+    let mut short = vec![0u32; 6];
+    assert_eq!(m.compute_mask(&mut short), Err(MatchError::BadMaskBuffer { got: 6, expected: 7 }));
+}
+
+#[test]
+fn rollback_and_clone() {
+    let v = vocab(None);
+    let g = compile(&v, "abcab|abx");
+    let mut m = g.matcher();
+    m.consume_tokens(&[3, 0]).unwrap(); // "abc" "a"
+    let snapshot = m.clone();
+    m.consume_token(1).unwrap();
+    assert!(m.is_finished());
+    assert!(!snapshot.is_accepting());
+    m.rollback(2).unwrap();
+    assert_eq!(m.num_steps(), 1);
+    assert_eq!(allowed(&mut m), vec![0, 2]);
+    assert_eq!(m.rollback(5), Err(MatchError::RollbackTooFar { requested: 5, available: 1 }));
+    // consume_tokens is all-or-nothing.
+    assert!(m.consume_tokens(&[2, 1]).is_err());
+    assert_eq!(m.num_steps(), 1);
+    assert_eq!(m.validate_tokens(&[0, 1, 1]), 2);
+    m.reset();
+    assert_eq!(m.num_steps(), 0);
+}
+
+#[test]
+fn forced_bytes_and_tokens() {
+    let v = vocab(None);
+    let g = compile(&v, r#"\{"name": "[a-z]+"\}"#);
+    let m = g.matcher();
+    assert_eq!(m.forced_bytes(), br#"{"name": ""#);
+    // Greedy spelling `{"` `name` `":` ` "`; ` "` has no longer extension, so it stays.
+    assert_eq!(m.forced_tokens(), vec![6, 7, 8, 9]);
+    let g = compile(&v, "abcabc|abcabd");
+    let m = g.matcher();
+    assert_eq!(m.forced_bytes(), b"abcab");
+    // "abc" then "ab": "ab" could extend to "abc" past the forced bytes, so it is held back.
+    assert_eq!(m.forced_tokens(), vec![3]);
+    let g = compile(&v, "ab");
+    assert_eq!(g.matcher().forced_tokens(), vec![2], "nothing follows, so the last token is kept");
+}
+
+#[test]
+fn utf8_split_across_tokens() {
+    let v = vocab(None);
+    let g = compile(&v, "é+");
+    let mut m = g.matcher();
+    assert_eq!(allowed(&mut m), vec![11, 12]); // "é" and the lone lead byte
+    m.consume_token(12).unwrap();
+    assert_eq!(allowed(&mut m), vec![13]); // only the continuation byte
+    m.consume_token(13).unwrap();
+    assert!(m.is_accepting());
+}
+
+#[test]
+fn consume_bytes_errors() {
+    let v = vocab(None);
+    let g = compile(&v, "abc");
+    let mut m = g.matcher();
+    let err = m.consume_bytes(b"abd").unwrap_err();
+    assert_eq!(err, MatchError::BytesRejected { offset: 2, context: "\"abd\"".into() });
+    assert_eq!(m.num_steps(), 0);
+    m.consume_bytes(b"ab").unwrap();
+    assert_eq!(allowed(&mut m), vec![4]);
+}
+
+#[test]
+fn build_errors() {
+    let v = vocab(None);
+    let opts = CompileOptions::default();
+    let empty = Grammar::regular(parse("a\\zb").unwrap());
+    assert!(matches!(CompiledGrammar::new(&empty, v.clone(), &opts), Err(CompileError::Empty)));
+    // Too large for the configured limits: an error, not an abort.
+    let mut small = CompileOptions::default();
+    small.limits.max_states = 100;
+    let big = Grammar::regular(parse("[a-z]{500}").unwrap());
+    assert!(matches!(CompiledGrammar::new(&big, v.clone(), &small), Err(CompileError::TooLarge(_))));
+    // Recursive grammars are refused here rather than unrolled to a fixed depth.
+    let rec = Grammar {
+        rules: vec![Rule {
+            name: "r".into(),
+            body: Expr::Alt(vec![
+                Expr::literal("x"),
+                Expr::Seq(vec![Expr::literal("("), Expr::Rule(0), Expr::literal(")")]),
+            ]),
+        }],
+        start: 0,
+    };
+    assert!(matches!(CompiledGrammar::new(&rec, v.clone(), &opts), Err(CompileError::Unsupported(_))));
+}
+
+#[test]
+fn vocabulary_errors() {
+    assert!(Vocabulary::from_tokens(Vec::new(), &[], None).is_err());
+    let dup = vec![
+        TokenEntry { id: 1, bytes: b"a".to_vec(), kind: TokenKind::Text },
+        TokenEntry { id: 1, bytes: b"b".to_vec(), kind: TokenKind::Text },
+    ];
+    assert!(Vocabulary::from_tokens(dup, &[], None).unwrap_err().to_string().contains("listed twice"));
+    let one = vec![TokenEntry { id: 3, bytes: b"a".to_vec(), kind: TokenKind::Text }];
+    assert!(Vocabulary::from_tokens(one.clone(), &[9], None).is_err(), "EOS out of range");
+    assert!(Vocabulary::from_tokens(one.clone(), &[], Some(2)).is_err(), "width below ids");
+    let v = Vocabulary::from_tokens(one, &[], None).unwrap();
+    assert_eq!(v.kind(0), TokenKind::Unusable, "gaps are unusable");
+    assert_eq!(v.kind(3), TokenKind::Text);
+    // Declaring a text token EOS makes it special, so it is no longer text.
+    let v = v.with_eos(&[3]).unwrap();
+    assert_eq!(v.kind(3), TokenKind::Special);
+}
+
+#[test]
+fn shared_across_threads() {
+    let v = vocab(None);
+    let g = compile(&v, "[abc\"x]*name");
+    let steps = [0u32, 1, 2, 3];
+    let reference: Vec<Vec<u32>> = {
+        let mut m = g.matcher();
+        steps
+            .iter()
+            .map(|&t| {
+                m.consume_token(t).unwrap();
+                m.compute_mask_vec()
+            })
+            .collect()
+    };
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut m = g.matcher();
+                for (i, &t) in steps.iter().enumerate() {
+                    m.consume_token(t).unwrap();
+                    assert_eq!(m.compute_mask_vec(), reference[i]);
+                }
+            });
+        }
+    });
+}
