@@ -70,7 +70,7 @@ fn masks(args: MasksArgs) -> Result<(), String> {
     }
     let floor = t.elapsed() / args.reps;
     println!("floor (fill {} words): {} us\n", buf.len(), fmt_us(floor));
-    println!("| state | compile ms | DFA states | cold mask us | warm mask us | allowed |");
+    println!("| state | compile ms | automaton states | cold mask us | warm mask us | allowed |");
     println!("|---|---|---|---|---|---|");
     for (name, regex, prefix) in STATES {
         let t = Instant::now();
@@ -92,7 +92,7 @@ fn masks(args: MasksArgs) -> Result<(), String> {
         println!(
             "| {name} | {:.2} | {} | {} | {} | {allowed} |",
             compile_time.as_secs_f64() * 1e3,
-            g.dfa().num_states(),
+            g.num_states(),
             fmt_us(cold),
             fmt_us(warm)
         );

@@ -1,13 +1,23 @@
-//! A compiled constraint: the byte automaton bound to one vocabulary, with
-//! a lazily filled, shared cache of token masks per automaton state.
+//! A compiled constraint: one byte automaton per grammar rule, with call
+//! edges where rules recurse, bound to one vocabulary; plus a lazily filled,
+//! shared cache of what each automaton state allows.
+//!
+//! Rules are inlined into their users except where inlining would recurse:
+//! such a reference becomes a *call* (a pushdown step). A grammar without
+//! recursion therefore compiles to a single DFA, whose masks are a cached
+//! copy; recursion costs only at the points where it is used.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::dfa::{ByteDfa, DfaLimits, DEAD};
+use regex_syntax::hir::{Hir, Repetition};
+
+use crate::dfa::{call_marker, ByteDfa, DfaLimits, DEAD};
 use crate::error::CompileError;
-use crate::ir::Grammar;
+use crate::ir::{Expr, Grammar, RuleId};
 use crate::matcher::Matcher;
+use crate::pda::{Config, Stacks, MAX_CONFIGS, ROOT};
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -26,17 +36,40 @@ impl Default for CompileOptions {
     }
 }
 
+#[derive(Debug)]
+struct CompiledRule {
+    name: String,
+    dfa: ByteDfa,
+    /// Whether some call edge enters this rule (so returns from it matter).
+    called: bool,
+}
+
+/// What one automaton state allows, independently of the stack below it.
+#[derive(Debug)]
+pub(crate) struct StateEntry {
+    /// Tokens whose bytes all step inside the state's own rule automaton.
+    pub tokens: Box<[u32]>,
+    /// Trie nodes (below the root) where the walk reaches a state with calls
+    /// or a returning state: `(node, global_state, has_calls)`. Tokens
+    /// through such nodes may also be allowed by way of the stack.
+    pub exits: Vec<(u32, u32, bool)>,
+}
+
 /// An immutable compiled constraint, shared by all matchers and threads.
 ///
 /// # Cost
-/// Compiling builds the automaton (milliseconds for ordinary regexes); each
-/// automaton state's mask is computed by one trie walk the first time any
-/// matcher reaches it and then served from the cache.
+/// Compiling builds one automaton per recursive rule (milliseconds for
+/// ordinary constraints). The first visit of an automaton state walks the
+/// token trie once; later visits copy the cached result.
 #[derive(Debug)]
 pub struct CompiledGrammar {
     vocab: Arc<Vocabulary>,
-    dfa: ByteDfa,
-    masks: Vec<OnceLock<Box<[u32]>>>,
+    rules: Vec<CompiledRule>,
+    /// Global state id of each rule's local state 0.
+    base: Vec<u32>,
+    /// The rule of each global state.
+    owner: Vec<u32>,
+    entries: Vec<OnceLock<Arc<StateEntry>>>,
     cache_used: AtomicUsize,
     cache_limit: usize,
 }
@@ -44,16 +77,31 @@ pub struct CompiledGrammar {
 impl CompiledGrammar {
     /// Compile `grammar` for `vocab`.
     pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
-        let hir = grammar.to_regular()?;
-        let dfa = ByteDfa::from_hir(&hir, &opts.limits)?;
-        let masks = (0..dfa.num_states()).map(|_| OnceLock::new()).collect();
-        Ok(Arc::new(CompiledGrammar {
+        let rules = match RuleBuilder::build(grammar, &opts.limits, true) {
+            Err(CompileError::TooLarge(_)) => RuleBuilder::build(grammar, &opts.limits, false)?,
+            other => other?,
+        };
+        let mut base = Vec::with_capacity(rules.len());
+        let mut owner = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            base.push(owner.len() as u32);
+            owner.extend(std::iter::repeat_n(i as u32, r.dfa.num_states()));
+        }
+        if owner.len() >= u32::MAX as usize / 2 {
+            return Err(CompileError::TooLarge("too many automaton states".into()));
+        }
+        let entries = (0..owner.len()).map(|_| OnceLock::new()).collect();
+        let g = CompiledGrammar {
             vocab,
-            dfa,
-            masks,
+            rules,
+            base,
+            owner,
+            entries,
             cache_used: AtomicUsize::new(0),
             cache_limit: opts.mask_cache_bytes,
-        }))
+        };
+        g.check_left_recursion()?;
+        Ok(Arc::new(g))
     }
 
     /// A fresh matcher at the start of the output.
@@ -66,9 +114,14 @@ impl CompiledGrammar {
         &self.vocab
     }
 
-    /// The byte automaton.
-    pub fn dfa(&self) -> &ByteDfa {
-        &self.dfa
+    /// Number of rule automata (1 for a regular language).
+    pub fn num_rules(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Total automaton states over all rules.
+    pub fn num_states(&self) -> usize {
+        self.owner.len()
     }
 
     /// Bytes currently held by the mask cache.
@@ -76,46 +129,424 @@ impl CompiledGrammar {
         self.cache_used.load(Ordering::Relaxed)
     }
 
-    /// Write the mask of `state` into `out` (exactly `vocab.mask_words()` words).
-    pub(crate) fn fill_mask(&self, state: u32, out: &mut [u32], stack: &mut Vec<u32>) {
-        let slot = &self.masks[state as usize];
-        if let Some(mask) = slot.get() {
-            out.copy_from_slice(mask);
-            return;
+    // ---- global-state primitives -------------------------------------------------------
+
+    #[inline]
+    fn local(&self, g: u32) -> (&ByteDfa, u32, u32) {
+        let r = self.owner[g as usize];
+        let base = self.base[r as usize];
+        (&self.rules[r as usize].dfa, g - base, base)
+    }
+
+    /// The global start state.
+    #[inline]
+    pub(crate) fn start(&self) -> u32 {
+        self.base[0] + self.rules[0].dfa.start()
+    }
+
+    #[inline]
+    pub(crate) fn next_byte(&self, g: u32, b: u8) -> u32 {
+        let (dfa, s, base) = self.local(g);
+        let n = dfa.next(s, b);
+        if n == DEAD {
+            DEAD
+        } else {
+            base + n
         }
-        self.walk_mask(state, out, stack);
-        let bytes = std::mem::size_of_val(out);
+    }
+
+    #[inline]
+    fn rule_accepting(&self, g: u32) -> bool {
+        let (dfa, s, _) = self.local(g);
+        dfa.is_accepting(s)
+    }
+
+    /// Close a configuration set under calls and returns, in place.
+    pub(crate) fn close(&self, set: &mut Vec<Config>, stacks: &mut Stacks) {
+        let mut i = 0;
+        while i < set.len() {
+            let c = set[i];
+            let (dfa, s, base) = self.local(c.top);
+            for &(rule, ret) in dfa.calls(s) {
+                let below = stacks.push(base + ret, c.below);
+                let r = rule as usize;
+                let n = Config { top: self.base[r] + self.rules[r].dfa.start(), below };
+                if !set.contains(&n) {
+                    set.push(n);
+                }
+            }
+            if c.below != ROOT && dfa.is_accepting(s) {
+                let (ret, parent) = stacks.pop(c.below);
+                let n = Config { top: ret, below: parent };
+                if !set.contains(&n) {
+                    set.push(n);
+                }
+            }
+            i += 1;
+            if set.len() > MAX_CONFIGS {
+                stacks.overflowed = true;
+                set.truncate(MAX_CONFIGS);
+                break;
+            }
+        }
+    }
+
+    /// Step a closed set by one byte; the result is closed too.
+    pub(crate) fn step(&self, set: &[Config], b: u8, out: &mut Vec<Config>, stacks: &mut Stacks) {
+        out.clear();
+        for c in set {
+            let n = self.next_byte(c.top, b);
+            if n != DEAD {
+                let n = Config { top: n, below: c.below };
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        self.close(out, stacks);
+    }
+
+    /// Whether a closed set contains a complete output.
+    pub(crate) fn set_accepting(&self, set: &[Config]) -> bool {
+        set.iter().any(|c| c.below == ROOT && self.rule_accepting(c.top))
+    }
+
+    /// Whether any byte can extend a closed set.
+    pub(crate) fn set_can_continue(&self, set: &[Config]) -> bool {
+        set.iter().any(|c| {
+            let (dfa, s, _) = self.local(c.top);
+            (0..=255u8).any(|b| dfa.next(s, b) != DEAD)
+        })
+    }
+
+    // ---- masks -------------------------------------------------------------------------
+
+    fn entry(&self, g: u32, stack: &mut Vec<u32>) -> Arc<StateEntry> {
+        let slot = &self.entries[g as usize];
+        if let Some(e) = slot.get() {
+            return Arc::clone(e);
+        }
+        let entry = Arc::new(self.compute_entry(g, stack));
+        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
         if self.cache_used.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.cache_limit {
-            if slot.set(out.to_vec().into_boxed_slice()).is_err() {
-                // Another thread filled it first; ours is identical.
+            if slot.set(Arc::clone(&entry)).is_err() {
                 self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
             }
         } else {
             self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
         }
+        entry
     }
 
-    fn walk_mask(&self, state: u32, out: &mut [u32], stack: &mut Vec<u32>) {
-        out.fill(0);
+    fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
+        let (dfa, s, base) = self.local(g);
+        let returns_matter = self.rules[self.owner[g as usize] as usize].called;
         let trie = self.vocab.trie();
-        let dfa = &self.dfa;
+        let mut tokens = vec![0u32; self.vocab.mask_words()].into_boxed_slice();
+        let mut exits = Vec::new();
         trie.walk(
-            state,
+            s,
             stack,
-            |s, b| {
-                let n = dfa.next(s, b);
+            |st, b| {
+                let n = dfa.next(st, b);
                 (n != DEAD).then_some(n)
             },
-            |node, _| {
+            |node, st| {
                 for &t in trie.tokens_at(node) {
-                    out[(t >> 5) as usize] |= 1 << (t & 31);
+                    tokens[(t >> 5) as usize] |= 1 << (t & 31);
+                }
+                let has_calls = !dfa.calls(st).is_empty();
+                if has_calls || (returns_matter && dfa.is_accepting(st)) {
+                    exits.push((node as u32, base + st, has_calls));
                 }
             },
         );
-        if dfa.is_accepting(state) {
+        StateEntry { tokens, exits }
+    }
+
+    /// Write the mask of a closed configuration set into `out`.
+    pub(crate) fn fill_mask(&self, set: &[Config], out: &mut [u32], scratch: &mut Scratch) {
+        out.fill(0);
+        for (i, c) in set.iter().enumerate() {
+            let entry = self.entry(c.top, &mut scratch.stack);
+            if i == 0 {
+                out.copy_from_slice(&entry.tokens);
+            } else {
+                for (o, t) in out.iter_mut().zip(entry.tokens.iter()) {
+                    *o |= *t;
+                }
+            }
+            for &(node, d, has_calls) in &entry.exits {
+                if !has_calls && c.below == ROOT {
+                    continue;
+                }
+                self.walk_exit(node as usize, Config { top: d, below: c.below }, out, scratch);
+            }
+        }
+        if self.set_accepting(set) {
             for &e in self.vocab.eos_tokens() {
                 out[(e >> 5) as usize] |= 1 << (e & 31);
             }
+        }
+    }
+
+    /// Mark the tokens below `node` reachable from `seed` by first leaving
+    /// its rule (a call or a return) and then following bytes with the stack.
+    fn walk_exit(&self, node: usize, seed: Config, out: &mut [u32], scratch: &mut Scratch) {
+        let trie = self.vocab.trie();
+        let levels = &mut scratch.levels;
+        let stacks = &mut scratch.stacks;
+        let base_depth = trie.depth(node);
+        let max = trie.max_depth() - base_depth + 1;
+        if levels.len() < max + 1 {
+            levels.resize_with(max + 1, Vec::new);
+        }
+        let mut first = vec![seed];
+        self.close(&mut first, stacks);
+        first.retain(|c| *c != seed);
+        if first.is_empty() {
+            return;
+        }
+        levels[0] = first;
+        let end = trie.skip(node);
+        let mut i = node + 1;
+        while i < end {
+            let d = trie.depth(i) - base_depth;
+            let (lower, upper) = levels.split_at_mut(d);
+            let next = &mut upper[0];
+            self.step(&lower[d - 1], trie.byte(i), next, stacks);
+            if next.is_empty() {
+                i = trie.skip(i);
+                continue;
+            }
+            for &t in trie.tokens_at(i) {
+                out[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            i += 1;
+        }
+    }
+
+    fn check_left_recursion(&self) -> Result<(), CompileError> {
+        // Rules reachable from each rule's start without consuming a byte.
+        let nullable: Vec<bool> = self.rules.iter().map(|r| r.dfa.is_accepting(r.dfa.start())).collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); self.rules.len()];
+        for (r, rule) in self.rules.iter().enumerate() {
+            let mut seen = vec![rule.dfa.start()];
+            let mut i = 0;
+            while i < seen.len() {
+                for &(callee, ret) in rule.dfa.calls(seen[i]) {
+                    edges[r].push(callee as usize);
+                    if nullable[callee as usize] && !seen.contains(&ret) {
+                        seen.push(ret);
+                    }
+                }
+                i += 1;
+            }
+        }
+        // Depth-first search for a cycle.
+        let mut color = vec![0u8; self.rules.len()];
+        fn visit(r: usize, edges: &[Vec<usize>], color: &mut [u8]) -> Option<usize> {
+            color[r] = 1;
+            for &n in &edges[r] {
+                if color[n] == 1 {
+                    return Some(n);
+                }
+                if color[n] == 0 {
+                    if let Some(c) = visit(n, edges, color) {
+                        return Some(c);
+                    }
+                }
+            }
+            color[r] = 2;
+            None
+        }
+        for r in 0..self.rules.len() {
+            if color[r] == 0 {
+                if let Some(c) = visit(r, &edges, &mut color) {
+                    return Err(CompileError::Unsupported(format!(
+                        "rule {:?} is left-recursive (it can reach itself without consuming input)",
+                        self.rules[c].name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-matcher scratch space for mask computation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scratch {
+    pub stack: Vec<u32>,
+    pub levels: Vec<Vec<Config>>,
+    pub stacks: Stacks,
+}
+
+// ---- rule construction -----------------------------------------------------------------
+
+enum Source {
+    Rule(RuleId),
+    Product(Expr),
+}
+
+struct RuleBuilder<'g> {
+    grammar: &'g Grammar,
+    limits: &'g DfaLimits,
+    inline: bool,
+    sources: Vec<(String, Source)>,
+    by_rule: HashMap<RuleId, usize>,
+}
+
+impl<'g> RuleBuilder<'g> {
+    fn build(grammar: &'g Grammar, limits: &'g DfaLimits, inline: bool) -> Result<Vec<CompiledRule>, CompileError> {
+        let mut b = RuleBuilder { grammar, limits, inline, sources: Vec::new(), by_rule: HashMap::new() };
+        b.rule_index(grammar.start)?;
+        let mut dfas = Vec::new();
+        let mut i = 0;
+        while i < b.sources.len() {
+            let dfa = match &b.sources[i].1 {
+                Source::Rule(r) => {
+                    let r = *r;
+                    let mut path = vec![r];
+                    let body = &b.grammar.rules[r].body;
+                    let hir = b.hir(body, &mut path, true)?;
+                    ByteDfa::from_hir(&hir, b.limits)?
+                }
+                Source::Product(e) => {
+                    let e = e.clone();
+                    b.product(&e)?
+                }
+            };
+            dfas.push(dfa);
+            i += 1;
+        }
+        let mut called = vec![false; dfas.len()];
+        for d in &dfas {
+            for s in 0..d.num_states() as u32 {
+                for &(r, _) in d.calls(s) {
+                    called[r as usize] = true;
+                }
+            }
+        }
+        Ok(dfas
+            .into_iter()
+            .zip(b.sources)
+            .zip(called)
+            .map(|((dfa, (name, _)), called)| CompiledRule { name, dfa, called })
+            .collect())
+    }
+
+    fn rule_index(&mut self, r: RuleId) -> Result<usize, CompileError> {
+        let rule = self
+            .grammar
+            .rules
+            .get(r)
+            .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
+        if let Some(&i) = self.by_rule.get(&r) {
+            return Ok(i);
+        }
+        let i = self.sources.len();
+        if i > u16::MAX as usize {
+            return Err(CompileError::TooLarge("more than 65536 recursive rules".into()));
+        }
+        self.sources.push((rule.name.clone(), Source::Rule(r)));
+        self.by_rule.insert(r, i);
+        Ok(i)
+    }
+
+    /// The regular expression of `e`, with calls (as marker bytes) where
+    /// inlining would recurse. `calls_ok` is false inside intersections.
+    fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
+        Ok(match e {
+            Expr::Regular(h) => h.clone(),
+            Expr::Seq(items) => {
+                Hir::concat(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
+            }
+            Expr::Alt(items) => {
+                Hir::alternation(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
+            }
+            Expr::Repeat { expr, min, max } => {
+                if max.is_some_and(|m| m < *min) {
+                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
+                }
+                Hir::repetition(Repetition {
+                    min: *min,
+                    max: *max,
+                    greedy: true,
+                    sub: Box::new(self.hir(expr, path, calls_ok)?),
+                })
+            }
+            Expr::Rule(r) => {
+                let rule = self
+                    .grammar
+                    .rules
+                    .get(*r)
+                    .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
+                let recursive = path.contains(r);
+                if recursive && !calls_ok {
+                    return Err(CompileError::Unsupported(format!(
+                        "rule {:?} is recursive inside an intersection or exclusion",
+                        rule.name
+                    )));
+                }
+                if recursive || (!self.inline && calls_ok) {
+                    let idx = self.rule_index(*r)?;
+                    Hir::literal(call_marker(idx).to_vec())
+                } else {
+                    path.push(*r);
+                    let h = self.hir(&rule.body, path, calls_ok);
+                    path.pop();
+                    h?
+                }
+            }
+            Expr::Intersect(_) | Expr::Exclude { .. } => {
+                if !calls_ok {
+                    // Nested products are computed inside the outer product.
+                    return Err(CompileError::Unsupported("nested intersections".into()));
+                }
+                let idx = self.sources.len();
+                if idx > u16::MAX as usize {
+                    return Err(CompileError::TooLarge("more than 65536 rules".into()));
+                }
+                self.sources.push((format!("product#{idx}"), Source::Product(e.clone())));
+                Hir::literal(call_marker(idx).to_vec())
+            }
+        })
+    }
+
+    fn regular_dfa(&mut self, e: &Expr) -> Result<ByteDfa, CompileError> {
+        match e {
+            Expr::Intersect(_) | Expr::Exclude { .. } => self.product(e),
+            _ => {
+                let mut path = Vec::new();
+                let hir = self.hir(e, &mut path, false)?;
+                ByteDfa::from_hir(&hir, self.limits)
+            }
+        }
+    }
+
+    fn product(&mut self, e: &Expr) -> Result<ByteDfa, CompileError> {
+        match e {
+            Expr::Intersect(items) => {
+                let mut it = items.iter();
+                let first = it.next().ok_or_else(|| CompileError::Invalid("empty intersection".into()))?;
+                let mut acc = self.regular_dfa(first)?;
+                for x in it {
+                    let d = self.regular_dfa(x)?;
+                    acc = ByteDfa::product(&acc, &d, false, self.limits)?;
+                }
+                Ok(acc)
+            }
+            Expr::Exclude { base, excluded } => {
+                let a = self.regular_dfa(base)?;
+                let b = match self.regular_dfa(excluded) {
+                    Ok(b) => b,
+                    Err(CompileError::Empty) => return Ok(a),
+                    Err(e) => return Err(e),
+                };
+                ByteDfa::product(&a, &b, true, self.limits)
+            }
+            other => self.regular_dfa(other),
         }
     }
 }

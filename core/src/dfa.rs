@@ -48,6 +48,20 @@ pub struct ByteDfa {
     trans: Vec<u32>,
     accepting: Vec<bool>,
     start: u32,
+    /// Call edges (pushdown grammars): `call_edges[call_offsets[s]..call_offsets[s + 1]]`
+    /// are `(rule, return_state)` pairs. Empty for plain regular languages.
+    call_offsets: Vec<u32>,
+    call_edges: Vec<(u32, u32)>,
+}
+
+/// The byte that starts a call marker inside a rule's regular expression:
+/// `0xFF hi lo` calls rule `hi * 256 + lo`. 0xFF never occurs in UTF-8, and
+/// token bytes 0xFF are never stepped through a rule automaton.
+pub const CALL_MARKER: u8 = 0xFF;
+
+/// The marker bytes for a call to `rule`.
+pub fn call_marker(rule: usize) -> [u8; 3] {
+    [CALL_MARKER, (rule >> 8) as u8, rule as u8]
 }
 
 impl ByteDfa {
@@ -128,8 +142,141 @@ impl ByteDfa {
             }
             i += 1;
         }
-        // Co-reachability: keep states from which an accepting state is reachable.
-        let n = order.len();
+        let mut dfa = ByteDfa::from_table(classes, stride, raw_trans, accepting)?;
+        dfa.extract_calls();
+        Ok(dfa)
+    }
+
+    /// Turn `0xFF hi lo` marker paths into call edges and cut them from the
+    /// byte transitions, so that no token byte can ever follow a marker.
+    fn extract_calls(&mut self) {
+        let marker_class = self.classes[CALL_MARKER as usize] as usize;
+        let has_markers = (0..self.num_states()).any(|s| self.trans[s * self.stride + marker_class] != DEAD);
+        if !has_markers {
+            return;
+        }
+        let mut offsets = Vec::with_capacity(self.num_states() + 1);
+        let mut edges = Vec::new();
+        for s in 0..self.num_states() as u32 {
+            offsets.push(edges.len() as u32);
+            let m = self.next(s, CALL_MARKER);
+            if m == DEAD {
+                continue;
+            }
+            for hi in 0..=255u8 {
+                let h = self.next(m, hi);
+                if h == DEAD {
+                    continue;
+                }
+                for lo in 0..=255u8 {
+                    let ret = self.next(h, lo);
+                    if ret != DEAD {
+                        edges.push(((hi as u32) << 8 | lo as u32, ret));
+                    }
+                }
+            }
+        }
+        offsets.push(edges.len() as u32);
+        // Only 0xFF may be in the marker's class, or cutting it would cut real bytes.
+        let shared = (0..=255u8).any(|b| b != CALL_MARKER && self.classes[b as usize] as usize == marker_class);
+        if shared {
+            self.split_marker_class();
+        }
+        let marker_class = self.classes[CALL_MARKER as usize] as usize;
+        for s in 0..self.num_states() {
+            self.trans[s * self.stride + marker_class] = DEAD;
+        }
+        self.call_offsets = offsets;
+        self.call_edges = edges;
+    }
+
+    /// Give 0xFF a class of its own (a new column, copied from its old class).
+    fn split_marker_class(&mut self) {
+        let old = self.classes[CALL_MARKER as usize] as usize;
+        let new_stride = self.stride + 1;
+        let mut trans = Vec::with_capacity(self.num_states() * new_stride);
+        for s in 0..self.num_states() {
+            let row = &self.trans[s * self.stride..(s + 1) * self.stride];
+            trans.extend_from_slice(row);
+            trans.push(row[old]);
+        }
+        self.classes[CALL_MARKER as usize] = self.stride as u8;
+        self.stride = new_stride;
+        self.trans = trans;
+    }
+
+    /// The call edges of `state`: `(rule, return_state)`.
+    #[inline]
+    pub fn calls(&self, state: u32) -> &[(u32, u32)] {
+        if self.call_offsets.is_empty() {
+            return &[];
+        }
+        let s = state as usize;
+        &self.call_edges[self.call_offsets[s] as usize..self.call_offsets[s + 1] as usize]
+    }
+
+    /// Whether any state has call edges.
+    pub fn has_calls(&self) -> bool {
+        !self.call_edges.is_empty()
+    }
+
+    /// The product automaton: `keep_a` and `keep_b` say which of the two
+    /// languages a string must (`true`) or must not (`false`) be in, so
+    /// `(true, true)` is intersection and `(true, false)` is difference.
+    /// Neither side may have calls.
+    pub fn product(a: &ByteDfa, b: &ByteDfa, negate_b: bool, limits: &DfaLimits) -> Result<ByteDfa, CompileError> {
+        if a.has_calls() || b.has_calls() {
+            return Err(CompileError::Unsupported("intersection of languages that contain recursion".into()));
+        }
+        // A side that has died is tracked as DEAD; for the negated side that means "not in B" forever.
+        let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut order: Vec<(u32, u32)> = vec![(a.start, b.start)];
+        ids.insert((a.start, b.start), 0);
+        let mut raw_trans: Vec<u32> = Vec::new();
+        let mut accepting = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let (sa, sb) = order[i];
+            let b_acc = sb != DEAD && b.is_accepting(sb);
+            accepting.push(a.is_accepting(sa) && if negate_b { !b_acc } else { b_acc });
+            for byte in 0..=255u8 {
+                let na = a.next(sa, byte);
+                let nb = if sb == DEAD { DEAD } else { b.next(sb, byte) };
+                if na == DEAD || (!negate_b && nb == DEAD) {
+                    raw_trans.push(DEAD);
+                    continue;
+                }
+                let next_id = ids.len() as u32;
+                let id = *ids.entry((na, nb)).or_insert_with(|| {
+                    order.push((na, nb));
+                    next_id
+                });
+                raw_trans.push(id);
+            }
+            if order.len() > limits.max_states {
+                return Err(CompileError::TooLarge(format!(
+                    "intersection automaton has more than {} states",
+                    limits.max_states
+                )));
+            }
+            i += 1;
+        }
+        let mut classes = [0u8; 256];
+        for (byte, c) in classes.iter_mut().enumerate() {
+            *c = byte as u8;
+        }
+        ByteDfa::from_table(classes, 256, raw_trans, accepting)
+    }
+
+    /// Prune states that cannot reach acceptance and renumber densely from a
+    /// raw table whose state 0 is the start.
+    fn from_table(
+        classes: [u8; 256],
+        stride: usize,
+        raw_trans: Vec<u32>,
+        accepting: Vec<bool>,
+    ) -> Result<ByteDfa, CompileError> {
+        let n = accepting.len();
         let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
         for s in 0..n {
             for &t in &raw_trans[s * stride..(s + 1) * stride] {
@@ -151,7 +298,6 @@ impl ByteDfa {
         if !live[0] {
             return Err(CompileError::Empty);
         }
-        // Renumber live states densely.
         let mut new_id = vec![DEAD; n];
         let mut next = 0u32;
         for s in 0..n {
@@ -171,7 +317,15 @@ impl ByteDfa {
                 trans.push(if t == DEAD { DEAD } else { new_id[t as usize] });
             }
         }
-        Ok(ByteDfa { classes, stride, trans, accepting: acc, start: 0 })
+        Ok(ByteDfa {
+            classes,
+            stride,
+            trans,
+            accepting: acc,
+            start: 0,
+            call_offsets: Vec::new(),
+            call_edges: Vec::new(),
+        })
     }
 
     /// The start state.
@@ -218,7 +372,8 @@ impl ByteDfa {
 
     /// Whether no byte can follow (only end of input is possible).
     pub fn is_terminal(&self, state: u32) -> bool {
-        self.trans[state as usize * self.stride..(state as usize + 1) * self.stride].iter().all(|&t| t == DEAD)
+        self.calls(state).is_empty()
+            && self.trans[state as usize * self.stride..(state as usize + 1) * self.stride].iter().all(|&t| t == DEAD)
     }
 
     /// If exactly one byte can follow and the state is not accepting, that byte.

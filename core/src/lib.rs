@@ -48,6 +48,7 @@ pub mod error;
 pub mod hf;
 pub mod ir;
 pub mod matcher;
+mod pda;
 pub mod trie;
 pub mod vocab;
 

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::compiled::CompiledGrammar;
-use crate::dfa::DEAD;
+use crate::compiled::{CompiledGrammar, Scratch};
 use crate::error::{escape_bytes, MatchError};
+use crate::pda::Config;
 use crate::vocab::TokenKind;
 
 /// Longest run of forced bytes reported by [`Matcher::forced_bytes`].
-const MAX_FORCED_BYTES: usize = 1 << 16;
+const MAX_FORCED_BYTES: usize = 4096;
 
 /// Tracks one output against a [`CompiledGrammar`].
 ///
@@ -18,18 +18,22 @@ const MAX_FORCED_BYTES: usize = 1 << 16;
 #[derive(Debug, Clone)]
 pub struct Matcher {
     grammar: Arc<CompiledGrammar>,
-    /// `states[k]` is the automaton state after `k` steps.
-    states: Vec<u32>,
+    /// `history[k]` is the closed configuration set after `k` steps.
+    history: Vec<Vec<Config>>,
     /// The step at which EOS was consumed, if it was.
     eos_step: Option<usize>,
-    /// Scratch for trie walks.
-    stack: Vec<u32>,
+    scratch: Scratch,
+    /// Reused buffers for stepping.
+    buf_a: Vec<Config>,
+    buf_b: Vec<Config>,
 }
 
 impl Matcher {
     pub(crate) fn new(grammar: Arc<CompiledGrammar>) -> Self {
-        let start = grammar.dfa().start();
-        Matcher { grammar, states: vec![start], eos_step: None, stack: Vec::new() }
+        let mut scratch = Scratch::default();
+        let mut start = vec![Config { top: grammar.start(), below: crate::pda::ROOT }];
+        grammar.close(&mut start, &mut scratch.stacks);
+        Matcher { grammar, history: vec![start], eos_step: None, scratch, buf_a: Vec::new(), buf_b: Vec::new() }
     }
 
     /// The compiled constraint this matcher follows.
@@ -38,13 +42,13 @@ impl Matcher {
     }
 
     #[inline]
-    fn state(&self) -> u32 {
-        *self.states.last().expect("states never empty")
+    fn current(&self) -> &[Config] {
+        self.history.last().expect("history never empty")
     }
 
     /// Number of steps consumed (tokens, byte strings and EOS).
     pub fn num_steps(&self) -> usize {
-        self.states.len() - 1
+        self.history.len() - 1
     }
 
     /// Write the allowed-token bitset into `out`: bit `t % 32` of word
@@ -62,8 +66,8 @@ impl Matcher {
             }
             return Ok(());
         }
-        let state = self.state();
-        self.grammar.fill_mask(state, out, &mut self.stack);
+        let set = self.history.last().expect("history never empty");
+        self.grammar.fill_mask(set, out, &mut self.scratch);
         Ok(())
     }
 
@@ -74,44 +78,71 @@ impl Matcher {
         out
     }
 
-    /// Whether `token` is allowed now (the mask bit, without computing the mask).
-    pub fn is_token_allowed(&self, token: u32) -> Result<bool, MatchError> {
-        Ok(self.next_state(token)?.is_some())
+    /// Step the current set through `bytes`; the resulting closed set is in
+    /// `buf_a`. Returns the offset of the byte that killed every
+    /// configuration, if one did.
+    fn run_bytes(&mut self, bytes: &[u8]) -> Result<(), usize> {
+        self.buf_a.clear();
+        self.buf_a.extend_from_slice(self.history.last().expect("history never empty"));
+        for (i, &b) in bytes.iter().enumerate() {
+            self.grammar.step(&self.buf_a, b, &mut self.buf_b, &mut self.scratch.stacks);
+            std::mem::swap(&mut self.buf_a, &mut self.buf_b);
+            if self.buf_a.is_empty() {
+                return Err(i);
+            }
+        }
+        Ok(())
     }
 
-    /// The state after `token`, `None` if not allowed.
-    fn next_state(&self, token: u32) -> Result<Option<u32>, MatchError> {
-        let vocab = self.grammar.vocab();
-        if token as usize >= vocab.mask_width() {
-            return Err(MatchError::TokenOutOfRange { token, width: vocab.mask_width() });
+    fn check_token(&self, token: u32) -> Result<(), MatchError> {
+        let width = self.grammar.vocab().mask_width();
+        if token as usize >= width {
+            return Err(MatchError::TokenOutOfRange { token, width });
         }
-        let state = self.state();
+        Ok(())
+    }
+
+    /// Whether `token` is allowed now (its mask bit), without consuming it.
+    pub fn is_token_allowed(&mut self, token: u32) -> Result<bool, MatchError> {
+        self.check_token(token)?;
+        let vocab = Arc::clone(self.grammar.vocab());
         if vocab.is_eos(token) {
-            let ok = self.eos_step.is_some() || self.grammar.dfa().is_accepting(state);
-            return Ok(ok.then_some(state));
+            return Ok(self.is_accepting());
         }
-        if self.eos_step.is_some() {
-            return Err(MatchError::Finished);
+        if self.eos_step.is_some() || vocab.kind(token) != TokenKind::Text {
+            return Ok(false);
         }
-        if vocab.kind(token) != TokenKind::Text {
-            return Ok(None);
-        }
-        Ok(self.grammar.dfa().run(state, vocab.token_bytes(token)).ok())
+        Ok(self.run_bytes(vocab.token_bytes(token)).is_ok())
     }
 
     /// Consume `token` if the constraint allows it; `Ok(false)` (state
     /// unchanged) if it does not.
     pub fn try_consume_token(&mut self, token: u32) -> Result<bool, MatchError> {
-        match self.next_state(token)? {
-            Some(next) => {
-                if self.grammar.vocab().is_eos(token) && self.eos_step.is_none() {
-                    self.eos_step = Some(self.states.len());
-                }
-                self.states.push(next);
-                Ok(true)
+        self.check_token(token)?;
+        let vocab = Arc::clone(self.grammar.vocab());
+        if vocab.is_eos(token) {
+            if !self.is_accepting() {
+                return Ok(false);
             }
-            None => Ok(false),
+            if self.eos_step.is_none() {
+                self.eos_step = Some(self.history.len());
+            }
+            let same = self.current().to_vec();
+            self.history.push(same);
+            return Ok(true);
         }
+        if self.eos_step.is_some() {
+            return Err(MatchError::Finished);
+        }
+        if vocab.kind(token) != TokenKind::Text {
+            return Ok(false);
+        }
+        if self.run_bytes(vocab.token_bytes(token)).is_err() {
+            return Ok(false);
+        }
+        let next = self.buf_a.clone();
+        self.history.push(next);
+        Ok(true)
     }
 
     /// Consume `token`; a token the constraint does not allow is an error
@@ -153,9 +184,10 @@ impl Matcher {
         if self.eos_step.is_some() {
             return Err(MatchError::Finished);
         }
-        match self.grammar.dfa().run(self.state(), bytes) {
-            Ok(next) => {
-                self.states.push(next);
+        match self.run_bytes(bytes) {
+            Ok(()) => {
+                let next = self.buf_a.clone();
+                self.history.push(next);
                 Ok(())
             }
             Err(offset) => Err(MatchError::BytesRejected { offset, context: escape_bytes(&bytes[..=offset]) }),
@@ -167,8 +199,8 @@ impl Matcher {
         if n > self.num_steps() {
             return Err(MatchError::RollbackTooFar { requested: n, available: self.num_steps() });
         }
-        self.states.truncate(self.states.len() - n);
-        if self.eos_step.is_some_and(|s| s >= self.states.len()) {
+        self.history.truncate(self.history.len() - n);
+        if self.eos_step.is_some_and(|s| s >= self.history.len()) {
             self.eos_step = None;
         }
         Ok(())
@@ -176,22 +208,19 @@ impl Matcher {
 
     /// Back to the start, as if nothing had been consumed.
     pub fn reset(&mut self) {
-        self.states.truncate(1);
+        self.history.truncate(1);
         self.eos_step = None;
     }
 
     /// Whether the output so far is complete (EOS would be allowed).
     pub fn is_accepting(&self) -> bool {
-        self.eos_step.is_some() || self.grammar.dfa().is_accepting(self.state())
+        self.eos_step.is_some() || self.grammar.set_accepting(self.current())
     }
 
     /// Whether generation is over: EOS was consumed, or the output is
     /// complete and nothing may follow it.
     pub fn is_finished(&self) -> bool {
-        self.eos_step.is_some() || {
-            let dfa = self.grammar.dfa();
-            dfa.is_accepting(self.state()) && dfa.is_terminal(self.state())
-        }
+        self.eos_step.is_some() || (self.is_accepting() && !self.grammar.set_can_continue(self.current()))
     }
 
     /// The bytes the constraint forces next: the longest string that every
@@ -201,13 +230,28 @@ impl Matcher {
         if self.eos_step.is_some() {
             return out;
         }
-        let dfa = self.grammar.dfa();
-        let mut state = self.state();
-        while out.len() < MAX_FORCED_BYTES {
-            match dfa.forced_byte(state) {
-                Some((b, next)) => {
+        let mut stacks = self.scratch.stacks.clone();
+        let mut set = self.current().to_vec();
+        let mut next = Vec::new();
+        let mut only = Vec::new();
+        while out.len() < MAX_FORCED_BYTES && !self.grammar.set_accepting(&set) {
+            let mut forced = None;
+            for b in 0..=255u8 {
+                self.grammar.step(&set, b, &mut next, &mut stacks);
+                if !next.is_empty() {
+                    if forced.is_some() {
+                        forced = None;
+                        only.clear();
+                        break;
+                    }
+                    forced = Some(b);
+                    std::mem::swap(&mut only, &mut next);
+                }
+            }
+            match forced {
+                Some(b) => {
                     out.push(b);
-                    state = next;
+                    std::mem::swap(&mut set, &mut only);
                 }
                 None => break,
             }
@@ -237,9 +281,10 @@ impl Matcher {
             }
         }
         if let Some(node) = last_node {
-            let dfa = self.grammar.dfa();
-            let end_state = dfa.run(self.state(), &bytes[..pos]).unwrap_or(DEAD);
-            let complete = pos == bytes.len() && end_state != DEAD && dfa.is_terminal(end_state);
+            let complete = pos == bytes.len() && {
+                let mut probe = self.clone();
+                probe.consume_bytes(&bytes).is_ok() && probe.is_finished()
+            };
             if trie.has_children(node) && !complete {
                 tokens.pop();
             }

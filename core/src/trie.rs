@@ -123,13 +123,36 @@ impl TokenTrie {
         best
     }
 
+    /// One past the last node of `node`'s subtree.
+    #[inline]
+    pub fn skip(&self, node: usize) -> usize {
+        self.nodes[node].skip as usize
+    }
+
+    /// Length of the byte string `node` spells.
+    #[inline]
+    pub fn depth(&self, node: usize) -> usize {
+        self.nodes[node].depth as usize
+    }
+
+    /// The byte on the edge into `node`.
+    #[inline]
+    pub fn byte(&self, node: usize) -> u8 {
+        self.nodes[node].byte
+    }
+
+    /// Whether some token ends at `node`.
+    #[inline]
+    pub fn has_tokens(&self, node: usize) -> bool {
+        self.token_offsets[node] != self.token_offsets[node + 1]
+    }
+
     /// Depth-first walk from an automaton state.
     ///
     /// `step(state, byte)` advances the automaton, returning `None` when the
     /// byte kills it (the subtree is then skipped). `visit(node, state)` is
-    /// called for every live node that ends at least one token, with the
-    /// state after the node's bytes. `stack` is scratch space reused across
-    /// calls.
+    /// called for every live node below the root, with the state after the
+    /// node's bytes. `stack` is scratch space reused across calls.
     #[inline]
     pub fn walk<S: Copy>(
         &self,
@@ -141,7 +164,6 @@ impl TokenTrie {
         stack.clear();
         stack.resize(self.max_depth + 1, start);
         let nodes = &self.nodes[..];
-        let offsets = &self.token_offsets[..];
         let mut i = 1;
         while i < nodes.len() {
             let node = nodes[i];
@@ -150,9 +172,7 @@ impl TokenTrie {
                 None => i = node.skip as usize,
                 Some(s) => {
                     stack[depth] = s;
-                    if offsets[i] != offsets[i + 1] {
-                        visit(i, s);
-                    }
+                    visit(i, s);
                     i += 1;
                 }
             }

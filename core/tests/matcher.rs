@@ -144,18 +144,51 @@ fn build_errors() {
     small.limits.max_states = 100;
     let big = Grammar::regular(parse("[a-z]{500}").unwrap());
     assert!(matches!(CompiledGrammar::new(&big, v.clone(), &small), Err(CompileError::TooLarge(_))));
-    // Recursive grammars are refused here rather than unrolled to a fixed depth.
-    let rec = Grammar {
+    // Left recursion cannot be run by the pushdown matcher: an error, not a hang.
+    let left = Grammar {
         rules: vec![Rule {
-            name: "r".into(),
+            name: "list".into(),
+            body: Expr::Alt(vec![Expr::literal("x"), Expr::Seq(vec![Expr::Rule(0), Expr::literal(",x")])]),
+        }],
+        start: 0,
+    };
+    let err = CompiledGrammar::new(&left, v.clone(), &opts).unwrap_err();
+    assert!(err.to_string().contains("left-recursive"), "{err}");
+}
+
+/// Balanced brackets: recursion runs on the matcher's stack, to any depth.
+#[test]
+fn recursive_grammar() {
+    let v = vocab(None);
+    // nest := "a" | "(" nest ")"   over the toy vocabulary, with "(" and ")" spelled by "\"" and "x".
+    let g = Grammar {
+        rules: vec![Rule {
+            name: "nest".into(),
             body: Expr::Alt(vec![
-                Expr::literal("x"),
-                Expr::Seq(vec![Expr::literal("("), Expr::Rule(0), Expr::literal(")")]),
+                Expr::literal("a"),
+                Expr::Seq(vec![Expr::literal("\""), Expr::Rule(0), Expr::literal("x")]),
             ]),
         }],
         start: 0,
     };
-    assert!(matches!(CompiledGrammar::new(&rec, v.clone(), &opts), Err(CompileError::Unsupported(_))));
+    let g = CompiledGrammar::new(&g, v.clone(), &CompileOptions::default()).unwrap();
+    let mut m = g.matcher();
+    let depth = 50;
+    for _ in 0..depth {
+        assert_eq!(allowed(&mut m), vec![0, 5], "\"a\" or another opening quote");
+        m.consume_token(5).unwrap();
+    }
+    m.consume_token(0).unwrap();
+    for i in 0..depth {
+        assert!(!m.is_accepting());
+        assert_eq!(allowed(&mut m), vec![10], "only a closing x at depth {}", depth - i);
+        m.consume_token(10).unwrap();
+    }
+    assert!(m.is_finished());
+    assert_eq!(allowed(&mut m), vec![EOS]);
+    m.rollback(depth + 1).unwrap();
+    assert_eq!(allowed(&mut m), vec![0, 5]);
+    assert_eq!(m.forced_bytes(), b"");
 }
 
 #[test]
