@@ -22,6 +22,49 @@ struct Cli {
 enum Command {
     /// Mask time at named states and compile time per regex.
     Masks(MasksArgs),
+    /// Run the JSON-Schema-Test-Suite (one draft folder) and write the results.
+    Suite(SuiteArgs),
+}
+
+#[derive(Args)]
+struct SuiteArgs {
+    /// Folder of test files, e.g. ../shared/data/json-schema-test-suite/tests/draft2020-12.
+    #[arg(long)]
+    suite: String,
+    /// HF tokenizer.json (plain or .gz).
+    #[arg(long)]
+    tokenizer: String,
+    /// Output JSON file (totals, per-file counts, per-case results).
+    #[arg(long)]
+    out: String,
+}
+
+fn suite(args: SuiteArgs) -> Result<(), String> {
+    let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
+    let tok = sluicegate_bench::feed::hf_tokenizer(&args.tokenizer)?;
+    let t = Instant::now();
+    let result = sluicegate_bench::suite::run(std::path::Path::new(&args.suite), vocab, &tok)?;
+    let summary = result.summary();
+    std::fs::write(&args.out, serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{}: {e}", args.out))?;
+    println!("| file | cases | pass | compile error | valid rejected | invalid accepted |");
+    println!("|---|---|---|---|---|---|");
+    for (f, c) in summary["files"].as_object().into_iter().flatten() {
+        println!(
+            "| {f} | {} | {} | {} | {} | {} |",
+            c["cases"], c["pass"], c["compile_error"], c["valid_rejected"], c["invalid_accepted"]
+        );
+    }
+    println!(
+        "| **total** | {} | {} | {} | {} | {} |",
+        summary["cases"],
+        summary["pass"],
+        summary["compile_error"],
+        summary["valid_rejected"],
+        summary["invalid_accepted"]
+    );
+    println!("\nran in {:.1} s; results in {}", t.elapsed().as_secs_f64(), args.out);
+    Ok(())
 }
 
 #[derive(Args)]
@@ -103,6 +146,7 @@ fn masks(args: MasksArgs) -> Result<(), String> {
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Masks(a) => masks(a),
+        Command::Suite(a) => suite(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -483,15 +483,15 @@ impl<'g> RuleBuilder<'g> {
                     .get(*r)
                     .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
                 let recursive = path.contains(r);
-                if recursive && !calls_ok {
+                let want_call = recursive || !rule.inline || !self.inline;
+                if want_call && calls_ok {
+                    let idx = self.rule_index(*r)?;
+                    Hir::literal(call_marker(idx).to_vec())
+                } else if recursive {
                     return Err(CompileError::Unsupported(format!(
                         "rule {:?} is recursive inside an intersection or exclusion",
                         rule.name
                     )));
-                }
-                if recursive || (!self.inline && calls_ok) {
-                    let idx = self.rule_index(*r)?;
-                    Hir::literal(call_marker(idx).to_vec())
                 } else {
                     path.push(*r);
                     let h = self.hir(&rule.body, path, calls_ok);

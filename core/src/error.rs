@@ -52,6 +52,16 @@ pub enum CompileError {
     /// Any other invalid constraint.
     #[error("invalid constraint: {0}")]
     Invalid(String),
+    /// A schema keyword that is invalid, or that cannot be enforced exactly.
+    #[error("{keyword} at {pointer}: {message}")]
+    Schema {
+        /// JSON pointer of the schema object holding the keyword (`#` is the root).
+        pointer: String,
+        /// The keyword.
+        keyword: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A matcher was fed something it cannot accept.

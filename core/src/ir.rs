@@ -56,6 +56,17 @@ pub struct Rule {
     pub name: String,
     /// Body.
     pub body: Expr,
+    /// Whether references may be replaced by the body (non-recursive ones
+    /// are, by default). `false` keeps the rule a separate automaton that
+    /// is entered by a call: smaller automata for rules used in many places.
+    pub inline: bool,
+}
+
+impl Rule {
+    /// A rule that may be inlined.
+    pub fn new(name: impl Into<String>, body: Expr) -> Rule {
+        Rule { name: name.into(), body, inline: true }
+    }
 }
 
 /// A grammar: rules and the start rule.
@@ -70,6 +81,6 @@ pub struct Grammar {
 impl Grammar {
     /// A grammar of one regular language.
     pub fn regular(hir: Hir) -> Grammar {
-        Grammar { rules: vec![Rule { name: "start".into(), body: Expr::Regular(hir) }], start: 0 }
+        Grammar { rules: vec![Rule::new("start", Expr::Regular(hir))], start: 0 }
     }
 }

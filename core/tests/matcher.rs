@@ -146,10 +146,10 @@ fn build_errors() {
     assert!(matches!(CompiledGrammar::new(&big, v.clone(), &small), Err(CompileError::TooLarge(_))));
     // Left recursion cannot be run by the pushdown matcher: an error, not a hang.
     let left = Grammar {
-        rules: vec![Rule {
-            name: "list".into(),
-            body: Expr::Alt(vec![Expr::literal("x"), Expr::Seq(vec![Expr::Rule(0), Expr::literal(",x")])]),
-        }],
+        rules: vec![Rule::new(
+            "list",
+            Expr::Alt(vec![Expr::literal("x"), Expr::Seq(vec![Expr::Rule(0), Expr::literal(",x")])]),
+        )],
         start: 0,
     };
     let err = CompiledGrammar::new(&left, v.clone(), &opts).unwrap_err();
@@ -162,13 +162,13 @@ fn recursive_grammar() {
     let v = vocab(None);
     // nest := "a" | "(" nest ")"   over the toy vocabulary, with "(" and ")" spelled by "\"" and "x".
     let g = Grammar {
-        rules: vec![Rule {
-            name: "nest".into(),
-            body: Expr::Alt(vec![
+        rules: vec![Rule::new(
+            "nest",
+            Expr::Alt(vec![
                 Expr::literal("a"),
                 Expr::Seq(vec![Expr::literal("\""), Expr::Rule(0), Expr::literal("x")]),
             ]),
-        }],
+        )],
         start: 0,
     };
     let g = CompiledGrammar::new(&g, v.clone(), &CompileOptions::default()).unwrap();

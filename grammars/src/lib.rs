@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod choice;
+pub mod json;
 pub mod regex;
 
 use std::sync::Arc;
@@ -29,12 +30,14 @@ use std::sync::Arc;
 use sluicegate_core::{CompileError, CompileOptions, CompiledGrammar, Grammar, Vocabulary};
 
 /// A user constraint, in any of the supported front-end languages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Constraint {
     /// The whole output matches this regular expression.
     Regex(String),
     /// The output is exactly one of these strings.
     Choice(Vec<String>),
+    /// The output is a JSON value valid against this schema.
+    JsonSchema(serde_json::Value, json::JsonSchemaOptions),
 }
 
 impl Constraint {
@@ -43,6 +46,7 @@ impl Constraint {
         match self {
             Constraint::Regex(p) => regex::grammar(p),
             Constraint::Choice(items) => choice::grammar(items),
+            Constraint::JsonSchema(schema, opts) => json::grammar(schema, opts).map(|g| g.grammar),
         }
     }
 }

@@ -1,0 +1,1307 @@
+//! JSON Schema → grammar IR.
+//!
+//! Exact or error: every assertion keyword is either enforced exactly by the
+//! grammar or reported as a [`CompileError::Schema`] naming the keyword and
+//! the JSON pointer of its schema. With `lenient`, such keywords are dropped
+//! instead and listed in [`JsonGrammar::dropped`].
+//!
+//! Structure: objects and arrays become separate rules entered by calls
+//! (small automata, recursion for free); strings, numbers and literals are
+//! regular lexemes inlined into their parent. `$ref` targets are rules keyed
+//! by their resolved pointer, so recursive schemas are recursive grammars,
+//! never unrolled.
+
+mod check;
+mod ecma;
+mod merge;
+pub mod number;
+mod refs;
+pub mod string;
+
+use std::collections::HashMap;
+
+use regex_syntax::hir::Hir;
+use serde_json::{Map, Value};
+use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
+
+use number::Bound;
+use refs::Resolver;
+
+/// Whitespace the grammar allows between JSON tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whitespace {
+    /// Any of space, tab, newline, carriage return, at most `max_run` in a
+    /// row: accepts `json.dumps` output (`", "`, `": "`) and indented JSON,
+    /// and the bound keeps generation from looping on whitespace.
+    Flexible {
+        /// Longest whitespace run between two tokens.
+        max_run: u32,
+    },
+    /// No whitespace at all.
+    Compact,
+}
+
+/// What `additionalProperties` means when a schema does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdditionalProperties {
+    /// As the specification says: any extra property is allowed.
+    Spec,
+    /// Extra properties are forbidden unless the schema allows them.
+    Forbid,
+}
+
+/// Options for compiling a JSON Schema.
+#[derive(Debug, Clone)]
+pub struct JsonSchemaOptions {
+    /// Default for absent `additionalProperties`.
+    pub additional_properties: AdditionalProperties,
+    /// Whitespace between tokens.
+    pub whitespace: Whitespace,
+    /// Drop keywords that cannot be enforced exactly (listed in the result)
+    /// instead of failing.
+    pub lenient: bool,
+}
+
+impl Default for JsonSchemaOptions {
+    fn default() -> Self {
+        JsonSchemaOptions {
+            additional_properties: AdditionalProperties::Spec,
+            whitespace: Whitespace::Flexible { max_run: 20 },
+            lenient: false,
+        }
+    }
+}
+
+/// A keyword dropped in lenient mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// JSON pointer of the schema holding the keyword.
+    pub pointer: String,
+    /// The keyword.
+    pub keyword: String,
+    /// Why it could not be enforced.
+    pub reason: String,
+}
+
+/// The grammar for a schema, and what lenient mode dropped.
+#[derive(Debug, Clone)]
+pub struct JsonGrammar {
+    /// The grammar IR.
+    pub grammar: Grammar,
+    /// Keywords dropped (always empty unless `lenient`).
+    pub dropped: Vec<Dropped>,
+}
+
+/// Keywords that assert something about an instance.
+pub(crate) fn is_assertion(k: &str) -> bool {
+    matches!(
+        k,
+        "type"
+            | "enum"
+            | "const"
+            | "properties"
+            | "required"
+            | "additionalProperties"
+            | "patternProperties"
+            | "propertyNames"
+            | "minProperties"
+            | "maxProperties"
+            | "dependentRequired"
+            | "dependentSchemas"
+            | "dependencies"
+            | "items"
+            | "prefixItems"
+            | "additionalItems"
+            | "minItems"
+            | "maxItems"
+            | "uniqueItems"
+            | "contains"
+            | "minContains"
+            | "maxContains"
+            | "minLength"
+            | "maxLength"
+            | "pattern"
+            | "format"
+            | "minimum"
+            | "maximum"
+            | "exclusiveMinimum"
+            | "exclusiveMaximum"
+            | "multipleOf"
+            | "allOf"
+            | "anyOf"
+            | "oneOf"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "$ref"
+            | "$dynamicRef"
+            | "$recursiveRef"
+            | "unevaluatedProperties"
+            | "unevaluatedItems"
+    )
+}
+
+pub(crate) fn number_value(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// Compile a JSON Schema into the grammar IR.
+pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
+    let resolver = Resolver::new(schema);
+    let mut b =
+        Builder { resolver, opts, rules: Vec::new(), ref_rules: HashMap::new(), any_rule: None, dropped: Vec::new() };
+    let start = b.add_rule("root", None, true);
+    let base = b.resolver.base_at("#");
+    let body = b.schema(schema, "#", &base, 0)?;
+    b.rules[start].body = body;
+    Ok(JsonGrammar { grammar: Grammar { rules: b.rules, start }, dropped: b.dropped })
+}
+
+fn err(ptr: &str, keyword: &str, message: impl Into<String>) -> CompileError {
+    CompileError::Schema { pointer: ptr.to_string(), keyword: keyword.to_string(), message: message.into() }
+}
+
+fn lit(s: &str) -> Expr {
+    Expr::literal(s)
+}
+
+fn re(pattern: &str) -> Expr {
+    Expr::Regular(string::parse(pattern).expect("built-in regex is valid"))
+}
+
+fn seq(items: Vec<Expr>) -> Expr {
+    Expr::Seq(items)
+}
+
+fn opt(e: Expr) -> Expr {
+    Expr::Repeat { expr: Box::new(e), min: 0, max: Some(1) }
+}
+
+fn star(e: Expr) -> Expr {
+    Expr::Repeat { expr: Box::new(e), min: 0, max: None }
+}
+
+const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string"];
+const NUMBER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?";
+const INTEGER: &str = r"-?(?:0|[1-9][0-9]*)";
+
+struct Builder<'a> {
+    resolver: Resolver<'a>,
+    opts: &'a JsonSchemaOptions,
+    rules: Vec<Rule>,
+    ref_rules: HashMap<String, RuleId>,
+    any_rule: Option<RuleId>,
+    dropped: Vec<Dropped>,
+}
+
+/// One object member slot, in schema order.
+struct Member {
+    expr: Expr,
+    required: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn add_rule(&mut self, name: &str, body: Option<Expr>, inline: bool) -> RuleId {
+        self.rules.push(Rule { name: name.to_string(), body: body.unwrap_or(Expr::Seq(vec![])), inline });
+        self.rules.len() - 1
+    }
+
+    /// A keyword that cannot be enforced: an error, or (lenient) a note.
+    fn unsupported(&mut self, ptr: &str, keyword: &str, reason: impl Into<String>) -> Result<(), CompileError> {
+        let reason = reason.into();
+        if self.opts.lenient {
+            self.dropped.push(Dropped { pointer: ptr.into(), keyword: keyword.into(), reason });
+            Ok(())
+        } else {
+            Err(err(ptr, keyword, reason))
+        }
+    }
+
+    fn ws(&self) -> Expr {
+        match self.opts.whitespace {
+            Whitespace::Flexible { max_run } => re(&format!("[ \\t\\n\\r]{{0,{max_run}}}")),
+            Whitespace::Compact => seq(vec![]),
+        }
+    }
+
+    fn sep(&self, punct: &str) -> Expr {
+        seq(vec![self.ws(), lit(punct), self.ws()])
+    }
+
+    /// Any JSON value (one shared recursive rule).
+    fn any(&mut self) -> Expr {
+        if let Some(r) = self.any_rule {
+            return Expr::Rule(r);
+        }
+        let r = self.add_rule("any", None, false);
+        self.any_rule = Some(r);
+        let value = Expr::Rule(r);
+        let string = self.string_expr(Expr::Regular(string::any_body()));
+        let member = seq(vec![string.clone(), self.sep(":"), value.clone()]);
+        let object = seq(vec![
+            lit("{"),
+            self.ws(),
+            opt(seq(vec![member.clone(), star(seq(vec![self.sep(","), member]))])),
+            self.ws(),
+            lit("}"),
+        ]);
+        let array = seq(vec![
+            lit("["),
+            self.ws(),
+            opt(seq(vec![value.clone(), star(seq(vec![self.sep(","), value]))])),
+            self.ws(),
+            lit("]"),
+        ]);
+        self.rules[r].body = Expr::Alt(vec![string, re(NUMBER), lit("true"), lit("false"), lit("null"), object, array]);
+        Expr::Rule(r)
+    }
+
+    fn string_expr(&self, body: Expr) -> Expr {
+        seq(vec![lit("\""), body, lit("\"")])
+    }
+
+    /// Compile any schema value found at `ptr`.
+    fn schema(&mut self, s: &Value, ptr: &str, base: &str, depth: usize) -> Result<Expr, CompileError> {
+        if depth > 200 {
+            return Err(err(ptr, "$ref", "schema nesting is too deep"));
+        }
+        match s {
+            Value::Bool(true) => Ok(self.any()),
+            Value::Bool(false) => Err(err(ptr, "false", "the schema `false` matches nothing")),
+            Value::Object(m) => {
+                let base = match m.get("$id").and_then(Value::as_str) {
+                    Some(_) => self.resolver.base_at(ptr),
+                    None => base.to_string(),
+                };
+                let only_ref = m.contains_key("$ref") && m.keys().filter(|k| is_assertion(k)).count() == 1;
+                if only_ref {
+                    return self.reference(m, ptr, &base, depth);
+                }
+                if m.contains_key("$ref") || m.contains_key("allOf") {
+                    let flat = self.flatten(s, ptr, &base, 0)?;
+                    return self.object_schema(flat, ptr, &base, depth);
+                }
+                if m.contains_key("$dynamicRef") || m.contains_key("$recursiveRef") {
+                    self.unsupported(ptr, "$dynamicRef", "dynamic references are not supported")?;
+                }
+                self.object_schema(m.clone(), ptr, &base, depth)
+            }
+            _ => Err(err(ptr, "schema", "a schema must be an object or a boolean")),
+        }
+    }
+
+    /// A schema that is only a `$ref`: a rule, shared by every use.
+    fn reference(&mut self, m: &Map<String, Value>, ptr: &str, base: &str, depth: usize) -> Result<Expr, CompileError> {
+        let reference = m["$ref"].as_str().ok_or_else(|| err(ptr, "$ref", "must be a string"))?;
+        let (target_ptr, target_base, target) =
+            self.resolver.resolve(base, reference).map_err(|e| err(ptr, "$ref", e))?;
+        if let Some(&r) = self.ref_rules.get(&target_ptr) {
+            return Ok(Expr::Rule(r));
+        }
+        let r = self.add_rule(&target_ptr, None, true);
+        self.ref_rules.insert(target_ptr.clone(), r);
+        let body = self.schema(target, &target_ptr, &target_base, depth + 1)?;
+        self.rules[r].body = body;
+        Ok(Expr::Rule(r))
+    }
+
+    /// Resolve `$ref` and `allOf` into one merged schema object.
+    fn flatten(&mut self, s: &Value, ptr: &str, base: &str, depth: usize) -> Result<Map<String, Value>, CompileError> {
+        if depth > 32 {
+            return Err(err(ptr, "allOf", "recursive $ref/allOf chain cannot be merged"));
+        }
+        let mut m = match s {
+            Value::Bool(true) => return Ok(Map::new()),
+            Value::Bool(false) => {
+                let mut m = Map::new();
+                m.insert("type".into(), Value::Array(vec![]));
+                return Ok(m);
+            }
+            Value::Object(m) => m.clone(),
+            _ => return Err(err(ptr, "schema", "a schema must be an object or a boolean")),
+        };
+        let mut parts = Vec::new();
+        if let Some(r) = m.remove("$ref") {
+            let reference = r.as_str().ok_or_else(|| err(ptr, "$ref", "must be a string"))?;
+            let (tp, tb, target) = self.resolver.resolve(base, reference).map_err(|e| err(ptr, "$ref", e))?;
+            parts.push(self.flatten(target, &tp, &tb, depth + 1)?);
+        }
+        if let Some(all) = m.remove("allOf") {
+            let items = all.as_array().ok_or_else(|| err(ptr, "allOf", "must be an array"))?;
+            for (i, item) in items.iter().enumerate() {
+                parts.push(self.flatten(item, &format!("{ptr}/allOf/{i}"), base, depth + 1)?);
+            }
+        }
+        let mut acc = merge::normalize(m);
+        for p in parts {
+            acc = merge::merge(acc, merge::normalize(p)).map_err(|e| err(ptr, "allOf", e))?;
+        }
+        // Merging may introduce new allOf wrappers (in sub-schemas only) and anyOf lists.
+        Ok(acc)
+    }
+
+    /// Compile a schema object that has no `$ref`/`allOf` at its top.
+    fn object_schema(
+        &mut self,
+        m: Map<String, Value>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        let mut m = merge::normalize(m);
+        // anyOf / oneOf: each branch merged with the siblings.
+        for key in ["anyOf", "oneOf"] {
+            if let Some(list) = m.remove(key) {
+                let items = list.as_array().ok_or_else(|| err(ptr, key, "must be an array"))?.clone();
+                if items.is_empty() {
+                    return Err(err(ptr, key, "must not be empty"));
+                }
+                let siblings = Value::Object(m.clone());
+                let mut flats = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let bptr = format!("{ptr}/{key}/{i}");
+                    let wrapped = serde_json::json!({ "allOf": [siblings.clone(), item.clone()] });
+                    match self.flatten(&wrapped, &bptr, base, 0) {
+                        Ok(f) => flats.push((bptr, f)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                if key == "oneOf" {
+                    self.check_disjoint(&flats, ptr)?;
+                }
+                let mut alts = Vec::new();
+                for (bptr, f) in flats {
+                    match self.object_schema(f, &bptr, base, depth + 1) {
+                        Ok(e) => alts.push(e),
+                        // An unsatisfiable branch adds nothing to a union.
+                        Err(CompileError::Empty) => {}
+                        Err(CompileError::Schema { keyword, .. }) if keyword == "type" && alts.is_empty() && false => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if alts.is_empty() {
+                    return Err(CompileError::Empty);
+                }
+                return Ok(Expr::Alt(alts));
+            }
+        }
+        if m.contains_key("allOf") || m.contains_key("$ref") {
+            let flat = self.flatten(&Value::Object(m), ptr, base, 0)?;
+            return self.object_schema(flat, ptr, base, depth + 1);
+        }
+        if let Some(n) = m.remove("not") {
+            self.apply_not(&mut m, &n, ptr)?;
+        }
+        if m.contains_key("if") {
+            if m.contains_key("then") || m.contains_key("else") {
+                self.unsupported(ptr, "if", "if/then/else is not supported")?;
+            }
+            m.remove("if");
+            m.remove("then");
+            m.remove("else");
+        }
+        // Types this schema allows.
+        let mut types: Vec<String> = match m.get("type") {
+            None => ALL_TYPES.iter().map(|s| s.to_string()).collect(),
+            Some(Value::String(t)) => vec![t.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+            Some(_) => return Err(err(ptr, "type", "must be a string or an array")),
+        };
+        if let Some(Value::Array(not_types)) = m.get("x-sluicegate-not-types") {
+            let excluded: Vec<String> = not_types.iter().filter_map(Value::as_str).map(String::from).collect();
+            let mut kept = Vec::new();
+            for t in types {
+                if t == "number" && excluded.iter().any(|e| e == "integer") && !excluded.iter().any(|e| e == "number") {
+                    return Err(err(ptr, "not", "a number that is not an integer cannot be expressed"))?;
+                }
+                if !excluded.iter().any(|e| e == &t || (e == "number" && t == "integer")) {
+                    kept.push(t);
+                }
+            }
+            types = kept;
+        }
+        if let Some(Value::Array(values)) = m.get("enum") {
+            return self.enumeration(values.clone(), &m, ptr, base);
+        }
+        if types.is_empty() {
+            return Err(CompileError::Empty);
+        }
+        let has_number = types.iter().any(|t| t == "number");
+        let mut alts = Vec::new();
+        for t in &types {
+            let e = match t.as_str() {
+                "null" => Ok(lit("null")),
+                "boolean" => Ok(Expr::Alt(vec![lit("true"), lit("false")])),
+                "string" => self.string_schema(&m, ptr),
+                "integer" if has_number => continue,
+                "integer" => self.number_schema(&m, ptr, true),
+                "number" => self.number_schema(&m, ptr, false),
+                "object" => self.object_type(&m, ptr, base, depth),
+                "array" => self.array_type(&m, ptr, base, depth),
+                other => return Err(err(ptr, "type", format!("unknown type {other:?}"))),
+            };
+            match e {
+                Ok(e) => alts.push(e),
+                Err(CompileError::Empty) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match alts.len() {
+            0 => Err(CompileError::Empty),
+            1 => Ok(alts.pop().expect("one")),
+            _ => Ok(Expr::Alt(alts)),
+        }
+    }
+
+    fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str) -> Result<(), CompileError> {
+        let nm = match n {
+            Value::Object(nm) => merge::normalize(nm.clone()),
+            Value::Bool(false) => return Ok(()),
+            Value::Bool(true) => {
+                m.insert("type".into(), Value::Array(vec![]));
+                return Ok(());
+            }
+            _ => return Err(err(ptr, "not", "must be a schema")),
+        };
+        let asserting: Vec<&String> = nm.keys().filter(|k| is_assertion(k)).collect();
+        match asserting.as_slice() {
+            [k] if *k == "type" => {
+                let ts: Vec<Value> = match &nm["type"] {
+                    Value::String(t) => vec![Value::String(t.clone())],
+                    Value::Array(a) => a.clone(),
+                    _ => return Err(err(ptr, "not", "bad type")),
+                };
+                let mut prev = m.get("x-sluicegate-not-types").and_then(Value::as_array).cloned().unwrap_or_default();
+                prev.extend(ts);
+                m.insert("x-sluicegate-not-types".into(), Value::Array(prev));
+                Ok(())
+            }
+            [k] if *k == "enum" => {
+                // Filter an explicit enum; otherwise this needs complement languages.
+                if let (Some(Value::Array(vals)), Some(Value::Array(bad))) = (m.get("enum"), nm.get("enum")) {
+                    let kept: Vec<Value> =
+                        vals.iter().filter(|v| !bad.iter().any(|b| check::json_eq(v, b))).cloned().collect();
+                    m.insert("enum".into(), Value::Array(kept));
+                    return Ok(());
+                }
+                self.unsupported(ptr, "not", "`not` with enum/const needs a finite enum beside it")
+            }
+            [k] if *k == "required" => {
+                // The listed properties must not all be present; with one name: it is absent.
+                let names = nm["required"].as_array().cloned().unwrap_or_default();
+                if names.len() != 1 {
+                    return self.unsupported(ptr, "not", "`not: {required: [...]}` with several names");
+                }
+                let name = names[0].as_str().unwrap_or_default().to_string();
+                let mut props = m.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+                props.insert(name, Value::Bool(false));
+                m.insert("properties".into(), Value::Object(props));
+                Ok(())
+            }
+            [] => {
+                // `not: {}`: nothing is allowed.
+                m.insert("type".into(), Value::Array(vec![]));
+                Ok(())
+            }
+            _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
+        }
+    }
+
+    /// oneOf is exact only when no value can match two branches.
+    fn check_disjoint(&mut self, flats: &[(String, Map<String, Value>)], ptr: &str) -> Result<(), CompileError> {
+        let types_of = |m: &Map<String, Value>| -> Vec<String> {
+            match m.get("type") {
+                Some(Value::String(t)) => vec![t.clone()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+                _ => vec!["any".into()],
+            }
+        };
+        for i in 0..flats.len() {
+            for j in i + 1..flats.len() {
+                let (a, b) = (&flats[i].1, &flats[j].1);
+                let (ta, tb) = (types_of(a), types_of(b));
+                let overlap_types = ta.iter().any(|x| {
+                    tb.iter().any(|y| {
+                        x == y
+                            || x == "any"
+                            || y == "any"
+                            || (x == "number" && y == "integer")
+                            || (x == "integer" && y == "number")
+                    })
+                });
+                if !overlap_types {
+                    continue;
+                }
+                if let (Some(Value::Array(ea)), Some(Value::Array(eb))) = (a.get("enum"), b.get("enum")) {
+                    if !ea.iter().any(|x| eb.iter().any(|y| check::json_eq(x, y))) {
+                        continue;
+                    }
+                }
+                if discriminated(a, b) {
+                    continue;
+                }
+                return self.unsupported(
+                    ptr,
+                    "oneOf",
+                    format!("branches {i} and {j} may both match a value, so oneOf cannot be enforced exactly"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn enumeration(
+        &mut self,
+        values: Vec<Value>,
+        m: &Map<String, Value>,
+        ptr: &str,
+        base: &str,
+    ) -> Result<Expr, CompileError> {
+        let mut rest = m.clone();
+        rest.remove("enum");
+        rest.remove("x-sluicegate-not-types");
+        let not_types: Vec<String> = m
+            .get("x-sluicegate-not-types")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        if let Some(Value::Array(ps)) = rest.get("pattern").cloned() {
+            // Merged patterns: check each.
+            rest.remove("pattern");
+            let mut all = vec![Value::Object(rest.clone())];
+            for p in ps {
+                all.push(serde_json::json!({ "pattern": p }));
+            }
+            rest = Map::new();
+            rest.insert("allOf".into(), Value::Array(all));
+        }
+        let rest = Value::Object(rest);
+        let mut alts = Vec::new();
+        for v in values {
+            if not_types.iter().any(|t| check::type_matches(t, &v)) {
+                continue;
+            }
+            let ok = check::check(&rest, &v, &self.resolver, base, 0).map_err(|e| err(ptr, "enum", e))?;
+            if ok {
+                alts.push(self.literal(&v));
+            }
+        }
+        if alts.is_empty() {
+            return Err(CompileError::Empty);
+        }
+        Ok(Expr::Alt(alts))
+    }
+
+    /// A JSON value as a literal, with whitespace allowed between its tokens.
+    fn literal(&self, v: &Value) -> Expr {
+        match v {
+            Value::Object(o) => {
+                let mut items = vec![lit("{"), self.ws()];
+                for (i, (k, x)) in o.iter().enumerate() {
+                    if i > 0 {
+                        items.push(self.sep(","));
+                    }
+                    items.push(lit(&serde_json::to_string(k).expect("string")));
+                    items.push(self.sep(":"));
+                    items.push(self.literal(x));
+                }
+                items.push(self.ws());
+                items.push(lit("}"));
+                seq(items)
+            }
+            Value::Array(a) => {
+                let mut items = vec![lit("["), self.ws()];
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        items.push(self.sep(","));
+                    }
+                    items.push(self.literal(x));
+                }
+                items.push(self.ws());
+                items.push(lit("]"));
+                seq(items)
+            }
+            Value::Number(n) => {
+                // 1 and 1.0 are the same JSON Schema value.
+                let f = n.as_f64().unwrap_or(0.0);
+                let text = n.to_string();
+                if f.fract() == 0.0 && f.abs() < 1e15 {
+                    let int = format!("{}", f as i64);
+                    Expr::Alt(vec![lit(&int), seq(vec![lit(&int), re(r"\.0+")])])
+                } else {
+                    lit(&text)
+                }
+            }
+            other => lit(&serde_json::to_string(other).expect("scalar")),
+        }
+    }
+
+    fn string_schema(&mut self, m: &Map<String, Value>, ptr: &str) -> Result<Expr, CompileError> {
+        let mut bodies: Vec<Hir> = Vec::new();
+        let patterns: Vec<Value> = match m.get("pattern") {
+            None => vec![],
+            Some(Value::Array(a)) => a.clone(),
+            Some(p) => vec![p.clone()],
+        };
+        for p in patterns {
+            let p = p.as_str().ok_or_else(|| err(ptr, "pattern", "must be a string"))?;
+            match string::pattern_body(p) {
+                Ok(h) => bodies.push(h),
+                Err(e) => self.unsupported(ptr, "pattern", format!("{p:?}: {e}"))?,
+            }
+        }
+        if let Some(f) = m.get("format").and_then(Value::as_str) {
+            if let Some(body) = string::format_body(f) {
+                bodies.push(body.map_err(|e| err(ptr, "format", e))?);
+            }
+        }
+        let min = count(m, "minLength", ptr)?;
+        let max = count(m, "maxLength", ptr)?;
+        if min.is_some() || max.is_some() {
+            let (lo, hi) = (min.unwrap_or(0), max);
+            if hi.is_some_and(|h| h < lo) {
+                return Err(CompileError::Empty);
+            }
+            bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
+        }
+        let body = match bodies.len() {
+            0 => Expr::Regular(string::any_body()),
+            1 => Expr::Regular(bodies.pop().expect("one")),
+            _ => Expr::Intersect(bodies.into_iter().map(Expr::Regular).collect()),
+        };
+        Ok(self.string_expr(body))
+    }
+
+    fn number_schema(&mut self, m: &Map<String, Value>, ptr: &str, integer: bool) -> Result<Expr, CompileError> {
+        let bound = |key: &str, exclusive: bool, lower: bool| -> Result<Option<(f64, bool)>, CompileError> {
+            match m.get(key) {
+                None => Ok(None),
+                Some(Value::Number(n)) => Ok(Some((n.as_f64().ok_or_else(|| err(ptr, key, "bad number"))?, exclusive))),
+                Some(_) => Err(err(ptr, key, if lower { "must be a number" } else { "must be a number" })),
+            }
+        };
+        let lows = [bound("minimum", false, true)?, bound("exclusiveMinimum", true, true)?];
+        let highs = [bound("maximum", false, false)?, bound("exclusiveMaximum", true, false)?];
+        // Tightest of each side.
+        let lo = lows.iter().flatten().copied().fold(None, |acc: Option<(f64, bool)>, b| match acc {
+            None => Some(b),
+            Some(a) => Some(if b.0 > a.0 || (b.0 == a.0 && b.1) { b } else { a }),
+        });
+        let hi = highs.iter().flatten().copied().fold(None, |acc: Option<(f64, bool)>, b| match acc {
+            None => Some(b),
+            Some(a) => Some(if b.0 < a.0 || (b.0 == a.0 && b.1) { b } else { a }),
+        });
+        let mut max_frac = None;
+        let mut integer = integer;
+        if let Some(mo) = m.get("multipleOf") {
+            let d =
+                mo.as_f64().filter(|d| *d > 0.0).ok_or_else(|| err(ptr, "multipleOf", "must be a positive number"))?;
+            if d.fract() == 0.0 {
+                if d == 1.0 {
+                    integer = true;
+                } else {
+                    return self.multiple_of_integer(d as u64, lo, hi, ptr);
+                }
+            } else {
+                let k = (-d.log10()).round();
+                if (10f64.powf(-k) - d).abs() > 1e-12 * d || k > 30.0 {
+                    self.unsupported(ptr, "multipleOf", format!("multipleOf {d} is only supported for powers of ten"))?;
+                } else {
+                    max_frac = Some(k as u32);
+                }
+            }
+        }
+        let to_bound = |b: Option<(f64, bool)>, lower: bool| -> Result<Option<Bound>, CompileError> {
+            let Some((v, exclusive)) = b else { return Ok(None) };
+            if v.abs() > 1e30 {
+                return Err(err(ptr, if lower { "minimum" } else { "maximum" }, "bound too large"));
+            }
+            if v.fract() == 0.0 {
+                return Ok(Some(Bound { value: v as i128, exclusive }));
+            }
+            if integer {
+                // Integers: round the bound inwards, inclusive.
+                let r = if lower { v.ceil() } else { v.floor() };
+                return Ok(Some(Bound { value: r as i128, exclusive: false }));
+            }
+            Err(err(ptr, if lower { "minimum" } else { "maximum" }, format!("non-integer bound {v} is not supported")))
+        };
+        let (lo, hi) = (to_bound(lo, true)?, to_bound(hi, false)?);
+        let regex = if integer {
+            let ilo = lo.map(|b| if b.exclusive { b.value + 1 } else { b.value });
+            let ihi = hi.map(|b| if b.exclusive { b.value - 1 } else { b.value });
+            if lo.is_none() && hi.is_none() {
+                Some(INTEGER.to_string())
+            } else {
+                number::int_range(ilo, ihi)
+            }
+        } else if lo.is_none() && hi.is_none() && max_frac.is_none() {
+            Some(NUMBER.to_string())
+        } else {
+            number::number_range(lo, hi, max_frac)
+        };
+        match regex {
+            Some(r) => Ok(re(&r)),
+            None => Err(CompileError::Empty),
+        }
+    }
+
+    fn multiple_of_integer(
+        &mut self,
+        d: u64,
+        lo: Option<(f64, bool)>,
+        hi: Option<(f64, bool)>,
+        ptr: &str,
+    ) -> Result<Expr, CompileError> {
+        // Small ranges are enumerated exactly; powers of ten have a regex.
+        let lo_i = lo.map(|(v, ex)| if ex { v.floor() as i128 + 1 } else { v.ceil() as i128 });
+        let hi_i = hi.map(|(v, ex)| if ex { v.ceil() as i128 - 1 } else { v.floor() as i128 });
+        if let (Some(l), Some(h)) = (lo_i, hi_i) {
+            if h < l {
+                return Err(CompileError::Empty);
+            }
+            if (h - l) / d as i128 <= 256 {
+                let d = d as i128;
+                let first = l.div_euclid(d) * d + if l.rem_euclid(d) == 0 { 0 } else { d };
+                let vals: Vec<Expr> =
+                    (0..).map(|i| first + i * d).take_while(|v| *v <= h).map(|v| lit(&v.to_string())).collect();
+                if vals.is_empty() {
+                    return Err(CompileError::Empty);
+                }
+                return Ok(Expr::Alt(vals));
+            }
+        }
+        let zeros = (d as f64).log10();
+        if lo_i.is_none() && hi_i.is_none() && zeros.fract() == 0.0 {
+            return Ok(re(&format!("0|-?[1-9][0-9]*0{{{}}}", zeros as u32)));
+        }
+        self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
+        Ok(re(INTEGER))
+    }
+
+    fn object_type(
+        &mut self,
+        m: &Map<String, Value>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        let props = m.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        let required: Vec<String> = m
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        let pattern_props = m.get("patternProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+        for k in ["unevaluatedProperties"] {
+            if let Some(v) = m.get(k) {
+                if v != &Value::Bool(true)
+                    && !(v == &Value::Bool(false) && m.get("additionalProperties") == Some(&Value::Bool(false)))
+                {
+                    if v == &Value::Bool(false) && !m.contains_key("additionalProperties") {
+                        // Without composition, unevaluated = additional.
+                    } else {
+                        self.unsupported(ptr, k, "unevaluatedProperties other than false is not supported")?;
+                    }
+                }
+            }
+        }
+        let additional: Option<Value> = match m.get("additionalProperties") {
+            Some(Value::Bool(false)) => None,
+            Some(v) => Some(v.clone()),
+            None if m.get("unevaluatedProperties") == Some(&Value::Bool(false)) => None,
+            None => match self.opts.additional_properties {
+                AdditionalProperties::Spec => Some(Value::Bool(true)),
+                AdditionalProperties::Forbid => None,
+            },
+        };
+        let names_schema = m.get("propertyNames").cloned();
+        // Declared names, in schema order, then required names that are not declared.
+        let mut slots: Vec<(String, Value, bool)> = Vec::new();
+        for (name, s) in &props {
+            slots.push((name.clone(), s.clone(), required.contains(name)));
+        }
+        for name in &required {
+            if !props.contains_key(name) {
+                let mut s = None;
+                for (p, ps) in &pattern_props {
+                    if pattern_matches(p, name).map_err(|e| err(ptr, "patternProperties", e))? {
+                        s = Some(match s {
+                            None => ps.clone(),
+                            Some(prev) => serde_json::json!({"allOf": [prev, ps]}),
+                        });
+                    }
+                }
+                let s = match (s, &additional) {
+                    (Some(s), _) => s,
+                    (None, Some(a)) => a.clone(),
+                    (None, None) => return Err(CompileError::Empty),
+                };
+                slots.push((name.clone(), s, true));
+            }
+        }
+        let mut members: Vec<Member> = Vec::new();
+        for (name, mut s, req) in slots {
+            // Declared names matching a pattern must satisfy that pattern's schema too.
+            for (p, ps) in &pattern_props {
+                if props.contains_key(&name)
+                    && pattern_matches(p, &name).map_err(|e| err(ptr, "patternProperties", e))?
+                {
+                    s = serde_json::json!({"allOf": [s, ps]});
+                }
+            }
+            if let Some(ns) = &names_schema {
+                let ok = check::check(ns, &Value::String(name.clone()), &self.resolver, base, 0)
+                    .map_err(|e| err(ptr, "propertyNames", e))?;
+                if !ok {
+                    if req {
+                        return Err(CompileError::Empty);
+                    }
+                    continue;
+                }
+            }
+            let sptr = format!("{ptr}/properties/{}", name.replace('~', "~0").replace('/', "~1"));
+            let value = match self.schema(&s, &sptr, base, depth + 1) {
+                Ok(v) => v,
+                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if s == Value::Bool(false) => {
+                    if req {
+                        return Err(CompileError::Empty);
+                    }
+                    continue;
+                }
+                Err(CompileError::Empty) if !req => continue,
+                Err(e) => return Err(e),
+            };
+            let key = lit(&serde_json::to_string(&name).expect("string"));
+            members.push(Member { expr: seq(vec![key, self.sep(":"), value]), required: req });
+        }
+        // Undeclared members: pattern properties, then additionalProperties.
+        let declared: Vec<Expr> =
+            props.keys().map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes()))).collect();
+        let mut extra: Vec<Expr> = Vec::new();
+        let names_body = match &names_schema {
+            Some(ns) => match self.key_body(ns, ptr)? {
+                Some(b) => Some(b),
+                // No name is allowed: only the empty object.
+                None => {
+                    if !required.is_empty() {
+                        return Err(CompileError::Empty);
+                    }
+                    let obj = seq(vec![lit("{"), self.ws(), lit("}")]);
+                    let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
+                    return Ok(Expr::Rule(r));
+                }
+            },
+            None => None,
+        };
+        let mut pattern_bodies = Vec::new();
+        for (p, ps) in &pattern_props {
+            let body = string::pattern_body(p).map_err(|e| err(ptr, "patternProperties", format!("{p:?}: {e}")))?;
+            pattern_bodies.push(body.clone());
+            let key_body = self.key_language(Expr::Regular(body), &names_body, &declared);
+            let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
+            match self.schema(ps, &pptr, base, depth + 1) {
+                Ok(v) => extra.push(seq(vec![self.string_expr(key_body), self.sep(":"), v])),
+                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if pattern_bodies.len() > 1 {
+            self.check_patterns_disjoint(&pattern_bodies, ptr)?;
+        }
+        if let Some(a) = &additional {
+            let mut excluded = declared.clone();
+            excluded.extend(pattern_bodies.iter().cloned().map(Expr::Regular));
+            let key_body = self.key_language(Expr::Regular(string::any_body()), &names_body, &excluded);
+            match self.schema(a, &format!("{ptr}/additionalProperties"), base, depth + 1) {
+                Ok(v) => extra.push(seq(vec![self.string_expr(key_body), self.sep(":"), v])),
+                Err(CompileError::Empty) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let extra = match extra.len() {
+            0 => None,
+            1 => extra.pop(),
+            _ => Some(Expr::Alt(extra)),
+        };
+        // Counts.
+        let n_required = members.iter().filter(|x| x.required).count() as u64;
+        let mut non_empty = false;
+        if let Some(minp) = count(m, "minProperties", ptr)? {
+            if minp > n_required {
+                if minp == 1 {
+                    non_empty = true;
+                } else {
+                    self.unsupported(ptr, "minProperties", "minProperties above the number of required properties")?;
+                }
+            }
+        }
+        if let Some(maxp) = count(m, "maxProperties", ptr)? {
+            if extra.is_some() || (members.len() as u64) > maxp {
+                if maxp < n_required {
+                    return Err(CompileError::Empty);
+                }
+                self.unsupported(ptr, "maxProperties", "maxProperties below the number of possible properties")?;
+            }
+        }
+        for key in ["dependentRequired", "dependencies", "dependentSchemas"] {
+            if let Some(Value::Object(deps)) = m.get(key) {
+                for (name, dep) in deps {
+                    let present_possible = props.get(name).is_some_and(|s| s != &Value::Bool(false))
+                        || (extra.is_some() && !props.contains_key(name));
+                    let trivially = !present_possible
+                        || match dep {
+                            Value::Array(list) => {
+                                required.contains(name)
+                                    && list.iter().filter_map(Value::as_str).all(|d| required.iter().any(|r| r == d))
+                                    || list.is_empty()
+                            }
+                            Value::Bool(true) => true,
+                            Value::Object(o) => o.keys().all(|k| !is_assertion(k)),
+                            _ => false,
+                        };
+                    if !trivially {
+                        self.unsupported(ptr, key, format!("dependency of {name:?} is not supported"))?;
+                    }
+                }
+            }
+        }
+        let body = self.members(members, extra, non_empty);
+        let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+        let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
+        Ok(Expr::Rule(r))
+    }
+
+    /// Ordered members with interleaved extras, comma-separated.
+    fn members(&self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool) -> Expr {
+        let sep = self.sep(",");
+        let extras_tail = |x: &Option<Expr>| -> Expr {
+            match x {
+                Some(a) => star(seq(vec![sep.clone(), a.clone()])),
+                None => seq(vec![]),
+            }
+        };
+        // tails[k]: members k.. each preceded by a separator, extras anywhere.
+        let n = members.len();
+        let mut tails: Vec<Expr> = vec![extras_tail(&extra); n + 1];
+        for k in (0..n).rev() {
+            let item = seq(vec![sep.clone(), members[k].expr.clone()]);
+            let item = if members[k].required { item } else { opt(item) };
+            tails[k] = seq(vec![extras_tail(&extra), item, tails[k + 1].clone()]);
+        }
+        // The first member emitted carries no separator.
+        let mut firsts = Vec::new();
+        if let Some(a) = &extra {
+            firsts.push(seq(vec![a.clone(), tails[0].clone()]));
+        }
+        let mut all_optional = true;
+        for k in 0..n {
+            firsts.push(seq(vec![members[k].expr.clone(), tails[k + 1].clone()]));
+            if members[k].required {
+                all_optional = false;
+                break;
+            }
+        }
+        if all_optional && !non_empty {
+            firsts.push(seq(vec![]));
+        }
+        Expr::Alt(firsts)
+    }
+
+    fn key_body(&mut self, names: &Value, ptr: &str) -> Result<Option<Expr>, CompileError> {
+        let flat = self.flatten(names, &format!("{ptr}/propertyNames"), "", 0)?;
+        // Names are strings: a schema that rejects every string allows no name.
+        if let Some(t) = flat.get("type") {
+            let ok = match t {
+                Value::String(t) => t == "string",
+                Value::Array(a) => a.iter().any(|x| x == "string"),
+                _ => false,
+            };
+            if !ok {
+                return Ok(None);
+            }
+        }
+        for k in flat.keys() {
+            if is_assertion(k)
+                && !matches!(k.as_str(), "pattern" | "minLength" | "maxLength" | "format" | "type" | "enum")
+            {
+                self.unsupported(ptr, "propertyNames", format!("keyword {k} in propertyNames"))?;
+            }
+        }
+        if let Some(Value::Array(vals)) = flat.get("enum") {
+            let alts: Vec<Expr> = vals
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| Expr::Regular(Hir::literal(json_key_body(s).into_bytes())))
+                .collect();
+            if alts.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(Expr::Alt(alts)));
+        }
+        match self.string_schema(&flat, ptr)? {
+            Expr::Seq(mut parts) if parts.len() == 3 => Ok(Some(parts.remove(1))),
+            _ => Err(err(ptr, "propertyNames", "unexpected key language")),
+        }
+    }
+
+    /// String bodies in `base` (and in `names`, if given) minus `excluded`.
+    fn key_language(&self, base: Expr, names: &Option<Expr>, excluded: &[Expr]) -> Expr {
+        let base = match names {
+            Some(n) => Expr::Intersect(vec![base, n.clone()]),
+            None => base,
+        };
+        if excluded.is_empty() {
+            return base;
+        }
+        Expr::Exclude { base: Box::new(base), excluded: Box::new(Expr::Alt(excluded.to_vec())) }
+    }
+
+    fn check_patterns_disjoint(&mut self, bodies: &[Hir], ptr: &str) -> Result<(), CompileError> {
+        let limits = sluicegate_core::DfaLimits::default();
+        for i in 0..bodies.len() {
+            for j in i + 1..bodies.len() {
+                let a = sluicegate_core::dfa::ByteDfa::from_hir(&bodies[i], &limits)?;
+                let b = sluicegate_core::dfa::ByteDfa::from_hir(&bodies[j], &limits)?;
+                match sluicegate_core::dfa::ByteDfa::product(&a, &b, false, &limits) {
+                    Err(CompileError::Empty) => {}
+                    Ok(_) => {
+                        return self.unsupported(ptr, "patternProperties", "two patterns match a common name");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn array_type(
+        &mut self,
+        m: &Map<String, Value>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        // Positional items and the schema for the rest.
+        let (prefix, rest): (Vec<Value>, Option<Value>) = match (m.get("prefixItems"), m.get("items")) {
+            (Some(Value::Array(p)), items) => (p.clone(), Some(items.cloned().unwrap_or(Value::Bool(true)))),
+            (None, Some(Value::Array(p))) => {
+                (p.clone(), Some(m.get("additionalItems").cloned().unwrap_or(Value::Bool(true))))
+            }
+            (None, Some(items)) => (vec![], Some(items.clone())),
+            (None, None) => (vec![], Some(Value::Bool(true))),
+            (Some(_), _) => return Err(err(ptr, "prefixItems", "must be an array")),
+        };
+        let rest = match rest {
+            Some(Value::Bool(false)) => None,
+            other => other,
+        };
+        if let Some(v) = m.get("unevaluatedItems") {
+            if v != &Value::Bool(true) {
+                self.unsupported(ptr, "unevaluatedItems", "not supported")?;
+            }
+        }
+        let min = count(m, "minItems", ptr)?.unwrap_or(0);
+        let max = count(m, "maxItems", ptr)?;
+        if max.is_some_and(|x| x < min) {
+            return Err(CompileError::Empty);
+        }
+        if m.get("uniqueItems") == Some(&Value::Bool(true)) && max.is_none_or(|x| x > 1) {
+            self.unsupported(ptr, "uniqueItems", "uniqueItems on arrays of more than one item is not supported")?;
+        }
+        let mut min = min;
+        if let Some(c) = m.get("contains") {
+            let min_contains = count(m, "minContains", ptr)?.unwrap_or(1);
+            let max_contains = count(m, "maxContains", ptr)?;
+            match c {
+                // Every item matches `true`: contains bounds the length.
+                Value::Bool(true) => {
+                    min = min.max(min_contains);
+                    if let Some(mc) = max_contains {
+                        if mc < min {
+                            return Err(CompileError::Empty);
+                        }
+                        self.unsupported(ptr, "maxContains", "maxContains with contains: true")?;
+                    }
+                }
+                Value::Bool(false) if min_contains > 0 => return Err(CompileError::Empty),
+                Value::Bool(false) => {}
+                _ if min_contains == 0 && max_contains.is_none() => {}
+                _ => self.unsupported(ptr, "contains", "contains is not supported")?,
+            }
+        }
+        if max.is_some_and(|x| x < min) {
+            return Err(CompileError::Empty);
+        }
+        let mut items = Vec::new();
+        for (i, p) in prefix.iter().enumerate() {
+            if max.is_some_and(|x| i as u64 >= x) {
+                break;
+            }
+            match self.schema(p, &format!("{ptr}/prefixItems/{i}"), base, depth + 1) {
+                Ok(e) => items.push(Some(e)),
+                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if p == &Value::Bool(false) => {
+                    items.push(None)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let rest_expr = match &rest {
+            Some(r) => match self.schema(r, &format!("{ptr}/items"), base, depth + 1) {
+                Ok(e) => Some(e),
+                Err(CompileError::Empty) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        // Build from the end: tail(i) = elements i.. each preceded by a separator.
+        let sep = self.sep(",");
+        let m_len = items.len() as u64;
+        let mut tail = match &rest_expr {
+            Some(r) if max.is_none_or(|x| x > m_len) => {
+                let lo = min.saturating_sub(m_len);
+                let hi = max.map(|x| x - m_len);
+                if lo > 100_000 || hi.is_some_and(|h| h > 100_000) {
+                    return Err(err(ptr, "maxItems", "item counts above 100000 are not supported"));
+                }
+                Expr::Repeat {
+                    expr: Box::new(seq(vec![sep.clone(), r.clone()])),
+                    min: lo as u32,
+                    max: hi.map(|h| h as u32),
+                }
+            }
+            _ => {
+                if min > m_len {
+                    return Err(CompileError::Empty);
+                }
+                seq(vec![])
+            }
+        };
+        // A `false` positional item stops the array there.
+        let mut first_false = None;
+        for (i, it) in items.iter().enumerate() {
+            if it.is_none() {
+                first_false = Some(i);
+                break;
+            }
+        }
+        let usable = first_false.unwrap_or(items.len());
+        if first_false.is_some() {
+            if min as usize > usable {
+                return Err(CompileError::Empty);
+            }
+            tail = seq(vec![]);
+        }
+        for i in (1..usable).rev() {
+            let e = seq(vec![sep.clone(), items[i].clone().expect("usable"), tail]);
+            tail = if (i as u64) < min { e } else { opt(e) };
+        }
+        let elements = if usable > 0 {
+            let e = seq(vec![items[0].clone().expect("usable"), tail]);
+            if min > 0 {
+                e
+            } else {
+                opt(e)
+            }
+        } else {
+            // No positional items: the rest schema from the first element.
+            match (&rest_expr, first_false) {
+                (Some(r), None) if max.is_none_or(|x| x > 0) => {
+                    let lo = min;
+                    let hi = max;
+                    let rest_tail = Expr::Repeat {
+                        expr: Box::new(seq(vec![sep.clone(), r.clone()])),
+                        min: lo.saturating_sub(1) as u32,
+                        max: hi.map(|h| h.saturating_sub(1) as u32),
+                    };
+                    let e = seq(vec![r.clone(), rest_tail]);
+                    if min > 0 {
+                        e
+                    } else {
+                        opt(e)
+                    }
+                }
+                _ => {
+                    if min > 0 {
+                        return Err(CompileError::Empty);
+                    }
+                    seq(vec![])
+                }
+            }
+        };
+        let arr = seq(vec![lit("["), self.ws(), elements, self.ws(), lit("]")]);
+        let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
+        Ok(Expr::Rule(r))
+    }
+}
+
+/// A non-negative integer keyword (`2.0` counts as 2).
+fn count(m: &Map<String, Value>, key: &str, ptr: &str) -> Result<Option<u64>, CompileError> {
+    match m.get(key) {
+        None => Ok(None),
+        Some(v) => {
+            match v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)) {
+                Some(n) => Ok(Some(n)),
+                None => Err(err(ptr, key, "must be a non-negative integer")),
+            }
+        }
+    }
+}
+
+/// Whether a property name matches an ECMA pattern (search semantics).
+fn pattern_matches(p: &str, name: &str) -> Result<bool, String> {
+    let t = ecma::translate(p)?;
+    let re = regex_automata::meta::Regex::new(&t).map_err(|e| e.to_string())?;
+    Ok(re.is_match(name))
+}
+
+/// The encoded body of a key (between the quotes).
+fn json_key_body(k: &str) -> String {
+    let s = serde_json::to_string(k).expect("string");
+    s[1..s.len() - 1].to_string()
+}
+
+/// Two object schemas are told apart by a required property whose allowed
+/// constant values do not overlap.
+fn discriminated(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let req = |m: &Map<String, Value>| -> Vec<String> {
+        m.get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default()
+    };
+    let consts = |m: &Map<String, Value>, k: &str| -> Option<Vec<Value>> {
+        let p = m.get("properties")?.get(k)?.as_object()?;
+        if let Some(c) = p.get("const") {
+            return Some(vec![c.clone()]);
+        }
+        p.get("enum")?.as_array().cloned()
+    };
+    let (ra, rb) = (req(a), req(b));
+    for k in ra.iter().filter(|k| rb.contains(k)) {
+        if let (Some(ca), Some(cb)) = (consts(a, k), consts(b, k)) {
+            if !ca.iter().any(|x| cb.iter().any(|y| check::json_eq(x, y))) {
+                return true;
+            }
+        }
+    }
+    // A property required by one and forbidden (`false`) in the other.
+    for (x, y) in [(a, b), (b, a)] {
+        for k in req(x) {
+            if y.get("properties").and_then(|p| p.get(&k)) == Some(&Value::Bool(false)) {
+                return true;
+            }
+            if y.get("additionalProperties") == Some(&Value::Bool(false))
+                && y.get("properties").and_then(Value::as_object).is_some_and(|p| !p.contains_key(&k))
+                && y.get("patternProperties").is_none()
+            {
+                return true;
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,253 @@
+//! JSON strings: patterns (ECMA-262), formats and lengths, expressed over
+//! the *encoded* string body (what appears between the quotes).
+//!
+//! A pattern describes the decoded string; each character it allows is
+//! written as `json.dumps` writes it (`\"`, `\\`, `\n`, `\u001f`...), so a
+//! pattern-constrained string is always valid JSON and decodes to a string
+//! the pattern matches. Free string bodies accept every valid encoding
+//! except lone surrogate escapes, so each escape is exactly one code point
+//! and lengths are exact.
+
+use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
+use regex_syntax::ParserBuilder;
+
+/// One encoded character of a JSON string body.
+pub const ENC_CHAR: &str = r#"(?:[^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u(?:[0-9A-Ca-c][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[eEfF][0-9a-fA-F]{3}))"#;
+
+/// Parse a regex (Rust syntax) in UTF-8 mode.
+pub fn parse(re: &str) -> Result<Hir, String> {
+    ParserBuilder::new().utf8(true).nest_limit(250).build().parse(re).map_err(|e| e.to_string())
+}
+
+/// Any string body.
+pub fn any_body() -> Hir {
+    parse(&format!("{ENC_CHAR}*")).expect("valid")
+}
+
+/// Bodies of `min..=max` code points.
+pub fn length_body(min: u64, max: Option<u64>) -> Result<Hir, String> {
+    let limit = u32::MAX as u64;
+    if min > limit || max.is_some_and(|m| m > limit) {
+        return Err(format!("length bound too large ({min}..{max:?})"));
+    }
+    let ch = parse(ENC_CHAR).expect("valid");
+    Ok(Hir::repetition(Repetition { min: min as u32, max: max.map(|m| m as u32), greedy: true, sub: Box::new(ch) }))
+}
+
+/// How `json.dumps` writes `c` inside a string.
+fn encode_char(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+fn needs_escape(c: u32) -> bool {
+    c < 0x20 || c == '"' as u32 || c == '\\' as u32
+}
+
+/// Rewrite a regex over decoded text into one over the encoded body.
+/// Look-around assertions must have been removed.
+pub fn encode_hir(h: &Hir) -> Result<Hir, String> {
+    Ok(match h.kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(lit) => {
+            let s = std::str::from_utf8(&lit.0).map_err(|_| "pattern matches invalid UTF-8".to_string())?;
+            let mut out = String::new();
+            for c in s.chars() {
+                encode_char(c, &mut out);
+            }
+            Hir::literal(out.into_bytes())
+        }
+        HirKind::Class(Class::Unicode(cls)) => encode_class(cls),
+        HirKind::Class(Class::Bytes(cls)) => {
+            let mut ranges = Vec::new();
+            for r in cls.ranges() {
+                if r.end() >= 0x80 {
+                    return Err("pattern matches raw bytes".into());
+                }
+                ranges.push(ClassUnicodeRange::new(r.start() as char, r.end() as char));
+            }
+            encode_class(&ClassUnicode::new(ranges))
+        }
+        HirKind::Look(l) => return Err(format!("assertion {l:?} inside a pattern is not supported")),
+        HirKind::Repetition(rep) => Hir::repetition(Repetition {
+            min: rep.min,
+            max: rep.max,
+            greedy: true,
+            sub: Box::new(encode_hir(&rep.sub)?),
+        }),
+        HirKind::Capture(cap) => encode_hir(&cap.sub)?,
+        HirKind::Concat(items) => Hir::concat(items.iter().map(encode_hir).collect::<Result<_, _>>()?),
+        HirKind::Alternation(items) => Hir::alternation(items.iter().map(encode_hir).collect::<Result<_, _>>()?),
+    })
+}
+
+fn encode_class(cls: &ClassUnicode) -> Hir {
+    let mut specials = ClassUnicode::new([
+        ClassUnicodeRange::new('\0', '\u{1f}'),
+        ClassUnicodeRange::new('"', '"'),
+        ClassUnicodeRange::new('\\', '\\'),
+    ]);
+    specials.intersect(cls);
+    if specials.ranges().is_empty() {
+        return Hir::class(Class::Unicode(cls.clone()));
+    }
+    let mut plain = cls.clone();
+    plain.difference(&specials);
+    let mut alts = Vec::new();
+    if !plain.ranges().is_empty() {
+        alts.push(Hir::class(Class::Unicode(plain)));
+    }
+    for r in specials.ranges() {
+        for c in r.start()..=r.end() {
+            if needs_escape(c as u32) {
+                let mut s = String::new();
+                encode_char(c, &mut s);
+                alts.push(Hir::literal(s.into_bytes()));
+            }
+        }
+    }
+    Hir::alternation(alts)
+}
+
+/// A branch of a pattern's top-level alternation with its anchors.
+struct Branch {
+    start: bool,
+    end: bool,
+    body: Hir,
+}
+
+fn is_start(h: &Hir) -> bool {
+    matches!(h.kind(), HirKind::Look(Look::Start))
+}
+
+fn is_end(h: &Hir) -> bool {
+    matches!(h.kind(), HirKind::Look(Look::End))
+}
+
+fn branches(h: &Hir, out: &mut Vec<Branch>) {
+    match h.kind() {
+        HirKind::Alternation(items) => {
+            for i in items {
+                branches(i, out);
+            }
+        }
+        HirKind::Capture(c) if matches!(c.sub.kind(), HirKind::Alternation(_)) => branches(&c.sub, out),
+        HirKind::Look(Look::Start) => out.push(Branch { start: true, end: false, body: Hir::empty() }),
+        HirKind::Look(Look::End) => out.push(Branch { start: false, end: true, body: Hir::empty() }),
+        HirKind::Concat(items) => {
+            let mut items: &[Hir] = items;
+            let start = items.first().is_some_and(is_start);
+            if start {
+                items = &items[1..];
+            }
+            let end = items.last().is_some_and(is_end);
+            if end {
+                items = &items[..items.len() - 1];
+            }
+            // `^(a|b)$` style: anchors around one alternation distribute over it.
+            if let [only] = items {
+                let inner = match only.kind() {
+                    HirKind::Capture(c) => &*c.sub,
+                    _ => only,
+                };
+                if (start || end) && matches!(inner.kind(), HirKind::Alternation(_)) {
+                    let mut sub = Vec::new();
+                    branches(inner, &mut sub);
+                    for b in sub {
+                        out.push(Branch { start: start || b.start, end: end || b.end, body: b.body });
+                    }
+                    return;
+                }
+            }
+            out.push(Branch { start, end, body: Hir::concat(items.to_vec()) });
+        }
+        _ => out.push(Branch { start: false, end: false, body: h.clone() }),
+    }
+}
+
+/// The body of a string matching the ECMA-262 `pattern` (search semantics:
+/// unanchored unless the pattern anchors itself).
+pub fn pattern_body(pattern: &str) -> Result<Hir, String> {
+    let translated = super::ecma::translate(pattern)?;
+    let hir = parse(&translated)?;
+    let mut bs = Vec::new();
+    branches(&hir, &mut bs);
+    let free = any_body();
+    let mut alts = Vec::new();
+    for b in bs {
+        let body = encode_hir(&b.body)?;
+        let mut parts = Vec::new();
+        if !b.start {
+            parts.push(free.clone());
+        }
+        parts.push(body);
+        if !b.end {
+            parts.push(free.clone());
+        }
+        alts.push(Hir::concat(parts));
+    }
+    Ok(Hir::alternation(alts))
+}
+
+/// Regexes (over decoded text) for the enforced `format` values. Each
+/// accepts a subset of what a conforming validator accepts.
+pub fn format_regex(format: &str) -> Option<String> {
+    const DATE: &str = concat!(
+        "(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))",
+        "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29)"
+    );
+    const TIME: &str =
+        "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+    const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    const URI_CHAR: &str = "(?:[A-Za-z0-9._~:/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
+    const URI_CHAR_NO_COLON: &str = "(?:[A-Za-z0-9._~/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
+    let h16 = "[0-9A-Fa-f]{1,4}";
+    Some(match format {
+        "date" => DATE.to_string(),
+        "time" => TIME.to_string(),
+        "date-time" => format!("{DATE}T{TIME}"),
+        "duration" => {
+            let time = "T(?:[0-9]+H(?:[0-9]+M(?:[0-9]+S)?)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S)";
+            let date = "(?:[0-9]+D|[0-9]+M(?:[0-9]+D)?|[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?)";
+            format!("P(?:{date}(?:{time})?|{time}|[0-9]+W)")
+        }
+        "email" => format!("[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@{LABEL}(?:\\.{LABEL})+"),
+        "hostname" => format!("{LABEL}(?:\\.{LABEL})*"),
+        "ipv4" => format!("{OCTET}(?:\\.{OCTET}){{3}}"),
+        "ipv6" => {
+            let forms = [
+                format!("(?:{h16}:){{7}}{h16}"),
+                format!("(?:{h16}:){{1,7}}:"),
+                format!("(?:{h16}:){{1,6}}:{h16}"),
+                format!("(?:{h16}:){{1,5}}(?::{h16}){{1,2}}"),
+                format!("(?:{h16}:){{1,4}}(?::{h16}){{1,3}}"),
+                format!("(?:{h16}:){{1,3}}(?::{h16}){{1,4}}"),
+                format!("(?:{h16}:){{1,2}}(?::{h16}){{1,5}}"),
+                format!("{h16}:(?::{h16}){{1,6}}"),
+                format!(":(?:(?::{h16}){{1,7}}|:)"),
+            ];
+            format!("(?:{})", forms.join("|"))
+        }
+        "uuid" => "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".to_string(),
+        "uri" => format!("[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*"),
+        "uri-reference" => format!("(?:[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*|{URI_CHAR_NO_COLON}*)"),
+        "json-pointer" => "(?:/(?:[^/~]|~[01])*)*".to_string(),
+        "relative-json-pointer" => "(?:0|[1-9][0-9]*)(?:#|(?:/(?:[^/~]|~[01])*)*)".to_string(),
+        _ => return None,
+    })
+}
+
+/// The body of a string in `format` (for the enforced formats).
+pub fn format_body(format: &str) -> Option<Result<Hir, String>> {
+    format_regex(format).map(|re| parse(&re).and_then(|h| encode_hir(&h)))
+}
