@@ -2,7 +2,9 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench build
+.PHONY: demo test lint bench build suite suite-baseline
+
+SUITE ?= ../shared/data/json-schema-test-suite/tests/draft2020-12
 
 build:
 	$(CARGO) build --release -p sluicegate-cli -p sluicegate-bench
@@ -22,3 +24,12 @@ lint:
 
 bench: build
 	./target/release/sluicegate-bench masks --tokenizer $(TOKENIZER)
+
+# JSON-Schema-Test-Suite results per keyword (writes out/suite.json).
+suite: build
+	mkdir -p out
+	./target/release/sluicegate-bench suite --suite $(SUITE) --tokenizer $(TOKENIZER) --out out/suite.json
+
+# Accept the current suite results as the new ratchet baseline.
+suite-baseline: suite
+	python3 -c "import json; d=json.load(open('out/suite.json')); json.dump(d['results'], open('tests/testdata/suite_baseline.json','w'), indent=0, sort_keys=True)"

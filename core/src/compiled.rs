@@ -386,7 +386,8 @@ pub(crate) struct Scratch {
 
 enum Source {
     Rule(RuleId),
-    Product(Expr),
+    /// An intersection or difference, computed when it was first met.
+    Product(Option<Box<ByteDfa>>),
 }
 
 struct RuleBuilder<'g> {
@@ -404,7 +405,7 @@ impl<'g> RuleBuilder<'g> {
         let mut dfas = Vec::new();
         let mut i = 0;
         while i < b.sources.len() {
-            let dfa = match &b.sources[i].1 {
+            let dfa = match &mut b.sources[i].1 {
                 Source::Rule(r) => {
                     let r = *r;
                     let mut path = vec![r];
@@ -412,10 +413,7 @@ impl<'g> RuleBuilder<'g> {
                     let hir = b.hir(body, &mut path, true)?;
                     ByteDfa::from_hir(&hir, b.limits)?
                 }
-                Source::Product(e) => {
-                    let e = e.clone();
-                    b.product(&e)?
-                }
+                Source::Product(dfa) => *dfa.take().expect("product computed once"),
             };
             dfas.push(dfa);
             i += 1;
@@ -508,8 +506,15 @@ impl<'g> RuleBuilder<'g> {
                 if idx > u16::MAX as usize {
                     return Err(CompileError::TooLarge("more than 65536 rules".into()));
                 }
-                self.sources.push((format!("product#{idx}"), Source::Product(e.clone())));
-                Hir::literal(call_marker(idx).to_vec())
+                match self.product(e) {
+                    // An empty intersection contributes nothing to its context.
+                    Err(CompileError::Empty) => Hir::fail(),
+                    Err(err) => return Err(err),
+                    Ok(dfa) => {
+                        self.sources.push((format!("product#{idx}"), Source::Product(Some(Box::new(dfa)))));
+                        Hir::literal(call_marker(idx).to_vec())
+                    }
+                }
             }
         })
     }

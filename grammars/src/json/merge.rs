@@ -91,21 +91,47 @@ fn undeclared_schema(m: &Map<String, Value>, name: &str) -> Result<Value, String
     Ok(m.get("additionalProperties").cloned().unwrap_or(Value::Bool(true)))
 }
 
-fn asserts(m: &Map<String, Value>) -> bool {
-    m.keys().any(|k| super::is_assertion(k))
+/// Turn `unevaluatedProperties`/`unevaluatedItems` into their `additional`
+/// counterparts once a schema object has absorbed every in-place applicator
+/// (`$ref`, `allOf`): the properties and items it declares are exactly the
+/// evaluated ones, and an `additional*` keyword evaluates everything else.
+pub fn resolve_unevaluated(mut m: Map<String, Value>) -> Result<Map<String, Value>, String> {
+    if let Some(u) = m.remove("unevaluatedProperties") {
+        if m.contains_key("dependentSchemas") || m.contains_key("if") || m.contains_key("not") {
+            return Err("unevaluatedProperties with dependentSchemas, if or not is not supported".into());
+        }
+        match m.get("additionalProperties") {
+            Some(_) => {}
+            None => {
+                m.insert("additionalProperties".into(), u);
+            }
+        }
+    }
+    if let Some(u) = m.remove("unevaluatedItems") {
+        if m.contains_key("contains") || m.contains_key("if") || m.contains_key("not") {
+            return Err("unevaluatedItems with contains, if or not is not supported".into());
+        }
+        let items_all = match m.get("items") {
+            Some(Value::Array(_)) => m.contains_key("additionalItems"),
+            Some(_) => true,
+            None => false,
+        };
+        if !items_all {
+            if matches!(m.get("items"), Some(Value::Array(_))) {
+                m.insert("additionalItems".into(), u);
+            } else {
+                m.insert("items".into(), u);
+            }
+        }
+    }
+    Ok(m)
 }
 
 /// Merge two normalised schema objects.
 pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String, Value>, String> {
-    // unevaluated* see the annotations of their own schema object only;
-    // merging would change what counts as evaluated.
-    for (x, y) in [(&a, &b), (&b, &a)] {
-        for k in ["unevaluatedProperties", "unevaluatedItems"] {
-            if x.get(k).is_some_and(|v| v != &Value::Bool(true)) && asserts(y) {
-                return Err(format!("{k} combined with sibling or referenced keywords is not supported"));
-            }
-        }
-    }
+    // A side's own unevaluated* were resolved into additional* when it was
+    // flattened (see `resolve_unevaluated`); any left here belong to the
+    // outer schema and are resolved after all parts are merged.
     // `items` without `prefixItems` applies to every element, so it must
     // meet the other side's positional items too.
     let a2 = spread_items(a.clone(), &b);

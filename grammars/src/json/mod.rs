@@ -187,7 +187,9 @@ fn star(e: Expr) -> Expr {
 
 const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string"];
 const NUMBER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?";
-const INTEGER: &str = r"-?(?:0|[1-9][0-9]*)";
+const INTEGER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?";
+/// Numbers with a non-zero fraction (exponent forms are left out).
+const NON_INTEGER: &str = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*";
 
 struct Builder<'a> {
     resolver: Resolver<'a>,
@@ -337,11 +339,23 @@ impl<'a> Builder<'a> {
             }
         }
         let mut acc = merge::normalize(m);
+        let has_unevaluated = acc.contains_key("unevaluatedProperties") || acc.contains_key("unevaluatedItems");
+        if has_unevaluated && (acc.contains_key("anyOf") || acc.contains_key("oneOf")) && !parts.is_empty() {
+            return Err(err(
+                ptr,
+                "unevaluatedProperties",
+                "unevaluated* beside anyOf/oneOf and allOf/$ref is not supported",
+            ));
+        }
         for p in parts {
             acc = merge::merge(acc, merge::normalize(p)).map_err(|e| err(ptr, "allOf", e))?;
         }
         // Merging may introduce new allOf wrappers (in sub-schemas only) and anyOf lists.
-        Ok(acc)
+        if acc.contains_key("anyOf") || acc.contains_key("oneOf") {
+            // Branches are merged with this object later; unevaluated* resolve there.
+            return Ok(acc);
+        }
+        merge::resolve_unevaluated(acc).map_err(|e| err(ptr, "unevaluatedProperties", e))
     }
 
     /// Compile a schema object that has no `$ref`/`allOf` at its top.
@@ -370,8 +384,8 @@ impl<'a> Builder<'a> {
                         Err(e) => return Err(e),
                     }
                 }
-                if key == "oneOf" {
-                    self.check_disjoint(&flats, ptr)?;
+                if key == "oneOf" && !self.disjoint(&flats) {
+                    return self.one_of_by_type(flats, ptr, base, depth);
                 }
                 let mut alts = Vec::new();
                 for (bptr, f) in flats {
@@ -379,7 +393,6 @@ impl<'a> Builder<'a> {
                         Ok(e) => alts.push(e),
                         // An unsatisfiable branch adds nothing to a union.
                         Err(CompileError::Empty) => {}
-                        Err(CompileError::Schema { keyword, .. }) if keyword == "type" && alts.is_empty() && false => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -393,6 +406,7 @@ impl<'a> Builder<'a> {
             let flat = self.flatten(&Value::Object(m), ptr, base, 0)?;
             return self.object_schema(flat, ptr, base, depth + 1);
         }
+        let mut m = merge::resolve_unevaluated(m).map_err(|e| err(ptr, "unevaluatedProperties", e))?;
         if let Some(n) = m.remove("not") {
             self.apply_not(&mut m, &n, ptr)?;
         }
@@ -416,7 +430,8 @@ impl<'a> Builder<'a> {
             let mut kept = Vec::new();
             for t in types {
                 if t == "number" && excluded.iter().any(|e| e == "integer") && !excluded.iter().any(|e| e == "number") {
-                    return Err(err(ptr, "not", "a number that is not an integer cannot be expressed"))?;
+                    kept.push("x-fraction".to_string());
+                    continue;
                 }
                 if !excluded.iter().any(|e| e == &t || (e == "number" && t == "integer")) {
                     kept.push(t);
@@ -440,6 +455,15 @@ impl<'a> Builder<'a> {
                 "integer" if has_number => continue,
                 "integer" => self.number_schema(&m, ptr, true),
                 "number" => self.number_schema(&m, ptr, false),
+                "x-fraction" => {
+                    let bounded = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"]
+                        .iter()
+                        .any(|k| m.contains_key(*k));
+                    if bounded {
+                        self.unsupported(ptr, "not", "a bounded number that is not an integer")?;
+                    }
+                    Ok(re(NON_INTEGER))
+                }
                 "object" => self.object_type(&m, ptr, base, depth),
                 "array" => self.array_type(&m, ptr, base, depth),
                 other => return Err(err(ptr, "type", format!("unknown type {other:?}"))),
@@ -511,47 +535,74 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// oneOf is exact only when no value can match two branches.
-    fn check_disjoint(&mut self, flats: &[(String, Map<String, Value>)], ptr: &str) -> Result<(), CompileError> {
-        let types_of = |m: &Map<String, Value>| -> Vec<String> {
-            match m.get("type") {
-                Some(Value::String(t)) => vec![t.clone()],
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
-                _ => vec!["any".into()],
-            }
-        };
+    /// Whether no value can match two of the branches (by type, constants or
+    /// a discriminating property).
+    fn disjoint(&self, flats: &[(String, Map<String, Value>)]) -> bool {
         for i in 0..flats.len() {
             for j in i + 1..flats.len() {
-                let (a, b) = (&flats[i].1, &flats[j].1);
-                let (ta, tb) = (types_of(a), types_of(b));
-                let overlap_types = ta.iter().any(|x| {
-                    tb.iter().any(|y| {
-                        x == y
-                            || x == "any"
-                            || y == "any"
-                            || (x == "number" && y == "integer")
-                            || (x == "integer" && y == "number")
-                    })
-                });
-                if !overlap_types {
-                    continue;
+                if !pair_disjoint(&flats[i].1, &flats[j].1) {
+                    return false;
                 }
-                if let (Some(Value::Array(ea)), Some(Value::Array(eb))) = (a.get("enum"), b.get("enum")) {
-                    if !ea.iter().any(|x| eb.iter().any(|y| check::json_eq(x, y))) {
-                        continue;
-                    }
-                }
-                if discriminated(a, b) {
-                    continue;
-                }
-                return self.unsupported(
-                    ptr,
-                    "oneOf",
-                    format!("branches {i} and {j} may both match a value, so oneOf cannot be enforced exactly"),
-                );
             }
         }
-        Ok(())
+        true
+    }
+
+    /// oneOf with overlapping branches, exactly: split by JSON type; where
+    /// several branches allow a scalar type, each keeps only the values the
+    /// others reject (a language difference). Overlapping object or array
+    /// branches must be told apart by a property.
+    fn one_of_by_type(
+        &mut self,
+        flats: Vec<(String, Map<String, Value>)>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        let mut alts = Vec::new();
+        for t in ["null", "boolean", "number", "string", "object", "array"] {
+            let mut parts: Vec<(String, Map<String, Value>)> = Vec::new();
+            for (bptr, f) in &flats {
+                let mut only = Map::new();
+                only.insert("type".into(), Value::String(t.into()));
+                let typed = merge::merge(merge::normalize(f.clone()), only).map_err(|e| err(bptr, "oneOf", e))?;
+                let allows = match typed.get("type") {
+                    Some(Value::Array(a)) => !a.is_empty(),
+                    _ => true,
+                };
+                if allows {
+                    parts.push((bptr.clone(), typed));
+                }
+            }
+            let mut exprs = Vec::new();
+            for (bptr, typed) in &parts {
+                match self.object_schema(typed.clone(), bptr, base, depth + 1) {
+                    Ok(e) => exprs.push(e),
+                    Err(CompileError::Empty) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if exprs.len() <= 1 {
+                alts.extend(exprs);
+                continue;
+            }
+            if matches!(t, "object" | "array") {
+                if !self.disjoint(&parts) {
+                    self.unsupported(ptr, "oneOf", format!("two branches may both match the same {t}"))?;
+                }
+                alts.extend(exprs);
+                continue;
+            }
+            for i in 0..exprs.len() {
+                let others: Vec<Expr> =
+                    exprs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, e)| e.clone()).collect();
+                alts.push(Expr::Exclude { base: Box::new(exprs[i].clone()), excluded: Box::new(Expr::Alt(others)) });
+            }
+        }
+        if alts.is_empty() {
+            return Err(CompileError::Empty);
+        }
+        Ok(Expr::Alt(alts))
     }
 
     fn enumeration(
@@ -677,15 +728,15 @@ impl<'a> Builder<'a> {
     }
 
     fn number_schema(&mut self, m: &Map<String, Value>, ptr: &str, integer: bool) -> Result<Expr, CompileError> {
-        let bound = |key: &str, exclusive: bool, lower: bool| -> Result<Option<(f64, bool)>, CompileError> {
+        let bound = |key: &str, exclusive: bool| -> Result<Option<(f64, bool)>, CompileError> {
             match m.get(key) {
                 None => Ok(None),
                 Some(Value::Number(n)) => Ok(Some((n.as_f64().ok_or_else(|| err(ptr, key, "bad number"))?, exclusive))),
-                Some(_) => Err(err(ptr, key, if lower { "must be a number" } else { "must be a number" })),
+                Some(_) => Err(err(ptr, key, "must be a number")),
             }
         };
-        let lows = [bound("minimum", false, true)?, bound("exclusiveMinimum", true, true)?];
-        let highs = [bound("maximum", false, false)?, bound("exclusiveMaximum", true, false)?];
+        let lows = [bound("minimum", false)?, bound("exclusiveMinimum", true)?];
+        let highs = [bound("maximum", false)?, bound("exclusiveMaximum", true)?];
         // Tightest of each side.
         let lo = lows.iter().flatten().copied().fold(None, |acc: Option<(f64, bool)>, b| match acc {
             None => Some(b),
@@ -737,7 +788,8 @@ impl<'a> Builder<'a> {
             if lo.is_none() && hi.is_none() {
                 Some(INTEGER.to_string())
             } else {
-                number::int_range(ilo, ihi)
+                // `json.dumps` writes integral floats as `2.0`; they are integers too.
+                number::int_range(ilo, ihi).map(|r| format!("{r}(?:\\.0+)?"))
             }
         } else if lo.is_none() && hi.is_none() && max_frac.is_none() {
             Some(NUMBER.to_string())
@@ -797,23 +849,9 @@ impl<'a> Builder<'a> {
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
         let pattern_props = m.get("patternProperties").and_then(Value::as_object).cloned().unwrap_or_default();
-        for k in ["unevaluatedProperties"] {
-            if let Some(v) = m.get(k) {
-                if v != &Value::Bool(true)
-                    && !(v == &Value::Bool(false) && m.get("additionalProperties") == Some(&Value::Bool(false)))
-                {
-                    if v == &Value::Bool(false) && !m.contains_key("additionalProperties") {
-                        // Without composition, unevaluated = additional.
-                    } else {
-                        self.unsupported(ptr, k, "unevaluatedProperties other than false is not supported")?;
-                    }
-                }
-            }
-        }
         let additional: Option<Value> = match m.get("additionalProperties") {
             Some(Value::Bool(false)) => None,
             Some(v) => Some(v.clone()),
-            None if m.get("unevaluatedProperties") == Some(&Value::Bool(false)) => None,
             None => match self.opts.additional_properties {
                 AdditionalProperties::Spec => Some(Value::Bool(true)),
                 AdditionalProperties::Forbid => None,
@@ -1100,11 +1138,6 @@ impl<'a> Builder<'a> {
             Some(Value::Bool(false)) => None,
             other => other,
         };
-        if let Some(v) = m.get("unevaluatedItems") {
-            if v != &Value::Bool(true) {
-                self.unsupported(ptr, "unevaluatedItems", "not supported")?;
-            }
-        }
         let min = count(m, "minItems", ptr)?.unwrap_or(0);
         let max = count(m, "maxItems", ptr)?;
         if max.is_some_and(|x| x < min) {
@@ -1263,6 +1296,33 @@ fn pattern_matches(p: &str, name: &str) -> Result<bool, String> {
 fn json_key_body(k: &str) -> String {
     let s = serde_json::to_string(k).expect("string");
     s[1..s.len() - 1].to_string()
+}
+
+/// No value can match both schemas: disjoint types or constants, or a
+/// discriminating property.
+fn pair_disjoint(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let types_of = |m: &Map<String, Value>| -> Vec<String> {
+        match m.get("type") {
+            Some(Value::String(t)) => vec![t.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+            _ => vec!["any".into()],
+        }
+    };
+    let (ta, tb) = (types_of(a), types_of(b));
+    let overlap = ta.iter().any(|x| {
+        tb.iter().any(|y| {
+            x == y || x == "any" || y == "any" || (x == "number" && y == "integer") || (x == "integer" && y == "number")
+        })
+    });
+    if !overlap {
+        return true;
+    }
+    if let (Some(Value::Array(ea)), Some(Value::Array(eb))) = (a.get("enum"), b.get("enum")) {
+        if !ea.iter().any(|x| eb.iter().any(|y| check::json_eq(x, y))) {
+            return true;
+        }
+    }
+    discriminated(a, b)
 }
 
 /// Two object schemas are told apart by a required property whose allowed
