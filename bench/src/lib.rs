@@ -2,5 +2,8 @@
 //! binary), shared with the integration tests.
 #![deny(missing_docs)]
 
+pub mod engines;
 pub mod feed;
+pub mod maskbench;
+pub mod sample;
 pub mod suite;

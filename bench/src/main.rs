@@ -24,6 +24,106 @@ enum Command {
     Masks(MasksArgs),
     /// Run the JSON-Schema-Test-Suite (one draft folder) and write the results.
     Suite(SuiteArgs),
+    /// MaskBench (published method), sluicegate and/or llguidance in one run.
+    Maskbench(MaskbenchArgs),
+    /// Soundness sampling: random walks through the masks, outputs validated.
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+struct CorpusArgs {
+    /// MaskBench corpus (.jsonl or .jsonl.gz).
+    #[arg(long)]
+    data: String,
+    /// HF tokenizer.json (plain or .gz); the published figures use Llama 3.1.
+    #[arg(long)]
+    tokenizer: String,
+    /// Keep every N-th schema (1: all).
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Stop after this many schemas.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Args)]
+struct MaskbenchArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// sluicegate, llguidance, or both (each in its own sub-folder of --out).
+    #[arg(long, default_value = "both")]
+    engine: String,
+    /// Output folder.
+    #[arg(long)]
+    out: String,
+    /// Time limit per schema, seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_s: u64,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Random walks per schema.
+    #[arg(long, default_value_t = 3)]
+    walks: usize,
+    /// Longest walk, in tokens.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output JSON file.
+    #[arg(long)]
+    out: String,
+}
+
+fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench::maskbench::Case>), String> {
+    let vocab = Arc::new(Vocabulary::from_hf_file(&c.tokenizer).map_err(|e| e.to_string())?);
+    let tok = sluicegate_bench::feed::hf_tokenizer(&c.tokenizer)?;
+    let cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit)?;
+    eprintln!("{} schemas, {} instances", cases.len(), cases.iter().map(|c| c.tests.len()).sum::<usize>());
+    Ok((vocab, cases))
+}
+
+fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
+    use sluicegate_bench::engines::{Engine, Llguidance, Sluicegate};
+    let (vocab, cases) = load_corpus(&args.corpus)?;
+    let out = std::path::Path::new(&args.out);
+    let timeout = Duration::from_secs(args.timeout_s);
+    let mut engines: Vec<Box<dyn Engine>> = Vec::new();
+    match args.engine.as_str() {
+        "sluicegate" => engines.push(Box::new(Sluicegate::new(vocab.clone()))),
+        "llguidance" => engines.push(Box::new(Llguidance::new(&vocab)?)),
+        "both" => {
+            engines.push(Box::new(Sluicegate::new(vocab.clone())));
+            engines.push(Box::new(Llguidance::new(&vocab)?));
+        }
+        other => return Err(format!("unknown engine {other:?} (sluicegate, llguidance or both)")),
+    }
+    let mut summaries = Vec::new();
+    for e in &engines {
+        let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
+        summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
+    }
+    let table = sluicegate_bench::maskbench::markdown(&summaries);
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
+    println!("{table}");
+    Ok(())
+}
+
+fn sample(args: SampleArgs) -> Result<(), String> {
+    let (vocab, cases) = load_corpus(&args.corpus)?;
+    let engine = sluicegate_bench::engines::Sluicegate::new(vocab.clone());
+    let r = sluicegate_bench::sample::run(&engine, &vocab, &cases, args.walks, args.max_tokens, args.seed);
+    std::fs::write(&args.out, serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let mut shown = r.clone();
+    shown["failures"] = serde_json::json!(r["failures"].as_array().map_or(0, Vec::len));
+    println!("{}", serde_json::to_string_pretty(&shown).map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 #[derive(Args)]
@@ -147,6 +247,8 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Masks(a) => masks(a),
         Command::Suite(a) => suite(a),
+        Command::Maskbench(a) => maskbench(a),
+        Command::Sample(a) => sample(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

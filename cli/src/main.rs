@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use sluicegate_core::{CompileOptions, Vocabulary};
+use sluicegate_grammars::json::{AdditionalProperties, JsonSchemaOptions, Whitespace};
 use sluicegate_grammars::{compile, Constraint};
 
 #[derive(Parser)]
@@ -38,6 +39,18 @@ struct MaskArgs {
     /// One allowed output (repeat for each option).
     #[arg(long)]
     choice: Vec<String>,
+    /// JSON Schema file the output must validate against.
+    #[arg(long, conflicts_with_all = ["regex", "choice"])]
+    schema: Option<String>,
+    /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
+    #[arg(long)]
+    lenient: bool,
+    /// JSON Schema: no whitespace between tokens.
+    #[arg(long)]
+    compact: bool,
+    /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
+    #[arg(long)]
+    forbid_additional: bool,
     /// Text the constraint consumes before the mask is computed.
     #[arg(long, default_value = "")]
     prefix: String,
@@ -61,10 +74,29 @@ fn main() -> ExitCode {
 }
 
 fn mask(args: MaskArgs) -> Result<(), String> {
-    let constraint = match (args.regex, args.choice.is_empty()) {
-        (Some(r), true) => Constraint::Regex(r),
-        (None, false) => Constraint::Choice(args.choice),
-        _ => return Err("give exactly one of --regex or --choice".into()),
+    let constraint = match (args.regex, args.choice.is_empty(), args.schema) {
+        (Some(r), true, None) => Constraint::Regex(r),
+        (None, false, None) => Constraint::Choice(args.choice),
+        (None, true, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
+            let schema: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("schema {path} is not valid JSON: {e}"))?;
+            let mut opts = JsonSchemaOptions { lenient: args.lenient, ..JsonSchemaOptions::default() };
+            if args.compact {
+                opts.whitespace = Whitespace::Compact;
+            }
+            if args.forbid_additional {
+                opts.additional_properties = AdditionalProperties::Forbid;
+            }
+            if args.lenient {
+                let g = sluicegate_grammars::json::grammar(&schema, &opts).map_err(|e| e.to_string())?;
+                for d in &g.dropped {
+                    eprintln!("warning: dropped {} at {}: {}", d.keyword, d.pointer, d.reason);
+                }
+            }
+            Constraint::JsonSchema(schema, opts)
+        }
+        _ => return Err("give exactly one of --regex, --choice or --schema".into()),
     };
     let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
     let unmapped = &vocab.load_report().unmapped;

@@ -52,7 +52,7 @@ fn errors_are_messages_not_crashes() {
         (&["mask", "--tokenizer", tok, "--regex", "abc", "--prefix", "abd"], "prefix is rejected"),
         (&["mask", "--tokenizer", tok, "--regex", "("], "invalid regex"),
         (&["mask", "--tokenizer", "/nonexistent.json", "--regex", "a"], "cannot read tokenizer file"),
-        (&["mask", "--tokenizer", tok], "exactly one of --regex or --choice"),
+        (&["mask", "--tokenizer", tok], "exactly one of --regex, --choice or --schema"),
     ];
     for (args, expected) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_sluicegate")).args(*args).output().unwrap();

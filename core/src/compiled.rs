@@ -240,10 +240,11 @@ impl CompiledGrammar {
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
         let (dfa, s, base) = self.local(g);
-        let returns_matter = self.rules[self.owner[g as usize] as usize].called;
         let trie = self.vocab.trie();
         let mut tokens = vec![0u32; self.vocab.mask_words()].into_boxed_slice();
         let mut exits = Vec::new();
+        let mut calls_at = Vec::new();
+        // Fast pass: bytes inside this rule's automaton.
         trie.walk(
             s,
             stack,
@@ -255,59 +256,73 @@ impl CompiledGrammar {
                 for &t in trie.tokens_at(node) {
                     tokens[(t >> 5) as usize] |= 1 << (t & 31);
                 }
-                let has_calls = !dfa.calls(st).is_empty();
-                if has_calls || (returns_matter && dfa.is_accepting(st)) {
-                    exits.push((node as u32, base + st, has_calls));
+                // Leaving the automaton only matters for longer tokens.
+                if !trie.has_children(node) {
+                    return;
+                }
+                if !dfa.calls(st).is_empty() {
+                    calls_at.push((node as u32, base + st));
+                }
+                if self.returns_matter(base + st) && dfa.is_accepting(st) {
+                    exits.push((node as u32, base + st, false));
                 }
             },
         );
+        // Calls made inside a token are context-independent too: follow
+        // them with a stack local to this walk, whose bottom is this state's
+        // own frame. Only returns below that frame depend on the real stack;
+        // they are recorded as exits.
+        let mut local = Stacks::default();
+        let mut levels: Vec<Vec<Config>> = Vec::new();
+        for (node, d) in calls_at {
+            self.walk_subtree(
+                node as usize,
+                Config { top: d, below: ROOT },
+                &mut tokens,
+                &mut levels,
+                &mut local,
+                &mut exits,
+            );
+        }
+        exits.sort_unstable();
+        exits.dedup();
         StateEntry { tokens, exits }
     }
 
-    /// Write the mask of a closed configuration set into `out`.
-    pub(crate) fn fill_mask(&self, set: &[Config], out: &mut [u32], scratch: &mut Scratch) {
-        out.fill(0);
-        for (i, c) in set.iter().enumerate() {
-            let entry = self.entry(c.top, &mut scratch.stack);
-            if i == 0 {
-                out.copy_from_slice(&entry.tokens);
-            } else {
-                for (o, t) in out.iter_mut().zip(entry.tokens.iter()) {
-                    *o |= *t;
-                }
-            }
-            for &(node, d, has_calls) in &entry.exits {
-                if !has_calls && c.below == ROOT {
-                    continue;
-                }
-                self.walk_exit(node as usize, Config { top: d, below: c.below }, out, scratch);
-            }
-        }
-        if self.set_accepting(set) {
-            for &e in self.vocab.eos_tokens() {
-                out[(e >> 5) as usize] |= 1 << (e & 31);
-            }
-        }
+    /// Whether returning from `g`'s rule can happen (some call enters it).
+    #[inline]
+    fn returns_matter(&self, g: u32) -> bool {
+        self.rules[self.owner[g as usize] as usize].called
     }
 
     /// Mark the tokens below `node` reachable from `seed` by first leaving
-    /// its rule (a call or a return) and then following bytes with the stack.
-    fn walk_exit(&self, node: usize, seed: Config, out: &mut [u32], scratch: &mut Scratch) {
+    /// its automaton (a call or a return) and then following bytes with the
+    /// stack in `stacks`. When `stacks` is a walk-local arena (`exits` given
+    /// a home), configurations back on the bottom frame that could return
+    /// are recorded as exits instead of being popped.
+    fn walk_subtree(
+        &self,
+        node: usize,
+        seed: Config,
+        out: &mut [u32],
+        levels: &mut Vec<Vec<Config>>,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
         let trie = self.vocab.trie();
-        let levels = &mut scratch.levels;
-        let stacks = &mut scratch.stacks;
         let base_depth = trie.depth(node);
         let max = trie.max_depth() - base_depth + 1;
         if levels.len() < max + 1 {
             levels.resize_with(max + 1, Vec::new);
         }
-        let mut first = vec![seed];
-        self.close(&mut first, stacks);
+        let first = &mut levels[0];
+        first.clear();
+        first.push(seed);
+        self.close(first, stacks);
         first.retain(|c| *c != seed);
         if first.is_empty() {
             return;
         }
-        levels[0] = first;
         let end = trie.skip(node);
         let mut i = node + 1;
         while i < end {
@@ -322,8 +337,47 @@ impl CompiledGrammar {
             for &t in trie.tokens_at(i) {
                 out[(t >> 5) as usize] |= 1 << (t & 31);
             }
+            if trie.has_children(i) {
+                for c in next.iter() {
+                    if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
+                        exits.push((i as u32, c.top, false));
+                    }
+                }
+            }
             i += 1;
         }
+    }
+
+    /// Write the mask of a closed configuration set into `out`.
+    pub(crate) fn fill_mask(&self, set: &[Config], out: &mut [u32], scratch: &mut Scratch) {
+        out.fill(0);
+        for (i, c) in set.iter().enumerate() {
+            let entry = self.entry(c.top, &mut scratch.stack);
+            if i == 0 {
+                out.copy_from_slice(&entry.tokens);
+            } else {
+                for (o, t) in out.iter_mut().zip(entry.tokens.iter()) {
+                    *o |= *t;
+                }
+            }
+            if c.below != ROOT {
+                for &(node, d, _) in &entry.exits {
+                    self.walk_exit(node as usize, Config { top: d, below: c.below }, out, scratch);
+                }
+            }
+        }
+        if self.set_accepting(set) {
+            for &e in self.vocab.eos_tokens() {
+                out[(e >> 5) as usize] |= 1 << (e & 31);
+            }
+        }
+    }
+
+    /// Mark the tokens below `node` that return from `seed`'s rule into the
+    /// real stack (a mask-time walk; the subtrees after a rule's end are small).
+    fn walk_exit(&self, node: usize, seed: Config, out: &mut [u32], scratch: &mut Scratch) {
+        self.walk_subtree(node, seed, out, &mut scratch.levels, &mut scratch.stacks, &mut scratch.ignored);
+        scratch.ignored.clear();
     }
 
     fn check_left_recursion(&self) -> Result<(), CompileError> {
@@ -380,6 +434,7 @@ pub(crate) struct Scratch {
     pub stack: Vec<u32>,
     pub levels: Vec<Vec<Config>>,
     pub stacks: Stacks,
+    pub ignored: Vec<(u32, u32, bool)>,
 }
 
 // ---- rule construction -----------------------------------------------------------------
@@ -444,8 +499,8 @@ impl<'g> RuleBuilder<'g> {
             return Ok(i);
         }
         let i = self.sources.len();
-        if i > u16::MAX as usize {
-            return Err(CompileError::TooLarge("more than 65536 recursive rules".into()));
+        if i >= crate::dfa::MAX_CALLED_RULES {
+            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
         }
         self.sources.push((rule.name.clone(), Source::Rule(r)));
         self.by_rule.insert(r, i);
@@ -503,8 +558,11 @@ impl<'g> RuleBuilder<'g> {
                     return Err(CompileError::Unsupported("nested intersections".into()));
                 }
                 let idx = self.sources.len();
-                if idx > u16::MAX as usize {
-                    return Err(CompileError::TooLarge("more than 65536 rules".into()));
+                if idx >= crate::dfa::MAX_CALLED_RULES {
+                    return Err(CompileError::TooLarge(format!(
+                        "more than {} called rules",
+                        crate::dfa::MAX_CALLED_RULES
+                    )));
                 }
                 match self.product(e) {
                     // An empty intersection contributes nothing to its context.

@@ -55,13 +55,19 @@ pub struct ByteDfa {
 }
 
 /// The byte that starts a call marker inside a rule's regular expression:
-/// `0xFF hi lo` calls rule `hi * 256 + lo`. 0xFF never occurs in UTF-8, and
-/// token bytes 0xFF are never stepped through a rule automaton.
+/// `0xFF hi lo` calls rule `hi * 128 + lo`, with `hi` and `lo` below 0x80 so
+/// that no state inside a marker looks like the start of another. 0xFF never
+/// occurs in UTF-8, and token bytes 0xFF are never stepped through a rule
+/// automaton.
 pub const CALL_MARKER: u8 = 0xFF;
 
-/// The marker bytes for a call to `rule`.
+/// Most rules a grammar may call.
+pub const MAX_CALLED_RULES: usize = 128 * 128;
+
+/// The marker bytes for a call to `rule` (`rule < MAX_CALLED_RULES`).
 pub fn call_marker(rule: usize) -> [u8; 3] {
-    [CALL_MARKER, (rule >> 8) as u8, rule as u8]
+    debug_assert!(rule < MAX_CALLED_RULES);
+    [CALL_MARKER, (rule >> 7) as u8 & 0x7F, rule as u8 & 0x7F]
 }
 
 impl ByteDfa {
@@ -163,15 +169,15 @@ impl ByteDfa {
             if m == DEAD {
                 continue;
             }
-            for hi in 0..=255u8 {
+            for hi in 0..0x80u8 {
                 let h = self.next(m, hi);
                 if h == DEAD {
                     continue;
                 }
-                for lo in 0..=255u8 {
+                for lo in 0..0x80u8 {
                     let ret = self.next(h, lo);
                     if ret != DEAD {
-                        edges.push(((hi as u32) << 8 | lo as u32, ret));
+                        edges.push(((hi as u32) << 7 | lo as u32, ret));
                     }
                 }
             }

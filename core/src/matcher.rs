@@ -1,5 +1,6 @@
 //! The per-request matcher: the decoding state of one output.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::compiled::{CompiledGrammar, Scratch};
@@ -26,14 +27,29 @@ pub struct Matcher {
     /// Reused buffers for stepping.
     buf_a: Vec<Config>,
     buf_b: Vec<Config>,
+    /// Masks of configuration sets this matcher has seen. Stack ids are
+    /// stable within a matcher, so a set that recurs (the loop state inside a
+    /// string or a number, on the same stack) is answered with a copy.
+    masks: HashMap<Vec<Config>, Arc<[u32]>>,
 }
+
+/// Configuration-set masks a matcher keeps before starting over.
+const MATCHER_MASK_CACHE: usize = 64;
 
 impl Matcher {
     pub(crate) fn new(grammar: Arc<CompiledGrammar>) -> Self {
         let mut scratch = Scratch::default();
         let mut start = vec![Config { top: grammar.start(), below: crate::pda::ROOT }];
         grammar.close(&mut start, &mut scratch.stacks);
-        Matcher { grammar, history: vec![start], eos_step: None, scratch, buf_a: Vec::new(), buf_b: Vec::new() }
+        Matcher {
+            grammar,
+            history: vec![start],
+            eos_step: None,
+            scratch,
+            buf_a: Vec::new(),
+            buf_b: Vec::new(),
+            masks: HashMap::new(),
+        }
     }
 
     /// The compiled constraint this matcher follows.
@@ -67,7 +83,15 @@ impl Matcher {
             return Ok(());
         }
         let set = self.history.last().expect("history never empty");
+        if let Some(m) = self.masks.get(set) {
+            out.copy_from_slice(m);
+            return Ok(());
+        }
         self.grammar.fill_mask(set, out, &mut self.scratch);
+        if self.masks.len() >= MATCHER_MASK_CACHE {
+            self.masks.clear();
+        }
+        self.masks.insert(set.clone(), Arc::from(&*out));
         Ok(())
     }
 

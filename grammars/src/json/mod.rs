@@ -234,32 +234,48 @@ impl<'a> Builder<'a> {
         seq(vec![self.ws(), lit(punct), self.ws()])
     }
 
-    /// Any JSON value (one shared recursive rule).
+    /// Any JSON value. Scalars are inlined where they are used; objects and
+    /// arrays share one recursive rule, so a return from it happens only
+    /// after a closing bracket, never inside a string or a number.
     fn any(&mut self) -> Expr {
-        if let Some(r) = self.any_rule {
-            return Expr::Rule(r);
-        }
-        let r = self.add_rule("any", None, false);
-        self.any_rule = Some(r);
-        let value = Expr::Rule(r);
-        let string = self.string_expr(Expr::Regular(string::any_body()));
-        let member = seq(vec![string.clone(), self.sep(":"), value.clone()]);
-        let object = seq(vec![
-            lit("{"),
-            self.ws(),
-            opt(seq(vec![member.clone(), star(seq(vec![self.sep(","), member]))])),
-            self.ws(),
-            lit("}"),
-        ]);
-        let array = seq(vec![
-            lit("["),
-            self.ws(),
-            opt(seq(vec![value.clone(), star(seq(vec![self.sep(","), value]))])),
-            self.ws(),
-            lit("]"),
-        ]);
-        self.rules[r].body = Expr::Alt(vec![string, re(NUMBER), lit("true"), lit("false"), lit("null"), object, array]);
-        Expr::Rule(r)
+        let container = match self.any_rule {
+            Some(r) => r,
+            None => {
+                let r = self.add_rule("any-container", None, false);
+                self.any_rule = Some(r);
+                let value = self.any_value(r);
+                let string = self.string_expr(Expr::Regular(string::any_body()));
+                let member = seq(vec![string, self.sep(":"), value.clone()]);
+                let object = seq(vec![
+                    lit("{"),
+                    self.ws(),
+                    opt(seq(vec![member.clone(), star(seq(vec![self.sep(","), member]))])),
+                    self.ws(),
+                    lit("}"),
+                ]);
+                let array = seq(vec![
+                    lit("["),
+                    self.ws(),
+                    opt(seq(vec![value.clone(), star(seq(vec![self.sep(","), value]))])),
+                    self.ws(),
+                    lit("]"),
+                ]);
+                self.rules[r].body = Expr::Alt(vec![object, array]);
+                r
+            }
+        };
+        self.any_value(container)
+    }
+
+    fn any_value(&self, container: RuleId) -> Expr {
+        Expr::Alt(vec![
+            self.string_expr(Expr::Regular(string::any_body())),
+            re(NUMBER),
+            lit("true"),
+            lit("false"),
+            lit("null"),
+            Expr::Rule(container),
+        ])
     }
 
     fn string_expr(&self, body: Expr) -> Expr {
@@ -719,12 +735,13 @@ impl<'a> Builder<'a> {
             }
             bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
         }
-        let body = match bodies.len() {
-            0 => Expr::Regular(string::any_body()),
-            1 => Expr::Regular(bodies.pop().expect("one")),
-            _ => Expr::Intersect(bodies.into_iter().map(Expr::Regular).collect()),
-        };
-        Ok(self.string_expr(body))
+        Ok(match bodies.len() {
+            0 => self.string_expr(Expr::Regular(string::any_body())),
+            1 => self.string_expr(Expr::Regular(bodies.pop().expect("one"))),
+            // The quotes go inside the intersection, so that the automaton
+            // computing it ends only after the closing quote.
+            _ => Expr::Intersect(bodies.into_iter().map(|b| self.string_expr(Expr::Regular(b))).collect()),
+        })
     }
 
     fn number_schema(&mut self, m: &Map<String, Value>, ptr: &str, integer: bool) -> Result<Expr, CompileError> {
@@ -943,7 +960,7 @@ impl<'a> Builder<'a> {
             let key_body = self.key_language(Expr::Regular(body), &names_body, &declared);
             let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
             match self.schema(ps, &pptr, base, depth + 1) {
-                Ok(v) => extra.push(seq(vec![self.string_expr(key_body), self.sep(":"), v])),
+                Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
                 Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
                 Err(e) => return Err(e),
             }
@@ -956,7 +973,7 @@ impl<'a> Builder<'a> {
             excluded.extend(pattern_bodies.iter().cloned().map(Expr::Regular));
             let key_body = self.key_language(Expr::Regular(string::any_body()), &names_body, &excluded);
             match self.schema(a, &format!("{ptr}/additionalProperties"), base, depth + 1) {
-                Ok(v) => extra.push(seq(vec![self.string_expr(key_body), self.sep(":"), v])),
+                Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
                 Err(CompileError::Empty) => {}
                 Err(e) => return Err(e),
             }
@@ -1083,20 +1100,50 @@ impl<'a> Builder<'a> {
         }
         match self.string_schema(&flat, ptr)? {
             Expr::Seq(mut parts) if parts.len() == 3 => Ok(Some(parts.remove(1))),
+            Expr::Intersect(items) => Ok(Some(Expr::Intersect(
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Expr::Seq(mut parts) if parts.len() == 3 => parts.remove(1),
+                        other => other,
+                    })
+                    .collect(),
+            ))),
             _ => Err(err(ptr, "propertyNames", "unexpected key language")),
         }
     }
 
-    /// String bodies in `base` (and in `names`, if given) minus `excluded`.
+    /// Quoted keys whose bodies are in `base` (and in `names`, if given) but
+    /// not in `excluded`. The quotes are part of any intersection or
+    /// difference, so its automaton ends only after the closing quote.
     fn key_language(&self, base: Expr, names: &Option<Expr>, excluded: &[Expr]) -> Expr {
+        let quoted = |e: Expr| self.string_expr(e);
+        let unquote_intersect = |e: &Expr| -> Vec<Expr> {
+            match e {
+                Expr::Intersect(items) => items.iter().cloned().map(quoted).collect(),
+                other => vec![quoted(other.clone())],
+            }
+        };
         let base = match names {
-            Some(n) => Expr::Intersect(vec![base, n.clone()]),
-            None => base,
+            Some(n) => {
+                let mut items = vec![quoted(base)];
+                items.extend(unquote_intersect(n));
+                Expr::Intersect(items)
+            }
+            None => quoted(base),
         };
         if excluded.is_empty() {
             return base;
         }
-        Expr::Exclude { base: Box::new(base), excluded: Box::new(Expr::Alt(excluded.to_vec())) }
+        let excluded = Expr::Alt(excluded.iter().cloned().map(quoted).collect());
+        match base {
+            // Exclusion applies to the intersection as a whole.
+            Expr::Intersect(_) => Expr::Intersect(vec![
+                base,
+                Expr::Exclude { base: Box::new(re("\"(?s:.)*\"")), excluded: Box::new(excluded) },
+            ]),
+            base => Expr::Exclude { base: Box::new(base), excluded: Box::new(excluded) },
+        }
     }
 
     fn check_patterns_disjoint(&mut self, bodies: &[Hir], ptr: &str) -> Result<(), CompileError> {

@@ -1,0 +1,287 @@
+//! MaskBench: the published method, for any [`Engine`].
+//!
+//! For every schema: compile it (time to first mask, TTFM, is compile plus
+//! the first mask). For every test instance: serialise it as `json.dumps`
+//! does, tokenize it with the real tokenizer, and for every token compute the
+//! full mask, check the token is allowed, and consume it (time between
+//! masks, TBM, is mask plus consume). A schema passes when it compiles, every
+//! valid instance is accepted and every invalid one rejected.
+
+use std::io::{BufRead, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::engines::Engine;
+use crate::feed::python_dumps;
+
+/// One MaskBench schema with its instances, tokenized.
+pub struct Case {
+    /// The corpus id.
+    pub id: String,
+    /// The schema.
+    pub schema: Value,
+    /// `(valid, tokens)` per test instance.
+    pub tests: Vec<(bool, Vec<u32>)>,
+}
+
+/// Read the corpus (`.jsonl` or `.jsonl.gz`), keeping every `every`-th
+/// schema up to `limit` schemas.
+pub fn load(path: &Path, tok: &tokenizers::Tokenizer, every: usize, limit: Option<usize>) -> Result<Vec<Case>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let reader: Box<dyn BufRead> = if raw.starts_with(&[0x1f, 0x8b]) {
+        Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(std::io::Cursor::new(raw))))
+    } else {
+        Box::new(std::io::BufReader::new(std::io::Cursor::new(raw)))
+    };
+    let mut cases = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if i % every.max(1) != 0 || line.trim().is_empty() {
+            continue;
+        }
+        if limit.is_some_and(|l| cases.len() >= l) {
+            break;
+        }
+        let v: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let mut tests = Vec::new();
+        for t in v["tests"].as_array().into_iter().flatten() {
+            let text = python_dumps(&t["data"]);
+            let enc = tok.encode(text.as_str(), false).map_err(|e| e.to_string())?;
+            tests.push((t["valid"].as_bool().unwrap_or(false), enc.get_ids().to_vec()));
+        }
+        cases.push(Case { id: v["id"].as_str().unwrap_or("?").to_string(), schema: v["schema"].clone(), tests });
+    }
+    Ok(cases)
+}
+
+/// Per-schema result.
+#[derive(Debug, Default)]
+pub struct SchemaResult {
+    id: String,
+    compile_error: Option<String>,
+    timeout: bool,
+    crash: Option<String>,
+    ttfm: Option<Duration>,
+    validation_errors: usize,
+    invalidation_errors: usize,
+    valid_not_accepting: usize,
+    tokens: usize,
+}
+
+impl SchemaResult {
+    fn passing(&self) -> bool {
+        self.compile_error.is_none()
+            && !self.timeout
+            && self.crash.is_none()
+            && self.validation_errors == 0
+            && self.invalidation_errors == 0
+    }
+}
+
+fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f64>) -> SchemaResult {
+    let mut r = SchemaResult { id: case.id.clone(), ..SchemaResult::default() };
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let compiled = match engine.compile(&case.schema) {
+        Ok(c) => c,
+        Err(e) => {
+            r.compile_error = Some(e);
+            return r;
+        }
+    };
+    let mut first = true;
+    for (valid, tokens) in &case.tests {
+        let mut m = compiled.matcher();
+        let mut rejected = false;
+        for &t in tokens {
+            if Instant::now() > deadline {
+                r.timeout = true;
+                return r;
+            }
+            let t0 = Instant::now();
+            let allowed = match m.mask_allows(t) {
+                Ok(a) => a,
+                Err(e) => {
+                    r.crash = Some(format!("mask failed: {e}"));
+                    return r;
+                }
+            };
+            if first {
+                r.ttfm = Some(start.elapsed());
+                first = false;
+            }
+            if !allowed {
+                tbm.push(t0.elapsed().as_secs_f64() * 1e6);
+                rejected = true;
+                break;
+            }
+            if let Err(e) = m.consume(t) {
+                r.crash = Some(format!("consume of an allowed token failed: {e}"));
+                return r;
+            }
+            tbm.push(t0.elapsed().as_secs_f64() * 1e6);
+            r.tokens += 1;
+        }
+        if first {
+            r.ttfm = Some(start.elapsed());
+            first = false;
+        }
+        match (valid, rejected) {
+            (true, true) => r.validation_errors += 1,
+            (false, false) => {
+                // Published method: an invalid instance whose tokens are all allowed is accepted.
+                r.invalidation_errors += 1;
+            }
+            (true, false) => {
+                if !m.accepting() {
+                    r.valid_not_accepting += 1;
+                }
+            }
+            (false, true) => {}
+        }
+    }
+    if r.ttfm.is_none() {
+        r.ttfm = Some(start.elapsed());
+    }
+    r
+}
+
+/// Percentiles of a sample, as the published table reports them.
+pub fn percentiles(v: &mut [f64]) -> Value {
+    if v.is_empty() {
+        return json!(null);
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).floor() as usize];
+    let avg = v.iter().sum::<f64>() / v.len() as f64;
+    json!({
+        "avg": avg, "p25": at(0.25), "p50": at(0.5), "p75": at(0.75), "p90": at(0.9),
+        "p95": at(0.95), "p99": at(0.99), "p99_9": at(0.999), "max": v[v.len() - 1],
+    })
+}
+
+/// Peak resident memory of this process, in MiB (Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Run one engine over the corpus; write `dir/summary.json` and
+/// `dir/schemas.jsonl`; return the summary.
+pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -> Result<Value, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut per_schema = std::fs::File::create(dir.join("schemas.jsonl")).map_err(|e| e.to_string())?;
+    let mut tbm = Vec::new();
+    let mut ttfm = Vec::new();
+    let (mut passing, mut compile_error, mut validation, mut invalidation, mut timeouts, mut crashes) =
+        (0, 0, 0, 0, 0, 0);
+    let mut not_accepting = 0;
+    let mut invalidation_instances = 0;
+    let mut tokens = 0;
+    let started = Instant::now();
+    for (i, case) in cases.iter().enumerate() {
+        let r = catch_unwind(AssertUnwindSafe(|| run_case(engine, case, timeout, &mut tbm))).unwrap_or_else(|p| {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            SchemaResult {
+                id: case.id.clone(),
+                crash: Some(msg.unwrap_or_else(|| "panic".into())),
+                ..SchemaResult::default()
+            }
+        });
+        passing += r.passing() as usize;
+        compile_error += r.compile_error.is_some() as usize;
+        validation += (r.validation_errors > 0) as usize;
+        invalidation += (r.invalidation_errors > 0) as usize;
+        invalidation_instances += r.invalidation_errors;
+        timeouts += r.timeout as usize;
+        crashes += r.crash.is_some() as usize;
+        not_accepting += (r.valid_not_accepting > 0) as usize;
+        tokens += r.tokens;
+        if r.compile_error.is_none() {
+            if let Some(t) = r.ttfm {
+                ttfm.push(t.as_secs_f64() * 1e6);
+            }
+        }
+        let line = json!({
+            "id": r.id, "passing": r.passing(), "compile_error": r.compile_error, "timeout": r.timeout,
+            "crash": r.crash, "ttfm_us": r.ttfm.map(|t| t.as_secs_f64() * 1e6),
+            "validation_errors": r.validation_errors, "invalidation_errors": r.invalidation_errors,
+            "valid_not_accepting": r.valid_not_accepting, "tokens": r.tokens,
+        });
+        writeln!(per_schema, "{line}").map_err(|e| e.to_string())?;
+        if (i + 1) % 500 == 0 {
+            eprintln!("{}: {}/{} schemas, {:.0} s", engine.name(), i + 1, cases.len(), started.elapsed().as_secs_f64());
+        }
+    }
+    let summary = json!({
+        "engine": engine.name(),
+        "version": engine.version(),
+        "schemas": cases.len(),
+        "passing": passing,
+        "compile_error": compile_error,
+        "validation_error": validation,
+        "invalidation_error": invalidation,
+        "invalidation_instances": invalidation_instances,
+        "valid_not_accepting": not_accepting,
+        "timeout": timeouts,
+        "crash": crashes,
+        "tokens": tokens,
+        "tbm_us": percentiles(&mut tbm),
+        "ttfm_us": percentiles(&mut ttfm),
+        "seconds": started.elapsed().as_secs_f64(),
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    Ok(summary)
+}
+
+/// The published table, one column per engine.
+pub fn markdown(summaries: &[Value]) -> String {
+    let mut s = String::new();
+    s.push_str("| | ");
+    s.push_str(
+        &summaries.iter().map(|x| x["engine"].as_str().unwrap_or("?").to_string()).collect::<Vec<_>>().join(" | "),
+    );
+    s.push_str(" |\n|---|");
+    s.push_str(&"---|".repeat(summaries.len()));
+    s.push('\n');
+    let fmt = |v: &Value| match v {
+        Value::Number(n) if n.is_f64() => format!("{:.1}", n.as_f64().unwrap_or(0.0)),
+        other => other.to_string(),
+    };
+    for key in [
+        "schemas",
+        "passing",
+        "compile_error",
+        "validation_error",
+        "invalidation_error",
+        "valid_not_accepting",
+        "timeout",
+        "crash",
+        "tokens",
+    ] {
+        s.push_str(&format!(
+            "| {key} | {} |\n",
+            summaries.iter().map(|x| fmt(&x[key])).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    for metric in ["tbm_us", "ttfm_us"] {
+        for p in ["avg", "p25", "p50", "p75", "p90", "p95", "p99", "p99_9", "max"] {
+            s.push_str(&format!(
+                "| {metric} {p} | {} |\n",
+                summaries.iter().map(|x| fmt(&x[metric][p])).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "| peak RSS MiB | {} |\n",
+        summaries.iter().map(|x| fmt(&x["peak_rss_mib"])).collect::<Vec<_>>().join(" | ")
+    ));
+    s
+}
