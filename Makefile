@@ -2,7 +2,10 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench build suite suite-baseline
+.PHONY: demo test lint bench build suite suite-baseline maskbench sample
+
+MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
+EVERY ?= 1
 
 SUITE ?= ../shared/data/json-schema-test-suite/tests/draft2020-12
 
@@ -33,3 +36,12 @@ suite: build
 # Accept the current suite results as the new ratchet baseline.
 suite-baseline: suite
 	python3 -c "import json; d=json.load(open('out/suite.json')); json.dump(d['results'], open('tests/testdata/suite_baseline.json','w'), indent=0, sort_keys=True)"
+
+# MaskBench, sluicegate and llguidance in one run (EVERY=10 keeps every 10th schema).
+maskbench: build
+	./target/release/sluicegate-bench maskbench --data $(MASKBENCH) --tokenizer $(TOKENIZER) --every $(EVERY) --out out/maskbench
+
+# Soundness sampling: random walks through the masks, every completed output validated.
+sample: build
+	mkdir -p out
+	./target/release/sluicegate-bench sample --data $(MASKBENCH) --tokenizer $(TOKENIZER) --every $(EVERY) --out out/sample.json

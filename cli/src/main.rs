@@ -104,6 +104,9 @@ fn mask(args: MaskArgs) -> Result<(), String> {
         eprintln!("warning: {} tokens could not be mapped to bytes and are never allowed", unmapped.len());
     }
     let grammar = compile(&constraint, Arc::clone(&vocab), &CompileOptions::default()).map_err(|e| e.to_string())?;
+    if std::env::var_os("SLUICEGATE_STATS").is_some() {
+        eprintln!("rules {}, automaton states {}", grammar.num_rules(), grammar.num_states());
+    }
     let mut m = grammar.matcher();
     m.consume_bytes(args.prefix.as_bytes()).map_err(|e| format!("the prefix is rejected: {e}"))?;
     let mask = m.compute_mask_vec();

@@ -62,3 +62,38 @@ fn errors_are_messages_not_crashes() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn mask_schema_and_bad_schema_files() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("sluicegate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("schema.json");
+    std::fs::write(&schema, r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#)
+        .unwrap();
+    let (ok, json, err) =
+        run(&["mask", "--tokenizer", tok, "--schema", schema.to_str().unwrap(), "--prefix", r#"{"ok": tr"#]);
+    assert!(ok, "{err}");
+    let tokens: Vec<u64> = json["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert_eq!(tokens, vec![84, 361], "\"u\" and \"ue\" complete true");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"type": "object", "properties": "#).unwrap();
+    let unsupported = dir.join("unsupported.json");
+    std::fs::write(&unsupported, r#"{"type": "array", "uniqueItems": true}"#).unwrap();
+    for (path, expected) in [(&broken, "not valid JSON"), (&unsupported, "uniqueItems at #")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluicegate"))
+            .args(["mask", "--tokenizer", tok, "--schema", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_sluicegate"))
+        .args(["mask", "--tokenizer", tok, "--schema", unsupported.to_str().unwrap(), "--lenient"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropped uniqueItems"));
+}

@@ -28,11 +28,17 @@ pub struct CompileOptions {
     /// Bytes of token masks the shared cache may hold; states beyond it are
     /// computed on every visit.
     pub mask_cache_bytes: usize,
+    /// Wall-clock time compilation may take (checked between rules).
+    pub time_budget: std::time::Duration,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { limits: DfaLimits::default(), mask_cache_bytes: 512 << 20 }
+        CompileOptions {
+            limits: DfaLimits::default(),
+            mask_cache_bytes: 512 << 20,
+            time_budget: std::time::Duration::from_secs(20),
+        }
     }
 }
 
@@ -77,9 +83,14 @@ pub struct CompiledGrammar {
 impl CompiledGrammar {
     /// Compile `grammar` for `vocab`.
     pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
-        let rules = match RuleBuilder::build(grammar, &opts.limits, true) {
-            Err(CompileError::TooLarge(_)) => RuleBuilder::build(grammar, &opts.limits, false)?,
-            other => other?,
+        let deadline = std::time::Instant::now() + opts.time_budget;
+        // A rule too large to inline everything into is retried with every
+        // reference as a call; grammar-wide limits are final.
+        let rules = match RuleBuilder::build(grammar, &opts.limits, true, deadline) {
+            Err((CompileError::TooLarge(_), true)) => {
+                RuleBuilder::build(grammar, &opts.limits, false, deadline).map_err(|(e, _)| e)?
+            }
+            other => other.map_err(|(e, _)| e)?,
         };
         let mut base = Vec::with_capacity(rules.len());
         let mut owner = Vec::new();
@@ -454,22 +465,42 @@ struct RuleBuilder<'g> {
 }
 
 impl<'g> RuleBuilder<'g> {
-    fn build(grammar: &'g Grammar, limits: &'g DfaLimits, inline: bool) -> Result<Vec<CompiledRule>, CompileError> {
+    /// Build every rule's automaton. The error's flag says whether building
+    /// with every reference as a call might succeed.
+    fn build(
+        grammar: &'g Grammar,
+        limits: &'g DfaLimits,
+        inline: bool,
+        deadline: std::time::Instant,
+    ) -> Result<Vec<CompiledRule>, (CompileError, bool)> {
         let mut b = RuleBuilder { grammar, limits, inline, sources: Vec::new(), by_rule: HashMap::new() };
-        b.rule_index(grammar.start)?;
+        b.rule_index(grammar.start).map_err(|e| (e, false))?;
         let mut dfas = Vec::new();
+        let mut total_bytes = 0usize;
         let mut i = 0;
         while i < b.sources.len() {
+            if std::time::Instant::now() > deadline {
+                return Err((CompileError::TooLarge("compilation exceeded its time budget".into()), false));
+            }
             let dfa = match &mut b.sources[i].1 {
                 Source::Rule(r) => {
                     let r = *r;
                     let mut path = vec![r];
                     let body = &b.grammar.rules[r].body;
-                    let hir = b.hir(body, &mut path, true)?;
-                    ByteDfa::from_hir(&hir, b.limits)?
+                    let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
+                    ByteDfa::from_hir(&hir, b.limits).map_err(|e| (e, true))?
                 }
                 Source::Product(dfa) => *dfa.take().expect("product computed once"),
             };
+            total_bytes += dfa.table_bytes();
+            if total_bytes > b.limits.max_total_bytes {
+                let e = CompileError::TooLarge(format!(
+                    "the automata of this grammar exceed {} MiB ({} rules so far)",
+                    b.limits.max_total_bytes >> 20,
+                    dfas.len() + 1
+                ));
+                return Err((e, false));
+            }
             dfas.push(dfa);
             i += 1;
         }

@@ -31,11 +31,13 @@ pub struct DfaLimits {
     pub dfa_bytes: usize,
     /// Maximum number of states in our table.
     pub max_states: usize,
+    /// Maximum bytes of transition tables over all the rules of one grammar.
+    pub max_total_bytes: usize,
 }
 
 impl Default for DfaLimits {
     fn default() -> Self {
-        DfaLimits { determinize_bytes: 256 << 20, dfa_bytes: 256 << 20, max_states: 1 << 20 }
+        DfaLimits { determinize_bytes: 64 << 20, dfa_bytes: 64 << 20, max_states: 1 << 20, max_total_bytes: 256 << 20 }
     }
 }
 
@@ -234,6 +236,19 @@ impl ByteDfa {
         if a.has_calls() || b.has_calls() {
             return Err(CompileError::Unsupported("intersection of languages that contain recursion".into()));
         }
+        // Joint byte classes: bytes that both automata treat alike.
+        let mut joint = vec![u16::MAX; a.stride * b.stride];
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        for byte in 0..=255u8 {
+            let key = a.classes[byte as usize] as usize * b.stride + b.classes[byte as usize] as usize;
+            if joint[key] == u16::MAX {
+                joint[key] = reps.len() as u16;
+                reps.push(byte);
+            }
+            classes[byte as usize] = joint[key] as u8;
+        }
+        let stride = reps.len();
         // A side that has died is tracked as DEAD; for the negated side that means "not in B" forever.
         let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
         let mut order: Vec<(u32, u32)> = vec![(a.start, b.start)];
@@ -245,7 +260,7 @@ impl ByteDfa {
             let (sa, sb) = order[i];
             let b_acc = sb != DEAD && b.is_accepting(sb);
             accepting.push(a.is_accepting(sa) && if negate_b { !b_acc } else { b_acc });
-            for byte in 0..=255u8 {
+            for &byte in &reps {
                 let na = a.next(sa, byte);
                 let nb = if sb == DEAD { DEAD } else { b.next(sb, byte) };
                 if na == DEAD || (!negate_b && nb == DEAD) {
@@ -267,11 +282,7 @@ impl ByteDfa {
             }
             i += 1;
         }
-        let mut classes = [0u8; 256];
-        for (byte, c) in classes.iter_mut().enumerate() {
-            *c = byte as u8;
-        }
-        ByteDfa::from_table(classes, 256, raw_trans, accepting)
+        ByteDfa::from_table(classes, stride, raw_trans, accepting)
     }
 
     /// Prune states that cannot reach acceptance and renumber densely from a
@@ -338,6 +349,11 @@ impl ByteDfa {
     #[inline]
     pub fn start(&self) -> u32 {
         self.start
+    }
+
+    /// Bytes of the transition table.
+    pub fn table_bytes(&self) -> usize {
+        self.trans.len() * 4
     }
 
     /// Number of live states.

@@ -152,8 +152,15 @@ pub(crate) fn number_value(v: &Value) -> Option<f64> {
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
     let resolver = Resolver::new(schema);
-    let mut b =
-        Builder { resolver, opts, rules: Vec::new(), ref_rules: HashMap::new(), any_rule: None, dropped: Vec::new() };
+    let mut b = Builder {
+        resolver,
+        opts,
+        rules: Vec::new(),
+        ref_rules: HashMap::new(),
+        any_rule: None,
+        chunk_rule: None,
+        dropped: Vec::new(),
+    };
     let start = b.add_rule("root", None, true);
     let base = b.resolver.base_at("#");
     let body = b.schema(schema, "#", &base, 0)?;
@@ -185,6 +192,11 @@ fn star(e: Expr) -> Expr {
     Expr::Repeat { expr: Box::new(e), min: 0, max: None }
 }
 
+/// Longest string length counted by a single automaton.
+const LENGTH_COUNT_LIMIT: u64 = 1024;
+/// Characters per called chunk when counting longer lengths.
+const LENGTH_CHUNK: u64 = 256;
+
 const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string"];
 const NUMBER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?";
 const INTEGER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?";
@@ -197,6 +209,7 @@ struct Builder<'a> {
     rules: Vec<Rule>,
     ref_rules: HashMap<String, RuleId>,
     any_rule: Option<RuleId>,
+    chunk_rule: Option<RuleId>,
     dropped: Vec<Dropped>,
 }
 
@@ -289,7 +302,7 @@ impl<'a> Builder<'a> {
         }
         match s {
             Value::Bool(true) => Ok(self.any()),
-            Value::Bool(false) => Err(err(ptr, "false", "the schema `false` matches nothing")),
+            Value::Bool(false) => Err(CompileError::Empty),
             Value::Object(m) => {
                 let base = match m.get("$id").and_then(Value::as_str) {
                     Some(_) => self.resolver.base_at(ptr),
@@ -389,6 +402,23 @@ impl<'a> Builder<'a> {
                 let items = list.as_array().ok_or_else(|| err(ptr, key, "must be an array"))?.clone();
                 if items.is_empty() {
                     return Err(err(ptr, key, "must not be empty"));
+                }
+                // Without sibling assertions, branches compile on their own,
+                // so a `$ref` in a branch stays a (possibly recursive) rule.
+                let plain = !m.keys().any(|k| is_assertion(k));
+                if plain && (key == "anyOf" || self.disjoint_plain(&items, ptr, base)) {
+                    let mut alts = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        match self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1) {
+                            Ok(e) => alts.push(e),
+                            Err(CompileError::Empty) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if alts.is_empty() {
+                        return Err(CompileError::Empty);
+                    }
+                    return Ok(Expr::Alt(alts));
                 }
                 let siblings = Value::Object(m.clone());
                 let mut flats = Vec::new();
@@ -549,6 +579,19 @@ impl<'a> Builder<'a> {
             }
             _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
         }
+    }
+
+    /// `disjoint` for branches given as written; a branch whose top is a
+    /// recursive `$ref` chain that cannot be flattened counts as overlapping.
+    fn disjoint_plain(&mut self, items: &[Value], ptr: &str, base: &str) -> bool {
+        let mut flats = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match self.flatten(item, &format!("{ptr}/oneOf/{i}"), base, 0) {
+                Ok(f) => flats.push((String::new(), f)),
+                Err(_) => return false,
+            }
+        }
+        self.disjoint(&flats)
     }
 
     /// Whether no value can match two of the branches (by type, constants or
@@ -733,7 +776,28 @@ impl<'a> Builder<'a> {
             if hi.is_some_and(|h| h < lo) {
                 return Err(CompileError::Empty);
             }
-            bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
+            if lo > LENGTH_COUNT_LIMIT {
+                self.unsupported(ptr, "minLength", format!("minLength above {LENGTH_COUNT_LIMIT}"))?;
+            } else if let Some(h) = hi.filter(|h| *h > LENGTH_COUNT_LIMIT) {
+                // A long maximum: redundant when every other constraint is
+                // shorter; alone, counted in chunks by a called rule.
+                let redundant = !bodies.is_empty()
+                    && bodies.iter().all(|b| b.properties().maximum_len().is_some_and(|m| m as u64 <= h));
+                if !redundant {
+                    if !bodies.is_empty() {
+                        self.unsupported(
+                            ptr,
+                            "maxLength",
+                            format!("maxLength above {LENGTH_COUNT_LIMIT} together with pattern or format"),
+                        )?;
+                    } else {
+                        let body = self.long_length_body(lo, h).map_err(|e| err(ptr, "maxLength", e))?;
+                        return Ok(self.string_expr(body));
+                    }
+                }
+            } else {
+                bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
+            }
         }
         Ok(match bodies.len() {
             0 => self.string_expr(Expr::Regular(string::any_body())),
@@ -742,6 +806,32 @@ impl<'a> Builder<'a> {
             // computing it ends only after the closing quote.
             _ => Expr::Intersect(bodies.into_iter().map(|b| self.string_expr(Expr::Regular(b))).collect()),
         })
+    }
+
+    /// Bodies of `lo..=hi` code points for a large `hi`: whole chunks of
+    /// [`LENGTH_CHUNK`] characters are a called rule, so each automaton
+    /// counts to at most a few hundred instead of `hi`.
+    fn long_length_body(&mut self, lo: u64, hi: u64) -> Result<Expr, String> {
+        let chunk = match self.chunk_rule {
+            Some(r) => r,
+            None => {
+                let body = Expr::Regular(string::length_body(LENGTH_CHUNK, Some(LENGTH_CHUNK))?);
+                let r = self.add_rule("string-chunk", Some(body), false);
+                self.chunk_rule = Some(r);
+                r
+            }
+        };
+        let rest = hi - lo;
+        let (q, r) = (rest / LENGTH_CHUNK, rest % LENGTH_CHUNK);
+        let chunks = |n: u64| Expr::Repeat { expr: Box::new(Expr::Rule(chunk)), min: n as u32, max: Some(n as u32) };
+        let up_to = |n: u64| Expr::Repeat { expr: Box::new(Expr::Rule(chunk)), min: 0, max: Some(n as u32) };
+        let tail = |n: u64| string::length_body(0, Some(n)).map(Expr::Regular);
+        // lo characters, then k < q whole chunks and fewer than a chunk, or q chunks and at most r.
+        let mut alts = vec![seq(vec![chunks(q), tail(r)?])];
+        if q > 0 {
+            alts.push(seq(vec![up_to(q - 1), tail(LENGTH_CHUNK - 1)?]));
+        }
+        Ok(seq(vec![Expr::Regular(string::length_body(lo, Some(lo))?), Expr::Alt(alts)]))
     }
 
     fn number_schema(&mut self, m: &Map<String, Value>, ptr: &str, integer: bool) -> Result<Expr, CompileError> {
@@ -1031,40 +1121,47 @@ impl<'a> Builder<'a> {
         Ok(Expr::Rule(r))
     }
 
-    /// Ordered members with interleaved extras, comma-separated.
+    /// Ordered members with interleaved extras, comma-separated, as an
+    /// expression linear in the number of members: `U_k` is "something was
+    /// emitted, the last declared member considered is `k`", built Horner
+    /// style as `U_k = U_{k-1} R_k | I_k` (the second only while every
+    /// earlier member is optional), where `R_k` is extras then `, I_k`
+    /// (optional unless required). Spelling the first member out for each
+    /// possible position instead would be quadratic.
     fn members(&self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool) -> Expr {
         let sep = self.sep(",");
-        let extras_tail = |x: &Option<Expr>| -> Expr {
-            match x {
-                Some(a) => star(seq(vec![sep.clone(), a.clone()])),
-                None => seq(vec![]),
-            }
+        let extras = match &extra {
+            Some(a) => star(seq(vec![sep.clone(), a.clone()])),
+            None => seq(vec![]),
         };
-        // tails[k]: members k.. each preceded by a separator, extras anywhere.
-        let n = members.len();
-        let mut tails: Vec<Expr> = vec![extras_tail(&extra); n + 1];
-        for k in (0..n).rev() {
-            let item = seq(vec![sep.clone(), members[k].expr.clone()]);
-            let item = if members[k].required { item } else { opt(item) };
-            tails[k] = seq(vec![extras_tail(&extra), item, tails[k + 1].clone()]);
-        }
-        // The first member emitted carries no separator.
-        let mut firsts = Vec::new();
-        if let Some(a) = &extra {
-            firsts.push(seq(vec![a.clone(), tails[0].clone()]));
-        }
-        let mut all_optional = true;
-        for k in 0..n {
-            firsts.push(seq(vec![members[k].expr.clone(), tails[k + 1].clone()]));
-            if members[k].required {
-                all_optional = false;
-                break;
+        // U_0: an extra member came first.
+        let mut u: Option<Expr> = extra.clone();
+        let mut all_optional_so_far = true;
+        for m in members {
+            let item = seq(vec![sep.clone(), m.expr.clone()]);
+            let r = seq(vec![extras.clone(), if m.required { item } else { opt(item) }]);
+            let mut alts = Vec::new();
+            if let Some(prev) = u.take() {
+                alts.push(seq(vec![prev, r]));
             }
+            if all_optional_so_far {
+                alts.push(m.expr);
+            }
+            all_optional_so_far &= !m.required;
+            u = match alts.len() {
+                0 => None,
+                1 => alts.pop(),
+                _ => Some(Expr::Alt(alts)),
+            };
         }
-        if all_optional && !non_empty {
-            firsts.push(seq(vec![]));
+        let mut out = Vec::new();
+        if let Some(u) = u {
+            out.push(seq(vec![u, extras]));
         }
-        Expr::Alt(firsts)
+        if all_optional_so_far && !non_empty {
+            out.push(seq(vec![]));
+        }
+        Expr::Alt(out)
     }
 
     fn key_body(&mut self, names: &Value, ptr: &str) -> Result<Option<Expr>, CompileError> {

@@ -1,0 +1,144 @@
+//! JSON Schema compilation: semantics a user relies on, checked by feeding
+//! `json.dumps`-style text tokenized by the real Llama 3.1 tokenizer.
+
+use serde_json::{json, Value};
+use sluicegate_bench::feed::python_dumps;
+use sluicegate_core::{CompileError, CompileOptions};
+use sluicegate_grammars::json::{grammar, AdditionalProperties, JsonSchemaOptions, Whitespace};
+use sluicegate_grammars::{compile, Constraint};
+use sluicegate_tests::load;
+
+fn accepts_with(schema: &Value, opts: &JsonSchemaOptions, text: &str) -> bool {
+    let loaded = load("llama3_1");
+    let g = compile(
+        &Constraint::JsonSchema(schema.clone(), opts.clone()),
+        loaded.vocab.clone(),
+        &CompileOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let mut m = g.matcher();
+    let mut mask = vec![0u32; loaded.vocab.mask_words()];
+    for t in loaded.encode(text) {
+        m.compute_mask(&mut mask).unwrap();
+        let bit = mask[(t >> 5) as usize] >> (t & 31) & 1 == 1;
+        let ok = m.try_consume_token(t).unwrap();
+        assert_eq!(bit, ok, "mask and consume disagree on {text:?}");
+        if !ok {
+            return false;
+        }
+    }
+    m.is_accepting()
+}
+
+fn accepts(schema: &Value, v: &Value) -> bool {
+    accepts_with(schema, &JsonSchemaOptions::default(), &python_dumps(v))
+}
+
+#[test]
+fn objects_properties_and_additional() {
+    let s = json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}}, "required": ["name"]});
+    assert!(accepts(&s, &json!({"name": "Ada", "age": 36})));
+    assert!(accepts(&s, &json!({"name": "Ada"})));
+    assert!(!accepts(&s, &json!({"age": 36})), "required property missing");
+    assert!(!accepts(&s, &json!({"name": "Ada", "age": -1})), "minimum");
+    // Absent additionalProperties allows extras, as the specification says...
+    assert!(accepts(&s, &json!({"name": "Ada", "nickname": "A"})));
+    // ...but never a second value for a declared name, which would bypass its schema.
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"name": "Ada", "age": "old"}"#));
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"name": "Ada", "age": 3, "age": "x"}"#));
+    let forbid =
+        JsonSchemaOptions { additional_properties: AdditionalProperties::Forbid, ..JsonSchemaOptions::default() };
+    assert!(!accepts_with(&s, &forbid, r#"{"name": "Ada", "nickname": "A"}"#));
+}
+
+#[test]
+fn whitespace_options() {
+    let s = json!({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}});
+    let v = json!({"a": [1, 2]});
+    assert!(accepts(&s, &v));
+    let pretty = serde_json::to_string_pretty(&v).unwrap();
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), &pretty), "indented JSON");
+    let compact = JsonSchemaOptions { whitespace: Whitespace::Compact, ..JsonSchemaOptions::default() };
+    assert!(accepts_with(&s, &compact, r#"{"a":[1,2]}"#));
+    assert!(!accepts_with(&s, &compact, r#"{"a": [1,2]}"#));
+    let long_run = format!("{{{}\"a\": []}}", " ".repeat(40));
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), &long_run), "whitespace runs are bounded");
+}
+
+#[test]
+fn recursion_through_ref_is_not_unrolled() {
+    let s = json!({
+        "$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]}}, "required": ["v", "next"], "additionalProperties": false}},
+        "$ref": "#/$defs/node"
+    });
+    let mut v = json!(null);
+    for i in 0..40 {
+        v = json!({"v": i, "next": v});
+    }
+    assert!(accepts(&s, &v), "40 levels deep");
+    let mut bad = json!({"v": "x", "next": null});
+    for i in 0..10 {
+        bad = json!({"v": i, "next": bad});
+    }
+    assert!(!accepts(&s, &bad));
+}
+
+#[test]
+fn strings_patterns_formats_lengths() {
+    let s = json!({"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$", "maxLength": 6});
+    assert!(accepts(&s, &json!("AB-123")));
+    assert!(!accepts(&s, &json!("AB-1234")), "pattern and maxLength intersect");
+    assert!(!accepts(&s, &json!("ab-1")));
+    let d = json!({"type": "string", "format": "date"});
+    assert!(accepts(&d, &json!("2024-02-29")));
+    assert!(!accepts(&d, &json!("2023-02-29")), "not a leap year");
+    let q = json!({"type": "string", "pattern": "\""});
+    assert!(accepts(&q, &json!("say \"hi\"")), "a pattern over decoded text sees the escaped quote");
+    let len = json!({"type": "string", "minLength": 2, "maxLength": 3});
+    assert!(accepts(&len, &json!("é😀")), "lengths count code points");
+    assert!(!accepts(&len, &json!("abcd")));
+}
+
+#[test]
+fn numbers_enums_and_composition() {
+    let n = json!({"type": "number", "exclusiveMinimum": 0, "maximum": 10});
+    assert!(accepts(&n, &json!(0.5)) && accepts(&n, &json!(10)) && accepts(&n, &json!(9.99)));
+    assert!(!accepts(&n, &json!(0)) && !accepts(&n, &json!(10.5)) && !accepts(&n, &json!(-3)));
+    let e = json!({"enum": ["red", "green", 3, null]});
+    assert!(accepts(&e, &json!("green")) && accepts(&e, &json!(null)) && accepts(&e, &json!(3)));
+    assert!(!accepts(&e, &json!("blue")));
+    let all = json!({"allOf": [{"type": "integer", "minimum": 5}, {"maximum": 7}]});
+    assert!(accepts(&all, &json!(6)) && !accepts(&all, &json!(8)) && !accepts(&all, &json!(4)));
+    let one = json!({"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 2}]});
+    assert!(accepts(&one, &json!(1)), "integer below 2: first branch only");
+    assert!(accepts(&one, &json!(2.5)), "non-integer: second branch only");
+    assert!(!accepts(&one, &json!(3)), "integer >= 2 matches both branches");
+}
+
+#[test]
+fn errors_name_keyword_and_pointer_and_lenient_lists_drops() {
+    let s = json!({"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}});
+    match grammar(&s, &JsonSchemaOptions::default()) {
+        Err(CompileError::Schema { pointer, keyword, .. }) => {
+            assert_eq!(keyword, "uniqueItems");
+            assert_eq!(pointer, "#/properties/tags");
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    let lenient = JsonSchemaOptions { lenient: true, ..JsonSchemaOptions::default() };
+    let g = grammar(&s, &lenient).unwrap();
+    assert_eq!(g.dropped.len(), 1);
+    assert_eq!(g.dropped[0].keyword, "uniqueItems");
+    let remote = json!({"$ref": "https://example.com/schema.json"});
+    let e = grammar(&remote, &JsonSchemaOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("remote reference"), "{e}");
+    let unsat = json!({"type": "integer", "minimum": 5, "maximum": 1});
+    let loaded = load("llama3_1");
+    let e = compile(
+        &Constraint::JsonSchema(unsat, JsonSchemaOptions::default()),
+        loaded.vocab.clone(),
+        &CompileOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, CompileError::Empty), "{e:?}");
+}
