@@ -407,18 +407,12 @@ impl<'a> Builder<'a> {
                 // so a `$ref` in a branch stays a (possibly recursive) rule.
                 let plain = !m.keys().any(|k| is_assertion(k));
                 if plain && (key == "anyOf" || self.disjoint_plain(&items, ptr, base)) {
-                    let mut alts = Vec::new();
-                    for (i, item) in items.iter().enumerate() {
-                        match self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1) {
-                            Ok(e) => alts.push(e),
-                            Err(CompileError::Empty) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    if alts.is_empty() {
-                        return Err(CompileError::Empty);
-                    }
-                    return Ok(Expr::Alt(alts));
+                    let branches: Vec<_> = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1))
+                        .collect();
+                    return union(branches);
                 }
                 let siblings = Value::Object(m.clone());
                 let mut flats = Vec::new();
@@ -433,19 +427,9 @@ impl<'a> Builder<'a> {
                 if key == "oneOf" && !self.disjoint(&flats) {
                     return self.one_of_by_type(flats, ptr, base, depth);
                 }
-                let mut alts = Vec::new();
-                for (bptr, f) in flats {
-                    match self.object_schema(f, &bptr, base, depth + 1) {
-                        Ok(e) => alts.push(e),
-                        // An unsatisfiable branch adds nothing to a union.
-                        Err(CompileError::Empty) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                if alts.is_empty() {
-                    return Err(CompileError::Empty);
-                }
-                return Ok(Expr::Alt(alts));
+                let branches: Vec<_> =
+                    flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)).collect();
+                return union(branches);
             }
         }
         if m.contains_key("allOf") || m.contains_key("$ref") {
@@ -765,8 +749,11 @@ impl<'a> Builder<'a> {
             }
         }
         if let Some(f) = m.get("format").and_then(Value::as_str) {
-            if let Some(body) = string::format_body(f) {
-                bodies.push(body.map_err(|e| err(ptr, "format", e))?);
+            match string::format_body(f) {
+                Some(body) => bodies.push(body.map_err(|e| err(ptr, "format", e))?),
+                // Users who name a format expect it enforced; one we cannot
+                // enforce is an error (lenient: dropped and listed).
+                None => self.unsupported(ptr, "format", format!("format {f:?} is not supported"))?,
             }
         }
         let min = count(m, "minLength", ptr)?;
@@ -1414,6 +1401,23 @@ impl<'a> Builder<'a> {
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Expr::Rule(r))
     }
+}
+
+/// The union of compiled branches; an unsatisfiable branch adds nothing, and
+/// a union of none is unsatisfiable.
+fn union(branches: Vec<Result<Expr, CompileError>>) -> Result<Expr, CompileError> {
+    let mut alts = Vec::new();
+    for b in branches {
+        match b {
+            Ok(e) => alts.push(e),
+            Err(CompileError::Empty) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if alts.is_empty() {
+        return Err(CompileError::Empty);
+    }
+    Ok(Expr::Alt(alts))
 }
 
 /// A non-negative integer keyword (`2.0` counts as 2).

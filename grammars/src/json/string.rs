@@ -221,8 +221,8 @@ pub fn format_regex(format: &str) -> Option<String> {
             let date = "(?:[0-9]+D|[0-9]+M(?:[0-9]+D)?|[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?)";
             format!("P(?:{date}(?:{time})?|{time}|[0-9]+W)")
         }
-        "email" => format!("[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@{LABEL}(?:\\.{LABEL})+"),
-        "hostname" => format!("{LABEL}(?:\\.{LABEL})*"),
+        "email" | "idn-email" => format!("[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@{LABEL}(?:\\.{LABEL})+"),
+        "hostname" | "idn-hostname" => format!("{LABEL}(?:\\.{LABEL})*"),
         "ipv4" => format!("{OCTET}(?:\\.{OCTET}){{3}}"),
         "ipv6" => {
             let forms = [
@@ -239,8 +239,9 @@ pub fn format_regex(format: &str) -> Option<String> {
             format!("(?:{})", forms.join("|"))
         }
         "uuid" => "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".to_string(),
-        "uri" => format!("[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*"),
-        "uri-reference" => format!("(?:[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*|{URI_CHAR_NO_COLON}*)"),
+        // IRIs, international emails and hostnames: their ASCII subsets.
+        "uri" | "iri" => format!("[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*"),
+        "uri-reference" | "iri-reference" => format!("(?:[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*|{URI_CHAR_NO_COLON}*)"),
         "json-pointer" => "(?:/(?:[^/~]|~[01])*)*".to_string(),
         "relative-json-pointer" => "(?:0|[1-9][0-9]*)(?:#|(?:/(?:[^/~]|~[01])*)*)".to_string(),
         _ => return None,
