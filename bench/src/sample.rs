@@ -70,10 +70,12 @@ pub fn run(
             match &validator {
                 None => no_validator += 1,
                 Some(v) if v.is_valid(&value) => valid += 1,
-                Some(_) => {
+                Some(v) => {
                     invalid += 1;
+                    let why: Vec<String> =
+                        v.iter_errors(&value).take(3).map(|e| format!("{} at {}", e, e.instance_path)).collect();
                     failures.push(
-                        json!({"id": case.id, "output": String::from_utf8_lossy(&out), "reason": "fails the schema"}),
+                        json!({"id": case.id, "output": String::from_utf8_lossy(&out), "reason": why.join("; ")}),
                     );
                 }
             }

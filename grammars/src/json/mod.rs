@@ -152,6 +152,8 @@ pub(crate) fn number_value(v: &Value) -> Option<f64> {
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
     let resolver = Resolver::new(schema);
+    let draft4 =
+        schema.get("$schema").and_then(Value::as_str).is_some_and(|u| u.contains("draft-04") || u.contains("draft-03"));
     let mut b = Builder {
         resolver,
         opts,
@@ -160,6 +162,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         any_rule: None,
         chunk_rule: None,
         dropped: Vec::new(),
+        draft4,
     };
     let start = b.add_rule("root", None, true);
     let base = b.resolver.base_at("#");
@@ -198,8 +201,9 @@ const LENGTH_COUNT_LIMIT: u64 = 1024;
 const LENGTH_CHUNK: u64 = 256;
 
 const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string"];
-const NUMBER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?";
-const INTEGER: &str = r"-?(?:0|[1-9][0-9]*)(?:\.0+)?";
+/// A JSON number that parsers read as a finite double: at most 30 integer
+/// digits and a two-digit exponent (larger ones overflow to infinity or fail).
+const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?";
 /// Numbers with a non-zero fraction (exponent forms are left out).
 const NON_INTEGER: &str = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*";
 
@@ -211,6 +215,8 @@ struct Builder<'a> {
     any_rule: Option<RuleId>,
     chunk_rule: Option<RuleId>,
     dropped: Vec<Dropped>,
+    /// The schema declares draft 4 (or 3): integers have no fraction part.
+    draft4: bool,
 }
 
 /// One object member slot, in schema order.
@@ -877,14 +883,14 @@ impl<'a> Builder<'a> {
         };
         let (lo, hi) = (to_bound(lo, true)?, to_bound(hi, false)?);
         let regex = if integer {
-            let ilo = lo.map(|b| if b.exclusive { b.value + 1 } else { b.value });
-            let ihi = hi.map(|b| if b.exclusive { b.value - 1 } else { b.value });
-            if lo.is_none() && hi.is_none() {
-                Some(INTEGER.to_string())
-            } else {
-                // `json.dumps` writes integral floats as `2.0`; they are integers too.
-                number::int_range(ilo, ihi).map(|r| format!("{r}(?:\\.0+)?"))
-            }
+            // Unbounded sides stop at the 64-bit range: JSON parsers (and
+            // validators built on them) read larger integers as floats.
+            let ilo = lo.map_or(i64::MIN as i128, |b| if b.exclusive { b.value + 1 } else { b.value });
+            let ihi = hi.map_or(u64::MAX as i128, |b| if b.exclusive { b.value - 1 } else { b.value });
+            // `json.dumps` writes integral floats as `2.0`; they are integers
+            // too, except under draft 4, where an integer has no fraction.
+            let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
+            number::int_range(Some(ilo), Some(ihi)).map(|r| format!("{r}{suffix}"))
         } else if lo.is_none() && hi.is_none() && max_frac.is_none() {
             Some(NUMBER.to_string())
         } else {
@@ -922,11 +928,14 @@ impl<'a> Builder<'a> {
             }
         }
         let zeros = (d as f64).log10();
-        if lo_i.is_none() && hi_i.is_none() && zeros.fract() == 0.0 {
-            return Ok(re(&format!("0|-?[1-9][0-9]*0{{{}}}", zeros as u32)));
+        if lo_i.is_none() && hi_i.is_none() && zeros.fract() == 0.0 && zeros < 18.0 {
+            // Within 18 digits, inside the 64-bit range.
+            let k = zeros as u32;
+            return Ok(re(&format!("0|-?[1-9][0-9]{{0,{}}}0{{{k}}}", 17 - k)));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
-        Ok(re(INTEGER))
+        let any_int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
+        Ok(re(&any_int))
     }
 
     fn object_type(
