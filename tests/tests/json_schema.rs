@@ -142,3 +142,20 @@ fn errors_name_keyword_and_pointer_and_lenient_lists_drops() {
     .unwrap_err();
     assert!(matches!(e, CompileError::Empty), "{e:?}");
 }
+
+#[test]
+fn negation_by_exclusion() {
+    let both = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "not": {"required": ["a", "b"]}});
+    assert!(accepts(&both, &json!({"a": 1})) && accepts(&both, &json!({"b": 2})) && accepts(&both, &json!({})));
+    assert!(!accepts(&both, &json!({"a": 1, "b": 2})), "a and b are mutually exclusive");
+    let word = json!({"type": "string", "not": {"enum": ["admin", "root"]}});
+    assert!(accepts(&word, &json!("alice")) && accepts(&word, &json!("administrator")));
+    assert!(!accepts(&word, &json!("root")));
+    // One spelling per string: an escaped spelling cannot sneak a forbidden value through.
+    assert!(!accepts_with(&word, &JsonSchemaOptions::default(), r#""\u0072oot""#));
+    let pat = json!({"type": "string", "not": {"pattern": "^tmp"}});
+    assert!(accepts(&pat, &json!("data")) && !accepts(&pat, &json!("tmpfile")));
+    let number = json!({"type": "number", "not": {"enum": [3]}});
+    let e = grammar(&number, &JsonSchemaOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not"), "3, 3.0 and 3e0 are one value with several spellings: {e}");
+}

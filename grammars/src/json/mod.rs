@@ -445,6 +445,14 @@ impl<'a> Builder<'a> {
         let mut m = merge::resolve_unevaluated(m).map_err(|e| err(ptr, "unevaluatedProperties", e))?;
         if let Some(n) = m.remove("not") {
             self.apply_not(&mut m, &n, ptr)?;
+            if m.contains_key("allOf") {
+                return self.object_schema(m, ptr, base, depth + 1);
+            }
+        }
+        if let Some(Value::Array(bad)) = m.remove("x-sluicegate-not-values") {
+            let inner = self.object_schema(m, ptr, base, depth + 1)?;
+            let excluded: Vec<Expr> = bad.iter().map(|v| self.literal(v)).collect();
+            return Ok(Expr::Exclude { base: Box::new(inner), excluded: Box::new(Expr::Alt(excluded)) });
         }
         if m.contains_key("if") {
             if m.contains_key("then") || m.contains_key("else") {
@@ -519,7 +527,7 @@ impl<'a> Builder<'a> {
 
     fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str) -> Result<(), CompileError> {
         let nm = match n {
-            Value::Object(nm) => merge::normalize(nm.clone()),
+            Value::Object(_) => self.flatten(n, &format!("{ptr}/not"), "", 0)?,
             Value::Bool(false) => return Ok(()),
             Value::Bool(true) => {
                 m.insert("type".into(), Value::Array(vec![]));
@@ -548,18 +556,57 @@ impl<'a> Builder<'a> {
                     m.insert("enum".into(), Value::Array(kept));
                     return Ok(());
                 }
-                self.unsupported(ptr, "not", "`not` with enum/const needs a finite enum beside it")
+                // Excluded constants: exact for strings, booleans, null and
+                // integers (each has one spelling here); other numbers have
+                // several spellings (1e3, 1000.0) and are not excluded.
+                let bad = nm["enum"].as_array().cloned().unwrap_or_default();
+                let one_spelling = bad.iter().all(|v| match v {
+                    Value::Number(n) => (n.is_i64() || n.is_u64()) && !self.allows_number(m),
+                    Value::Object(_) | Value::Array(_) => false,
+                    _ => true,
+                });
+                if !one_spelling {
+                    return self.unsupported(ptr, "not", "`not` of numeric, object or array constants");
+                }
+                let mut prev = m.get("x-sluicegate-not-values").and_then(Value::as_array).cloned().unwrap_or_default();
+                prev.extend(bad);
+                m.insert("x-sluicegate-not-values".into(), Value::Array(prev));
+                Ok(())
+            }
+            [k] if *k == "pattern" => {
+                let mut prev =
+                    m.get("x-sluicegate-not-patterns").and_then(Value::as_array).cloned().unwrap_or_default();
+                match &nm["pattern"] {
+                    Value::Array(ps) => {
+                        if ps.len() > 1 {
+                            return self.unsupported(ptr, "not", "`not` of several patterns");
+                        }
+                        prev.extend(ps.iter().cloned());
+                    }
+                    p => prev.push(p.clone()),
+                }
+                m.insert("x-sluicegate-not-patterns".into(), Value::Array(prev));
+                Ok(())
             }
             [k] if *k == "required" => {
-                // The listed properties must not all be present; with one name: it is absent.
-                let names = nm["required"].as_array().cloned().unwrap_or_default();
-                if names.len() != 1 {
-                    return self.unsupported(ptr, "not", "`not: {required: [...]}` with several names");
+                // Not all the listed properties are present: one of them is absent.
+                let names: Vec<String> = nm["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect();
+                if names.is_empty() {
+                    m.insert("type".into(), Value::Array(vec![]));
+                    return Ok(());
                 }
-                let name = names[0].as_str().unwrap_or_default().to_string();
-                let mut props = m.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-                props.insert(name, Value::Bool(false));
-                m.insert("properties".into(), Value::Object(props));
+                let branches: Vec<Value> =
+                    names.iter().map(|n| serde_json::json!({"properties": {n: false}})).collect();
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.push(serde_json::json!({ "anyOf": branches }));
+                // Non-objects pass too: `properties` does not apply to them.
+                m.insert("allOf".into(), Value::Array(all));
                 Ok(())
             }
             [] => {
@@ -568,6 +615,16 @@ impl<'a> Builder<'a> {
                 Ok(())
             }
             _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
+        }
+    }
+
+    /// Whether a schema object allows non-integer numbers.
+    fn allows_number(&self, m: &Map<String, Value>) -> bool {
+        match m.get("type") {
+            None => true,
+            Some(Value::String(t)) => t == "number",
+            Some(Value::Array(a)) => a.iter().any(|t| t == "number"),
+            _ => true,
         }
     }
 
@@ -696,35 +753,33 @@ impl<'a> Builder<'a> {
         Ok(Expr::Alt(alts))
     }
 
+    /// `open`, the elements separated by commas, `close`, with whitespace.
+    fn bracketed(&self, open: &str, close: &str, elements: Vec<Expr>) -> Expr {
+        let mut items = vec![lit(open), self.ws()];
+        for (i, e) in elements.into_iter().enumerate() {
+            if i > 0 {
+                items.push(self.sep(","));
+            }
+            items.push(e);
+        }
+        items.push(self.ws());
+        items.push(lit(close));
+        seq(items)
+    }
+
     /// A JSON value as a literal, with whitespace allowed between its tokens.
     fn literal(&self, v: &Value) -> Expr {
         match v {
             Value::Object(o) => {
-                let mut items = vec![lit("{"), self.ws()];
-                for (i, (k, x)) in o.iter().enumerate() {
-                    if i > 0 {
-                        items.push(self.sep(","));
-                    }
-                    items.push(lit(&serde_json::to_string(k).expect("string")));
-                    items.push(self.sep(":"));
-                    items.push(self.literal(x));
-                }
-                items.push(self.ws());
-                items.push(lit("}"));
-                seq(items)
+                let members = o
+                    .iter()
+                    .map(|(k, x)| {
+                        seq(vec![lit(&serde_json::to_string(k).expect("string")), self.sep(":"), self.literal(x)])
+                    })
+                    .collect();
+                self.bracketed("{", "}", members)
             }
-            Value::Array(a) => {
-                let mut items = vec![lit("["), self.ws()];
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        items.push(self.sep(","));
-                    }
-                    items.push(self.literal(x));
-                }
-                items.push(self.ws());
-                items.push(lit("]"));
-                seq(items)
-            }
+            Value::Array(a) => self.bracketed("[", "]", a.iter().map(|x| self.literal(x)).collect()),
             Value::Number(n) => {
                 // 1 and 1.0 are the same JSON Schema value.
                 let f = n.as_f64().unwrap_or(0.0);
@@ -792,13 +847,30 @@ impl<'a> Builder<'a> {
                 bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
             }
         }
-        Ok(match bodies.len() {
+        let mut not_bodies = Vec::new();
+        for p in m.get("x-sluicegate-not-patterns").and_then(Value::as_array).into_iter().flatten() {
+            let p = p.as_str().ok_or_else(|| err(ptr, "pattern", "must be a string"))?;
+            match string::pattern_body(p) {
+                Ok(h) => not_bodies.push(self.string_expr(Expr::Regular(h))),
+                Err(e) => self.unsupported(ptr, "not", format!("pattern {p:?}: {e}"))?,
+            }
+        }
+        let positive = self.string_from_bodies(bodies);
+        if not_bodies.is_empty() {
+            return Ok(positive);
+        }
+        Ok(Expr::Exclude { base: Box::new(positive), excluded: Box::new(Expr::Alt(not_bodies)) })
+    }
+
+    /// A string whose body is in every one of `bodies` (any body if none).
+    fn string_from_bodies(&self, mut bodies: Vec<Hir>) -> Expr {
+        match bodies.len() {
             0 => self.string_expr(Expr::Regular(string::any_body())),
             1 => self.string_expr(Expr::Regular(bodies.pop().expect("one"))),
             // The quotes go inside the intersection, so that the automaton
             // computing it ends only after the closing quote.
             _ => Expr::Intersect(bodies.into_iter().map(|b| self.string_expr(Expr::Regular(b))).collect()),
-        })
+        }
     }
 
     /// Bodies of `lo..=hi` code points for a large `hi`: whole chunks of

@@ -11,8 +11,12 @@
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 use regex_syntax::ParserBuilder;
 
-/// One encoded character of a JSON string body.
-pub const ENC_CHAR: &str = r#"(?:[^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u(?:[0-9A-Ca-c][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[eEfF][0-9a-fA-F]{3}))"#;
+/// One encoded character of a JSON string body, spelled as `json.dumps`
+/// spells it (non-ASCII kept): `\"`, `\\`, the short escapes of control
+/// characters and `\u00xx` for the other control characters. One spelling
+/// per character keeps lengths exact and lets a string be excluded by its
+/// single spelling (`not`, declared property names).
+pub const ENC_CHAR: &str = r#"(?:[^"\\\x00-\x1F]|\\["\\bfnrt]|\\u00(?:0[0-7bef]|1[0-9a-f]))"#;
 
 /// Parse a regex (Rust syntax) in UTF-8 mode.
 pub fn parse(re: &str) -> Result<Hir, String> {
