@@ -159,3 +159,19 @@ fn negation_by_exclusion() {
     let e = grammar(&number, &JsonSchemaOptions::default()).unwrap_err();
     assert!(e.to_string().contains("not"), "3, 3.0 and 3e0 are one value with several spellings: {e}");
 }
+
+#[test]
+fn if_then_else_on_a_discriminator() {
+    let s = json!({
+        "type": "object",
+        "properties": {"kind": {"enum": ["circle", "square"]}, "radius": {"type": "number"}, "side": {"type": "number"}},
+        "required": ["kind"],
+        "if": {"properties": {"kind": {"const": "circle"}}},
+        "then": {"required": ["radius"]},
+        "else": {"required": ["side"]}
+    });
+    assert!(accepts(&s, &json!({"kind": "circle", "radius": 2})));
+    assert!(accepts(&s, &json!({"kind": "square", "side": 3})));
+    assert!(!accepts(&s, &json!({"kind": "circle", "side": 3})));
+    assert!(!accepts(&s, &json!({"kind": "square", "radius": 2})));
+}

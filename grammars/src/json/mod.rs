@@ -402,6 +402,11 @@ impl<'a> Builder<'a> {
         depth: usize,
     ) -> Result<Expr, CompileError> {
         let mut m = merge::normalize(m);
+        for k in ["$dynamicRef", "$recursiveRef"] {
+            if m.remove(k).is_some() {
+                self.unsupported(ptr, k, "dynamic references are not supported")?;
+            }
+        }
         // anyOf / oneOf: each branch merged with the siblings.
         for key in ["anyOf", "oneOf"] {
             if let Some(list) = m.remove(key) {
@@ -450,17 +455,40 @@ impl<'a> Builder<'a> {
             }
         }
         if let Some(Value::Array(bad)) = m.remove("x-sluicegate-not-values") {
-            let inner = self.object_schema(m, ptr, base, depth + 1)?;
+            // The excluded constants are scalars: only the scalar part of the
+            // language is narrowed (containers may be recursive).
+            let restrict = |m: &Map<String, Value>, types: &[&str]| -> Result<Map<String, Value>, CompileError> {
+                let mut only = Map::new();
+                only.insert("type".into(), serde_json::json!(types));
+                merge::merge(merge::normalize(m.clone()), only).map_err(|e| err(ptr, "not", e))
+            };
+            let scalars = restrict(&m, &["null", "boolean", "number", "string"])?;
+            let containers = restrict(&m, &["object", "array"])?;
             let excluded: Vec<Expr> = bad.iter().map(|v| self.literal(v)).collect();
-            return Ok(Expr::Exclude { base: Box::new(inner), excluded: Box::new(Expr::Alt(excluded)) });
+            let narrowed = self
+                .object_schema(scalars, ptr, base, depth + 1)
+                .map(|inner| Expr::Exclude { base: Box::new(inner), excluded: Box::new(Expr::Alt(excluded)) });
+            let rest = self.object_schema(containers, ptr, base, depth + 1);
+            return union(vec![narrowed, rest]);
         }
-        if m.contains_key("if") {
-            if m.contains_key("then") || m.contains_key("else") {
-                self.unsupported(ptr, "if", "if/then/else is not supported")?;
+        if let Some(cond) = m.remove("if") {
+            let then = m.remove("then");
+            let otherwise = m.remove("else");
+            if then.is_some() || otherwise.is_some() {
+                match self.if_then_else(&cond, then, otherwise, ptr)? {
+                    Some(branches) => {
+                        let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                        all.push(serde_json::json!({ "anyOf": branches }));
+                        m.insert("allOf".into(), Value::Array(all));
+                        return self.object_schema(m, ptr, base, depth + 1);
+                    }
+                    None => self.unsupported(
+                        ptr,
+                        "if",
+                        "if/then/else is only supported for conditions on property constants",
+                    )?,
+                }
             }
-            m.remove("if");
-            m.remove("then");
-            m.remove("else");
         }
         // Types this schema allows.
         let mut types: Vec<String> = match m.get("type") {
@@ -586,6 +614,11 @@ impl<'a> Builder<'a> {
                     p => prev.push(p.clone()),
                 }
                 m.insert("x-sluicegate-not-patterns".into(), Value::Array(prev));
+                // `pattern` holds vacuously for non-strings, so its negation excludes them.
+                let mut not_types =
+                    m.get("x-sluicegate-not-types").and_then(Value::as_array).cloned().unwrap_or_default();
+                not_types.extend(["null", "boolean", "number", "object", "array"].map(|t| Value::String(t.into())));
+                m.insert("x-sluicegate-not-types".into(), Value::Array(not_types));
                 Ok(())
             }
             [k] if *k == "required" => {
@@ -601,11 +634,11 @@ impl<'a> Builder<'a> {
                     m.insert("type".into(), Value::Array(vec![]));
                     return Ok(());
                 }
+                // `required` holds vacuously for non-objects, so its negation excludes them.
                 let branches: Vec<Value> =
-                    names.iter().map(|n| serde_json::json!({"properties": {n: false}})).collect();
+                    names.iter().map(|n| serde_json::json!({"type": "object", "properties": {n: false}})).collect();
                 let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
                 all.push(serde_json::json!({ "anyOf": branches }));
-                // Non-objects pass too: `properties` does not apply to them.
                 m.insert("allOf".into(), Value::Array(all));
                 Ok(())
             }
@@ -616,6 +649,101 @@ impl<'a> Builder<'a> {
             }
             _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
         }
+    }
+
+    /// `if`/`then`/`else` as a union, when the condition is a conjunction of
+    /// "property absent or one of these constants" and "property present":
+    /// the condition holds, with `then`; or one of its parts fails, with
+    /// `else`. `None` when the condition has another form.
+    fn if_then_else(
+        &mut self,
+        cond: &Value,
+        then: Option<Value>,
+        otherwise: Option<Value>,
+        ptr: &str,
+    ) -> Result<Option<Vec<Value>>, CompileError> {
+        let c = match cond {
+            Value::Bool(true) => return Ok(Some(vec![then.unwrap_or(Value::Bool(true))])),
+            Value::Bool(false) => return Ok(Some(vec![otherwise.unwrap_or(Value::Bool(true))])),
+            Value::Object(_) => self.flatten(cond, &format!("{ptr}/if"), "", 0)?,
+            _ => return Err(err(ptr, "if", "must be a schema")),
+        };
+        let mut consts: Vec<(String, Vec<Value>)> = Vec::new();
+        for (k, v) in &c {
+            match k.as_str() {
+                "properties" => {
+                    for (name, ps) in v.as_object().into_iter().flatten() {
+                        let ps = match ps {
+                            Value::Object(o) => merge::normalize(o.clone()),
+                            _ => return Ok(None),
+                        };
+                        let only_enum = ps.keys().all(|k| k == "enum" || !is_assertion(k));
+                        let vals = match ps.get("enum") {
+                            Some(Value::Array(vals)) if only_enum => vals.clone(),
+                            _ => return Ok(None),
+                        };
+                        let one_spelling = vals.iter().all(|x| match x {
+                            Value::Number(n) => n.is_i64() || n.is_u64(),
+                            Value::Object(_) | Value::Array(_) => false,
+                            _ => true,
+                        });
+                        if !one_spelling {
+                            return Ok(None);
+                        }
+                        consts.push((name.clone(), vals));
+                    }
+                }
+                "required" | "type" => {}
+                k if is_assertion(k) => return Ok(None),
+                _ => {}
+            }
+        }
+        let required: Vec<String> = c
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect();
+        // The condition's type, if any, must be object (a property condition on objects).
+        if let Some(t) = c.get("type") {
+            if t != &Value::String("object".into()) {
+                return Ok(None);
+            }
+        }
+        let then = then.unwrap_or(Value::Bool(true));
+        let otherwise = otherwise.unwrap_or(Value::Bool(true));
+        let mut cond_schema = serde_json::json!({"properties": {}});
+        for (name, vals) in &consts {
+            cond_schema["properties"][name] = serde_json::json!({ "enum": vals });
+        }
+        if !required.is_empty() {
+            cond_schema["required"] = serde_json::json!(required);
+        }
+        if c.get("type").is_some() {
+            cond_schema["type"] = serde_json::json!("object");
+        }
+        let mut branches = vec![serde_json::json!({ "allOf": [cond_schema, then] })];
+        // Where the condition fails: a constrained property present with
+        // another value, or a required one absent; or (typed condition) not an object.
+        for (name, vals) in &consts {
+            branches.push(serde_json::json!({ "allOf": [
+                {"type": "object", "required": [name], "properties": {name: {"not": {"enum": vals}}}},
+                otherwise.clone()
+            ]}));
+        }
+        for name in &required {
+            branches.push(
+                serde_json::json!({ "allOf": [{"type": "object", "properties": {name: false}}, otherwise.clone()] }),
+            );
+        }
+        if c.get("type").is_some() {
+            branches.push(
+                serde_json::json!({ "allOf": [{"type": ["null", "boolean", "number", "string", "array"]}, otherwise]}),
+            );
+        }
+        Ok(Some(branches))
     }
 
     /// Whether a schema object allows non-integer numbers.
