@@ -211,7 +211,9 @@ pub fn format_regex(format: &str) -> Option<String> {
     );
     const TIME: &str =
         "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
-    const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    // Labels of at most 32 characters, at most 7 of them: within the 253
+    // characters a hostname may have, whatever the combination.
+    const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?";
     const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
     const URI_CHAR: &str = "(?:[A-Za-z0-9._~:/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
     const URI_CHAR_NO_COLON: &str = "(?:[A-Za-z0-9._~/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
@@ -225,8 +227,11 @@ pub fn format_regex(format: &str) -> Option<String> {
             let date = "(?:[0-9]+D|[0-9]+M(?:[0-9]+D)?|[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?)";
             format!("P(?:{date}(?:{time})?|{time}|[0-9]+W)")
         }
-        "email" | "idn-email" => format!("[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@{LABEL}(?:\\.{LABEL})+"),
-        "hostname" | "idn-hostname" => format!("{LABEL}(?:\\.{LABEL})*"),
+        // A local part of at most 64 characters (two dot-separated atoms).
+        "email" | "idn-email" => {
+            format!("[A-Za-z0-9_%+-]{{1,32}}(?:\\.[A-Za-z0-9_%+-]{{1,31}})?@{LABEL}(?:\\.{LABEL}){{1,6}}")
+        }
+        "hostname" | "idn-hostname" => format!("{LABEL}(?:\\.{LABEL}){{0,6}}"),
         "ipv4" => format!("{OCTET}(?:\\.{OCTET}){{3}}"),
         "ipv6" => {
             let forms = [
