@@ -265,25 +265,19 @@ impl<'a> Builder<'a> {
                 let value = self.any_value(r);
                 let string = self.string_expr(Expr::Regular(string::any_body()));
                 let member = seq(vec![string, self.sep(":"), value.clone()]);
-                let object = seq(vec![
-                    lit("{"),
-                    self.ws(),
-                    opt(seq(vec![member.clone(), star(seq(vec![self.sep(","), member]))])),
-                    self.ws(),
-                    lit("}"),
-                ]);
-                let array = seq(vec![
-                    lit("["),
-                    self.ws(),
-                    opt(seq(vec![value.clone(), star(seq(vec![self.sep(","), value]))])),
-                    self.ws(),
-                    lit("]"),
-                ]);
+                let object = self.list("{", "}", member);
+                let array = self.list("[", "]", value);
                 self.rules[r].body = Expr::Alt(vec![object, array]);
                 r
             }
         };
         self.any_value(container)
+    }
+
+    /// `open`, any number of `item`s separated by commas, `close`.
+    fn list(&self, open: &str, close: &str, item: Expr) -> Expr {
+        let items = opt(seq(vec![item.clone(), star(seq(vec![self.sep(","), item]))]));
+        seq(vec![lit(open), self.ws(), items, self.ws(), lit(close)])
     }
 
     fn any_value(&self, container: RuleId) -> Expr {
