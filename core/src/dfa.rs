@@ -367,53 +367,9 @@ impl ByteDfa {
         self.trans[state as usize * self.stride + self.classes[b as usize] as usize]
     }
 
-    /// The state after `bytes`, or [`DEAD`] (with the offset of the killing byte).
-    pub fn run(&self, mut state: u32, bytes: &[u8]) -> Result<u32, usize> {
-        for (i, &b) in bytes.iter().enumerate() {
-            state = self.next(state, b);
-            if state == DEAD {
-                return Err(i);
-            }
-        }
-        Ok(state)
-    }
-
     /// Whether the input so far is a complete match.
     #[inline]
     pub fn is_accepting(&self, state: u32) -> bool {
         self.accepting[state as usize]
-    }
-
-    /// The bytes that lead to a live state, as `(byte, next)`; one per byte.
-    pub fn live_bytes(&self, state: u32) -> impl Iterator<Item = (u8, u32)> + '_ {
-        (0..=255u8).filter_map(move |b| {
-            let n = self.next(state, b);
-            (n != DEAD).then_some((b, n))
-        })
-    }
-
-    /// Whether no byte can follow (only end of input is possible).
-    pub fn is_terminal(&self, state: u32) -> bool {
-        self.calls(state).is_empty()
-            && self.trans[state as usize * self.stride..(state as usize + 1) * self.stride].iter().all(|&t| t == DEAD)
-    }
-
-    /// If exactly one byte can follow and the state is not accepting, that byte.
-    pub fn forced_byte(&self, state: u32) -> Option<(u8, u32)> {
-        if self.is_accepting(state) {
-            return None;
-        }
-        let row = &self.trans[state as usize * self.stride..(state as usize + 1) * self.stride];
-        let mut live = row.iter().enumerate().filter(|(_, &t)| t != DEAD);
-        let (class, &next) = live.next()?;
-        if live.next().is_some() {
-            return None;
-        }
-        let mut bytes = (0..=255u8).filter(|&b| self.classes[b as usize] as usize == class);
-        let b = bytes.next()?;
-        if bytes.next().is_some() {
-            return None;
-        }
-        Some((b, next))
     }
 }
