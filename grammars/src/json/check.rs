@@ -61,18 +61,25 @@ pub fn check(s: &Value, v: &Value, r: &Resolver, base: &str, depth: usize) -> Re
                 }
                 _ => true,
             },
-            "minLength" | "maxLength" => match v {
-                Value::String(st) => {
-                    let n = st.chars().count() as u64;
-                    let b = kv.as_u64().ok_or("bad length")?;
-                    if k == "minLength" {
-                        n >= b
-                    } else {
-                        n <= b
+            "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties" | "maxProperties" => {
+                let n = match (k.as_str(), v) {
+                    ("minLength" | "maxLength", Value::String(st)) => Some(st.chars().count()),
+                    ("minItems" | "maxItems", Value::Array(a)) => Some(a.len()),
+                    ("minProperties" | "maxProperties", Value::Object(o)) => Some(o.len()),
+                    _ => None,
+                };
+                match n {
+                    None => true,
+                    Some(n) => {
+                        let b = kv.as_u64().ok_or("bad count")?;
+                        if k.starts_with("min") {
+                            n as u64 >= b
+                        } else {
+                            n as u64 <= b
+                        }
                     }
                 }
-                _ => true,
-            },
+            }
             "pattern" => match v {
                 Value::String(st) => {
                     let p = kv.as_str().ok_or("bad pattern")?;
@@ -132,28 +139,6 @@ pub fn check(s: &Value, v: &Value, r: &Resolver, base: &str, depth: usize) -> Re
                     ok
                 }
                 (Value::Array(_), _) => return Err("tuple items in a constant check".into()),
-                _ => true,
-            },
-            "minItems" | "maxItems" => match v {
-                Value::Array(a) => {
-                    let b = kv.as_u64().ok_or("bad count")? as usize;
-                    if k == "minItems" {
-                        a.len() >= b
-                    } else {
-                        a.len() <= b
-                    }
-                }
-                _ => true,
-            },
-            "minProperties" | "maxProperties" => match v {
-                Value::Object(o) => {
-                    let b = kv.as_u64().ok_or("bad count")? as usize;
-                    if k == "minProperties" {
-                        o.len() >= b
-                    } else {
-                        o.len() <= b
-                    }
-                }
                 _ => true,
             },
             "uniqueItems" => match v {
