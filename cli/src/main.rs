@@ -1,15 +1,20 @@
 //! `sluicegate`: the command-line front door.
 //!
-//! `sluicegate mask` prints the allowed tokens of a constraint after a
-//! prefix, for debugging constraints against a real vocabulary.
+//! - `sluicegate mask` prints the allowed tokens of a constraint after a
+//!   prefix, for debugging constraints against a real vocabulary;
+//! - `sluicegate generate` runs a model (llama.cpp) under a constraint.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use sluicegate_core::{CompileOptions, Vocabulary};
-use sluicegate_grammars::json::{AdditionalProperties, JsonSchemaOptions, Whitespace};
-use sluicegate_grammars::{compile, Constraint};
+use sluicegate_grammars::compile;
+
+mod constraint;
+mod generate;
+
+use constraint::ConstraintArgs;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +31,8 @@ struct Cli {
 enum Command {
     /// Print the tokens a constraint allows after a prefix, as one JSON object.
     Mask(MaskArgs),
+    /// Generate text with a model under a constraint.
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -33,24 +40,8 @@ struct MaskArgs {
     /// HF tokenizer.json (plain or .gz).
     #[arg(long)]
     tokenizer: String,
-    /// Regular expression the whole output must match.
-    #[arg(long, conflicts_with = "choice")]
-    regex: Option<String>,
-    /// One allowed output (repeat for each option).
-    #[arg(long)]
-    choice: Vec<String>,
-    /// JSON Schema file the output must validate against.
-    #[arg(long, conflicts_with_all = ["regex", "choice"])]
-    schema: Option<String>,
-    /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
-    #[arg(long)]
-    lenient: bool,
-    /// JSON Schema: no whitespace between tokens.
-    #[arg(long)]
-    compact: bool,
-    /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
-    #[arg(long)]
-    forbid_additional: bool,
+    #[command(flatten)]
+    constraint: ConstraintArgs,
     /// Text the constraint consumes before the mask is computed.
     #[arg(long, default_value = "")]
     prefix: String,
@@ -62,10 +53,11 @@ struct MaskArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Mask(args) => mask(args),
+        Command::Mask(args) => mask(args).map(|()| ExitCode::SUCCESS),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(msg) => {
             eprintln!("error: {msg}");
             ExitCode::FAILURE
@@ -74,30 +66,7 @@ fn main() -> ExitCode {
 }
 
 fn mask(args: MaskArgs) -> Result<(), String> {
-    let constraint = match (args.regex, args.choice.is_empty(), args.schema) {
-        (Some(r), true, None) => Constraint::Regex(r),
-        (None, false, None) => Constraint::Choice(args.choice),
-        (None, true, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
-            let schema: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("schema {path} is not valid JSON: {e}"))?;
-            let mut opts = JsonSchemaOptions { lenient: args.lenient, ..JsonSchemaOptions::default() };
-            if args.compact {
-                opts.whitespace = Whitespace::Compact;
-            }
-            if args.forbid_additional {
-                opts.additional_properties = AdditionalProperties::Forbid;
-            }
-            if args.lenient {
-                let g = sluicegate_grammars::json::grammar(&schema, &opts).map_err(|e| e.to_string())?;
-                for d in &g.dropped {
-                    eprintln!("warning: dropped {} at {}: {}", d.keyword, d.pointer, d.reason);
-                }
-            }
-            Constraint::JsonSchema(schema, opts)
-        }
-        _ => return Err("give exactly one of --regex, --choice or --schema".into()),
-    };
+    let constraint = args.constraint.to_constraint()?;
     let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
     let unmapped = &vocab.load_report().unmapped;
     if !unmapped.is_empty() {

@@ -1,0 +1,67 @@
+//! The constraint flags shared by every subcommand.
+
+use clap::Args;
+use sluicegate_grammars::json::{AdditionalProperties, JsonSchemaOptions, Whitespace};
+use sluicegate_grammars::Constraint;
+
+/// Exactly one constraint, with the JSON Schema options.
+#[derive(Args, Debug)]
+pub struct ConstraintArgs {
+    /// Regular expression the whole output must match.
+    #[arg(long, conflicts_with = "choice")]
+    pub regex: Option<String>,
+    /// One allowed output (repeat for each option).
+    #[arg(long)]
+    pub choice: Vec<String>,
+    /// JSON Schema file the output must validate against.
+    #[arg(long, conflicts_with_all = ["regex", "choice"])]
+    pub schema: Option<String>,
+    /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
+    #[arg(long)]
+    pub lenient: bool,
+    /// JSON Schema: no whitespace between tokens.
+    #[arg(long)]
+    pub compact: bool,
+    /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
+    #[arg(long)]
+    pub forbid_additional: bool,
+}
+
+impl ConstraintArgs {
+    /// Whether any constraint was given.
+    pub fn is_given(&self) -> bool {
+        self.regex.is_some() || !self.choice.is_empty() || self.schema.is_some()
+    }
+
+    /// The constraint the flags describe.
+    pub fn to_constraint(&self) -> Result<Constraint, String> {
+        match (&self.regex, self.choice.is_empty(), &self.schema) {
+            (Some(r), true, None) => Ok(Constraint::Regex(r.clone())),
+            (None, false, None) => Ok(Constraint::Choice(self.choice.clone())),
+            (None, true, Some(path)) => {
+                let schema = read_schema(path)?;
+                let mut opts = JsonSchemaOptions { lenient: self.lenient, ..JsonSchemaOptions::default() };
+                if self.compact {
+                    opts.whitespace = Whitespace::Compact;
+                }
+                if self.forbid_additional {
+                    opts.additional_properties = AdditionalProperties::Forbid;
+                }
+                if self.lenient {
+                    let g = sluicegate_grammars::json::grammar(&schema, &opts).map_err(|e| e.to_string())?;
+                    for d in &g.dropped {
+                        eprintln!("warning: dropped {} at {}: {}", d.keyword, d.pointer, d.reason);
+                    }
+                }
+                Ok(Constraint::JsonSchema(schema, opts))
+            }
+            _ => Err("give exactly one of --regex, --choice or --schema".into()),
+        }
+    }
+}
+
+/// Read and parse a JSON Schema file.
+pub fn read_schema(path: &str) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("schema {path} is not valid JSON: {e}"))
+}
