@@ -19,9 +19,12 @@ pub struct ConstraintArgs {
     /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
     #[arg(long)]
     pub lenient: bool,
-    /// JSON Schema: no whitespace between tokens.
+    /// JSON Schema: no whitespace between tokens (the default when generating).
     #[arg(long)]
     pub compact: bool,
+    /// JSON Schema: allow whitespace between tokens (the default for `mask`).
+    #[arg(long, conflicts_with = "compact")]
+    pub flexible_whitespace: bool,
     /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
     #[arg(long)]
     pub forbid_additional: bool,
@@ -33,15 +36,21 @@ impl ConstraintArgs {
         self.regex.is_some() || !self.choice.is_empty() || self.schema.is_some()
     }
 
-    /// The constraint the flags describe.
-    pub fn to_constraint(&self) -> Result<Constraint, String> {
+    /// The constraint the flags describe. `for_generation`: JSON without
+    /// whitespace unless `--flexible-whitespace` (small models otherwise
+    /// spend tokens on indentation), and integers without a fraction part.
+    pub fn to_constraint(&self, for_generation: bool) -> Result<Constraint, String> {
         match (&self.regex, self.choice.is_empty(), &self.schema) {
             (Some(r), true, None) => Ok(Constraint::Regex(r.clone())),
             (None, false, None) => Ok(Constraint::Choice(self.choice.clone())),
             (None, true, Some(path)) => {
                 let schema = read_schema(path)?;
-                let mut opts = JsonSchemaOptions { lenient: self.lenient, ..JsonSchemaOptions::default() };
-                if self.compact {
+                let mut opts = JsonSchemaOptions {
+                    lenient: self.lenient,
+                    integers_without_fraction: for_generation,
+                    ..JsonSchemaOptions::default()
+                };
+                if self.compact || (for_generation && !self.flexible_whitespace) {
                     opts.whitespace = Whitespace::Compact;
                 }
                 if self.forbid_additional {

@@ -127,7 +127,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode, String> {
     let model = args.model.load()?;
     let t0 = std::time::Instant::now();
     let grammar = if args.constraint.is_given() {
-        Some(model.compile(&args.constraint.to_constraint()?).map_err(|e| e.to_string())?)
+        Some(model.compile(&args.constraint.to_constraint(true)?).map_err(|e| e.to_string())?)
     } else {
         None
     };

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
 }
 
 fn mask(args: MaskArgs) -> Result<(), String> {
-    let constraint = args.constraint.to_constraint()?;
+    let constraint = args.constraint.to_constraint(false)?;
     let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
     let unmapped = &vocab.load_report().unmapped;
     if !unmapped.is_empty() {

@@ -24,4 +24,4 @@ pub use generate::{Event, Finish, GenerateOptions, Generation, Request, Session}
 pub use model::{default_model_path, Message, Model, ModelOptions, Prompt, MODEL_ENV};
 pub use sampling::SamplingOptions;
 pub use sluicegate_grammars::Constraint;
-pub use typed::{schema_for, Tool, ToolCall, ToolOptions};
+pub use typed::{schema_for, typed_options, Tool, ToolCall, ToolOptions};

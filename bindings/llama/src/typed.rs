@@ -68,11 +68,13 @@ fn tighten(map: &mut Map<String, Value>, key: &str, bound: i128, lower: bool) {
 }
 
 /// JSON Schema options for typed outputs: no keys beyond those the type
-/// declares (serde would ignore them) and no whitespace (fewer tokens).
-fn typed_options() -> JsonSchemaOptions {
+/// declares (serde would ignore them), no whitespace (fewer tokens), and
+/// integers as serde reads them (no `2.0`).
+pub fn typed_options() -> JsonSchemaOptions {
     JsonSchemaOptions {
         additional_properties: AdditionalProperties::Forbid,
         whitespace: Whitespace::Compact,
+        integers_without_fraction: true,
         ..JsonSchemaOptions::default()
     }
 }

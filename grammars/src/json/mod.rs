@@ -60,6 +60,12 @@ pub struct JsonSchemaOptions {
     /// Drop keywords that cannot be enforced exactly (listed in the result)
     /// instead of failing.
     pub lenient: bool,
+    /// Integers are written without a fraction part. JSON Schema (since
+    /// draft 6) counts `2.0` as an integer, but typed readers (serde, most
+    /// languages) do not, and a model that starts a fraction can then only
+    /// write zeros. Generation wants this on; validation of existing
+    /// documents wants it off (the default).
+    pub integers_without_fraction: bool,
 }
 
 impl Default for JsonSchemaOptions {
@@ -68,6 +74,7 @@ impl Default for JsonSchemaOptions {
             additional_properties: AdditionalProperties::Spec,
             whitespace: Whitespace::Flexible { max_run: 20 },
             lenient: false,
+            integers_without_fraction: false,
         }
     }
 }
@@ -1083,7 +1090,7 @@ impl<'a> Builder<'a> {
             let ihi = hi.map_or(u64::MAX as i128, |b| if b.exclusive { b.value - 1 } else { b.value });
             // `json.dumps` writes integral floats as `2.0`; they are integers
             // too, except under draft 4, where an integer has no fraction.
-            let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
+            let suffix = if self.draft4 || self.opts.integers_without_fraction { "" } else { "(?:\\.0+)?" };
             number::int_range(Some(ilo), Some(ihi)).map(|r| format!("{r}{suffix}"))
         } else if lo.is_none() && hi.is_none() && max_frac.is_none() {
             Some(NUMBER.to_string())
