@@ -7,15 +7,13 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::Value;
 use sluicegate_grammars::Constraint;
-use sluicegate_llama::{
-    typed_options, Event, GenerateOptions, Message, Model, ModelOptions, Prompt, Request,
-};
+use sluicegate_llama::{typed_options, Event, GenerateOptions, Message, Model, ModelOptions, Prompt, Request};
 use sluicegate_tests::data_dir;
 
 /// How many schemas to generate with, and the stride through the ~2,200
 /// function-call schemas of the corpus.
 const SCHEMAS: usize = 200;
-const STRIDE: usize = 11;
+const STRIDE: usize = 10;
 
 fn function_call_schemas() -> Vec<(String, Value)> {
     let path = data_dir().join("maskbench/dev.jsonl.gz");

@@ -260,7 +260,9 @@ impl Model {
         if self.options.vocab_only {
             return Err(Error::InvalidArgument("the model was loaded with vocab_only; it cannot generate".into()));
         }
-        let n_ctx = NonZeroU32::new(self.options.n_ctx.max(64));
+        // llama.cpp splits the context between the sequences; each gets the
+        // model's `n_ctx`.
+        let n_ctx = NonZeroU32::new(self.options.n_ctx.max(64).saturating_mul(n_seq.max(1)));
         let params = LlamaContextParams::default()
             .with_n_ctx(n_ctx)
             .with_n_batch(self.options.n_batch.max(1))
