@@ -3,6 +3,8 @@
 //! `tests/testdata/`, and an independent oracle for regex prefixes.
 #![allow(missing_docs)]
 
+pub mod earley;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -79,7 +79,10 @@ pub(super) fn eliminate(g: &UserGrammar, index: &HashMap<&str, usize>) -> Result
             let (alpha, beta) = cx.split(&body, i)?;
             body = match (alpha, beta) {
                 (None, Some(b)) => b,
-                (Some(a), Some(b)) => seq(b, Node::Repeat { node: Box::new(a), min: 0, max: None }),
+                (Some(a), Some(b)) => {
+                    let a = absorb_tail(a, &g.rules[i].name, &b);
+                    seq(b, Node::Repeat { node: Box::new(a), min: 0, max: None })
+                }
                 (_, None) => {
                     return Err(gerr(
                         GrammarErrorKind::NeverTerminates,
@@ -95,6 +98,24 @@ pub(super) fn eliminate(g: &UserGrammar, index: &HashMap<&str, usize>) -> Result
         }
     }
     Ok(bodies)
+}
+
+/// In `a ::= β (… | γ a)*`, a reference to `a` that ends an iteration can
+/// be replaced by `β`: the iterations that the inner `a` would add merge into
+/// the outer loop, so the language is unchanged (`β (… | γ β)*`). Without
+/// this, an ambiguous rule such as `e ::= e "+" e | n` would call itself at
+/// every operator and keep one stack per possible nesting depth alive:
+/// configuration sets growing with the length of the output.
+fn absorb_tail(alpha: Node, name: &str, beta: &Node) -> Node {
+    match alpha {
+        Node::Alt(xs) => Node::Alt(xs.into_iter().map(|x| absorb_tail(x, name, beta)).collect()),
+        Node::Ref { name: ref n, .. } if n == name => beta.clone(),
+        Node::Seq(mut xs) if matches!(xs.last(), Some(Node::Ref { name: n, .. }) if n == name) => {
+            xs.pop();
+            seq(Node::Seq(xs), beta.clone())
+        }
+        other => other,
+    }
 }
 
 fn nullable(n: &Node, index: &HashMap<&str, usize>, null: &[bool]) -> bool {

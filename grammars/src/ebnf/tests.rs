@@ -229,3 +229,25 @@ fn builtins_compile() {
         assert!(accepts(&g, b.example), "{}: example rejected", b.name);
     }
 }
+
+#[test]
+fn ambiguous_grammars_stay_polynomial() {
+    // Highly ambiguous (Catalan many parses) and left-recursive.
+    let g = build(&gbnf("root ::= e\ne ::= e e | \"a\" | \"(\" e \")\""));
+    let mut m = g.matcher();
+    let text = "a".repeat(3000) + "(aa(a)a)" + &"a".repeat(3000);
+    m.consume_bytes(text.as_bytes()).unwrap();
+    assert!(m.is_accepting());
+    assert!(m.consume_bytes(b")").is_err());
+    let _ = m.compute_mask_vec();
+    // The classic ambiguous expression grammar, over thousands of operators
+    // (its configuration sets would otherwise grow with every operator).
+    let g = build(&gbnf("root ::= e\ne ::= e \"+\" e | e \"*\" e | \"(\" e \")\" | [0-9]"));
+    let mut m = g.matcher();
+    let text = "1+2*3+(4*5+6)*".repeat(500) + "7";
+    m.consume_bytes(text.as_bytes()).unwrap();
+    assert!(m.is_accepting());
+    assert!(m.consume_bytes(b")").is_err());
+    // Ambiguous splits between overlapping terminals.
+    check(lark("start: (A | B)+\nA: /a+/\nB: /a*b/"), &["aaa", "aab", "abab", "aaabaa", "b"], &["", "c", "abc"]);
+}
