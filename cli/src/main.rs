@@ -1,7 +1,8 @@
 //! `sluicegate`: the command-line front door.
 //!
-//! `sluicegate mask` prints the allowed tokens of a constraint after a
-//! prefix, for debugging constraints against a real vocabulary.
+//! `sluicegate mask` prints the allowed tokens of a constraint (a regex, a
+//! choice list, a JSON Schema, a GBNF or Lark grammar) after a prefix, for
+//! debugging constraints against a real vocabulary.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use sluicegate_grammars::{compile, Constraint};
 #[command(
     name = "sluicegate",
     version,
-    about = "Structured generation: constrain model output to a regex, a choice list or a schema"
+    about = "Structured generation: constrain model output to a regex, a choice list, a schema or a grammar"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +43,15 @@ struct MaskArgs {
     /// JSON Schema file the output must validate against.
     #[arg(long, conflicts_with_all = ["regex", "choice"])]
     schema: Option<String>,
+    /// GBNF grammar file (llama.cpp's format; the output matches rule `root`).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema"])]
+    gbnf: Option<String>,
+    /// Lark grammar file (the output matches rule `start`).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema", "gbnf"])]
+    lark: Option<String>,
+    /// A built-in grammar by file name (json.gbnf, json.lark, arithmetic.lark, csv.gbnf, ...).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema", "gbnf", "lark"])]
+    builtin: Option<String>,
     /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
     #[arg(long)]
     lenient: bool,
@@ -73,8 +83,22 @@ fn main() -> ExitCode {
     }
 }
 
+fn read(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+}
+
 fn mask(args: MaskArgs) -> Result<(), String> {
     let constraint = match (args.regex, args.choice.is_empty(), args.schema) {
+        (None, true, None) if args.gbnf.is_some() => Constraint::Gbnf(read(args.gbnf.as_deref().unwrap_or_default())?),
+        (None, true, None) if args.lark.is_some() => Constraint::Lark(read(args.lark.as_deref().unwrap_or_default())?),
+        (None, true, None) if args.builtin.is_some() => {
+            let name = args.builtin.as_deref().unwrap_or_default();
+            let b = sluicegate_grammars::builtin::get(name).ok_or_else(|| {
+                let names: Vec<&str> = sluicegate_grammars::builtin::ALL.iter().map(|b| b.name).collect();
+                format!("no built-in grammar {name:?} (there are: {})", names.join(", "))
+            })?;
+            b.constraint()
+        }
         (Some(r), true, None) => Constraint::Regex(r),
         (None, false, None) => Constraint::Choice(args.choice),
         (None, true, Some(path)) => {
@@ -96,7 +120,7 @@ fn mask(args: MaskArgs) -> Result<(), String> {
             }
             Constraint::JsonSchema(schema, opts)
         }
-        _ => return Err("give exactly one of --regex, --choice or --schema".into()),
+        _ => return Err("give exactly one of --regex, --choice, --schema, --gbnf, --lark or --builtin".into()),
     };
     let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
     let unmapped = &vocab.load_report().unmapped;

@@ -29,7 +29,7 @@ use crate::ebnf::{gerr, Node, Pos, RuleDef, UserGrammar};
 
 /// Parse GBNF text into the shared syntax tree (no checks beyond syntax).
 pub fn parse(text: &str) -> Result<UserGrammar, CompileError> {
-    let mut p = Parser { c: Cursor::new(text) };
+    let mut p = Parser { c: Cursor::new(text), groups: Vec::new() };
     let mut rules: Vec<RuleDef> = Vec::new();
     loop {
         p.space(true);
@@ -67,6 +67,8 @@ pub fn grammar(text: &str) -> Result<Grammar, CompileError> {
 
 struct Parser<'a> {
     c: Cursor<'a>,
+    /// Where the groups being parsed were opened.
+    groups: Vec<Pos>,
 }
 
 fn is_word(c: char) -> bool {
@@ -140,12 +142,14 @@ impl Parser<'_> {
                 }
                 Some('(') => {
                     self.c.bump();
+                    self.groups.push(pos);
                     self.space(true);
                     let inner = self.alternates(true)?;
                     self.space(true);
                     if !self.c.eat(")") {
-                        return Err(self.c.error(format!("expected `)` to close the group, found {}", self.c.found())));
+                        return Err(self.unclosed());
                     }
+                    self.groups.pop();
                     inner
                 }
                 Some('<') => return Err(self.token_terminal(pos)),
@@ -154,14 +158,23 @@ impl Parser<'_> {
                     let name = self.name().expect("a word character");
                     Node::Ref { name, pos }
                 }
-                Some('*' | '+' | '?' | '{') => {
-                    return Err(self.c.error(format!("`{}` has nothing to repeat", self.c.found().trim_matches('\''))))
-                }
+                Some(c @ ('*' | '+' | '?' | '{')) => return Err(self.c.error(format!("`{c}` has nothing to repeat"))),
+                Some(':') if !self.groups.is_empty() => return Err(self.unclosed()),
                 Some(_) => return Err(self.c.error(format!("unexpected {}", self.c.found()))),
             };
             items.push(self.postfix(item)?);
         }
         Ok(if items.len() == 1 { items.pop().expect("one") } else { Node::Seq(items) })
+    }
+
+    fn unclosed(&self) -> CompileError {
+        let open = self.groups.last().copied().unwrap_or_default();
+        self.c.error(format!(
+            "expected `)` to close the group opened at line {}, column {}, found {}",
+            open.line,
+            open.column,
+            self.c.found()
+        ))
     }
 
     fn postfix(&mut self, mut item: Node) -> Result<Node, CompileError> {
