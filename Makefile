@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench build suite suite-baseline maskbench sample
+.PHONY: demo test lint bench bench-grammars build suite suite-baseline maskbench sample
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -27,6 +27,10 @@ lint:
 
 bench: build
 	./target/release/sluicegate-bench masks --tokenizer $(TOKENIZER)
+
+# Compile and mask times of the built-in GBNF/Lark grammars.
+bench-grammars: build
+	./target/release/sluicegate-bench grammars --tokenizer $(TOKENIZER)
 
 # JSON-Schema-Test-Suite results per keyword (writes out/suite.json).
 suite: build
