@@ -270,7 +270,9 @@ fn grammars(args: GrammarsArgs) -> Result<(), String> {
     let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
     let tok = sluicegate_bench::feed::hf_tokenizer(&args.tokenizer)?;
     println!("vocabulary: {} ({} ids)\n", args.tokenizer, vocab.mask_width());
-    println!("| grammar | compile ms | rules | states | tokens | cold mask us (mean / max) | warm mask us (mean / max) |");
+    println!(
+        "| grammar | compile ms | rules | states | tokens | cold mask us (mean / max) | warm mask us (mean / max) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let mut buf = vec![0u32; vocab.mask_words()];
     for b in sluicegate_grammars::builtin::ALL {
@@ -294,7 +296,13 @@ fn grammars(args: GrammarsArgs) -> Result<(), String> {
         for _ in 0..2 {
             let mut m = g.matcher();
             let mut t_mask = Vec::new();
-            let fed = sluicegate_bench::feed::feed(&mut m, &tokens, &mut buf, &mut t_mask, Instant::now() + Duration::from_secs(60))?;
+            let fed = sluicegate_bench::feed::feed(
+                &mut m,
+                &tokens,
+                &mut buf,
+                &mut t_mask,
+                Instant::now() + Duration::from_secs(60),
+            )?;
             if fed != (sluicegate_bench::feed::Fed::Accepted { accepting: true }) {
                 return Err(format!("{}: the example was not accepted: {fed:?}", b.name));
             }

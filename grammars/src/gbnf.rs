@@ -201,7 +201,9 @@ impl Parser<'_> {
                     };
                     self.space(false);
                     if !self.c.eat("}") {
-                        return Err(self.c.error(format!("expected `}}` to close the repetition, found {}", self.c.found())));
+                        return Err(self
+                            .c
+                            .error(format!("expected `}}` to close the repetition, found {}", self.c.found())));
                     }
                     if max.is_some_and(|m| m < min) {
                         return Err(gerr(

@@ -158,7 +158,9 @@ impl Parser<'_> {
         while matches!(self.c.peek(), Some('?' | '!')) {
             self.c.bump();
         }
-        let name = self.name().ok_or_else(|| self.c.error(format!("expected a rule or terminal name, found {}", self.c.found())))?;
+        let name = self
+            .name()
+            .ok_or_else(|| self.c.error(format!("expected a rule or terminal name, found {}", self.c.found())))?;
         if self.c.peek() == Some('{') {
             return Err(unsupported(pos, &format!("template rule `{name}{{...}}`")));
         }
@@ -195,7 +197,8 @@ impl Parser<'_> {
     }
 
     fn import(&mut self, pos: Pos) -> Result<(), CompileError> {
-        let module = self.name().ok_or_else(|| self.c.error(format!("expected a module name, found {}", self.c.found())))?;
+        let module =
+            self.name().ok_or_else(|| self.c.error(format!("expected a module name, found {}", self.c.found())))?;
         if module != "common" {
             let mut full = module.clone();
             while self.c.eat(".") {
@@ -219,12 +222,15 @@ impl Parser<'_> {
         } else {
             self.space(false);
             if !self.c.eat("(") {
-                return Err(self.c.error(format!("expected `.NAME` or `(NAME, ...)` after `common`, found {}", self.c.found())));
+                return Err(self
+                    .c
+                    .error(format!("expected `.NAME` or `(NAME, ...)` after `common`, found {}", self.c.found())));
             }
             loop {
                 self.space(true);
                 let at = self.c.pos();
-                let name = self.name().ok_or_else(|| self.c.error(format!("expected a name, found {}", self.c.found())))?;
+                let name =
+                    self.name().ok_or_else(|| self.c.error(format!("expected a name, found {}", self.c.found())))?;
                 names.push((name.clone(), name, at));
                 self.space(true);
                 if self.c.eat(")") {
@@ -314,7 +320,11 @@ impl Parser<'_> {
                         min
                     };
                     if max < min {
-                        return Err(gerr(GrammarErrorKind::Syntax, pos, format!("repetition ~ {min}..{max} is reversed")));
+                        return Err(gerr(
+                            GrammarErrorKind::Syntax,
+                            pos,
+                            format!("repetition ~ {min}..{max} is reversed"),
+                        ));
                     }
                     atom = Node::Repeat { node: Box::new(atom), min, max: Some(max) };
                     continue;
@@ -435,7 +445,9 @@ impl Parser<'_> {
         let mut body = String::new();
         loop {
             match self.c.bump() {
-                None | Some('\n') => return Err(gerr(GrammarErrorKind::Syntax, start, "unterminated regular expression")),
+                None | Some('\n') => {
+                    return Err(gerr(GrammarErrorKind::Syntax, start, "unterminated regular expression"))
+                }
                 Some('/') => break,
                 Some('\\') if self.c.peek() == Some('/') => {
                     self.c.bump();

@@ -22,7 +22,7 @@ enum Term {
     LitCi(Vec<char>),
     Class(Vec<(char, char)>, bool),
     Any,
-    Regex(dense::DFA<Vec<u32>>, StateID),
+    Regex(Box<dense::DFA<Vec<u32>>>, StateID),
     Json(Box<jsonschema::Validator>),
 }
 
@@ -137,12 +137,14 @@ impl Earley {
                 let nfa = thompson::Compiler::new().build_from_hir(h).expect("regex NFA");
                 let dfa = dense::Builder::new()
                     .configure(
-                        dense::Config::new().match_kind(MatchKind::All).start_kind(regex_automata::dfa::StartKind::Anchored),
+                        dense::Config::new()
+                            .match_kind(MatchKind::All)
+                            .start_kind(regex_automata::dfa::StartKind::Anchored),
                     )
                     .build_from_nfa(&nfa)
                     .expect("regex DFA");
                 let s = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).expect("start");
-                self.term(Term::Regex(dfa, s), in_terminal, ign)
+                self.term(Term::Regex(Box::new(dfa), s), in_terminal, ign)
             }
             Node::Json { schema, .. } => {
                 let v = jsonschema::validator_for(schema).expect("schema compiles in the validator");

@@ -87,7 +87,12 @@ fn tables(name: &'static str) {
             for &t in &loaded.encode(s) {
                 let mask = m.compute_mask_vec();
                 let allowed = bit(&mask, t);
-                assert_eq!(allowed, m.try_consume_token(t).unwrap(), "{name} {}: {s:?}: mask and consume disagree", b.name);
+                assert_eq!(
+                    allowed,
+                    m.try_consume_token(t).unwrap(),
+                    "{name} {}: {s:?}: mask and consume disagree",
+                    b.name
+                );
                 if !allowed {
                     cut = true;
                     break;
@@ -126,7 +131,8 @@ fn walks(name: &'static str) {
     let single = |set: &[u8]| -> Vec<u32> {
         (0..vocab.mask_width() as u32)
             .filter(|&t| {
-                matches!(vocab.token_bytes(t), [b] if set.contains(b)) && vocab.kind(t) == sluicegate_core::TokenKind::Text
+                matches!(vocab.token_bytes(t), [b] if set.contains(b))
+                    && vocab.kind(t) == sluicegate_core::TokenKind::Text
             })
             .collect()
     };
@@ -137,7 +143,7 @@ fn walks(name: &'static str) {
         let reference = reference(b);
         let mut done = 0;
         for w in 0..WALKS {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((gi as u64) << 32 | w as u64 + 1));
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (((gi as u64) << 32) | (w as u64 + 1)));
             let explore = rng.below(MAX_TOKENS / 4);
             let mut m = g.matcher();
             let mut text = Vec::new();
@@ -153,7 +159,8 @@ fn walks(name: &'static str) {
                     allowed[rng.below(allowed.len())]
                 } else {
                     // Finishing: mostly closing bytes, else single bytes.
-                    let short: Vec<u32> = allowed.iter().copied().filter(|&t| vocab.token_bytes(t).len() == 1).collect();
+                    let short: Vec<u32> =
+                        allowed.iter().copied().filter(|&t| vocab.token_bytes(t).len() == 1).collect();
                     let close: Vec<u32> = closing.iter().copied().filter(|&t| bit(&mask, t)).collect();
                     if !close.is_empty() && rng.below(3) != 0 {
                         close[rng.below(close.len())]

@@ -144,11 +144,7 @@ fn left_refs(n: &Node, index: &HashMap<&str, usize>, null: &[bool], out: &mut Ve
             }
         }
         Node::Alt(xs) => xs.iter().for_each(|x| left_refs(x, index, null, out)),
-        Node::Repeat { node, max, .. } => {
-            if *max != Some(0) {
-                left_refs(node, index, null, out)
-            }
-        }
+        Node::Repeat { node, max, .. } if *max != Some(0) => left_refs(node, index, null, out),
         _ => {}
     }
 }

@@ -159,7 +159,12 @@ impl UserGrammar {
     }
 }
 
-fn check_refs(n: &Node, index: &HashMap<&str, usize>, rules: &[RuleDef], in_terminal: bool) -> Result<(), CompileError> {
+fn check_refs(
+    n: &Node,
+    index: &HashMap<&str, usize>,
+    rules: &[RuleDef],
+    in_terminal: bool,
+) -> Result<(), CompileError> {
     match n {
         Node::Ref { name, pos } => match index.get(name.as_str()) {
             None => Err(gerr(GrammarErrorKind::UndefinedRule, *pos, format!("undefined rule `{name}`"))),
@@ -221,7 +226,7 @@ fn leaf_nonempty(n: &Node) -> bool {
             if *negated {
                 c.negate();
             }
-            c.ranges().first().is_some()
+            !c.ranges().is_empty()
         }
         Node::Regex(h) => h.properties().minimum_len().is_some(),
         _ => true,
@@ -272,7 +277,11 @@ fn check_productive(g: &UserGrammar, index: &HashMap<&str, usize>, start: usize)
     }
     for n in &g.ignore {
         if !productive(n, index, &prod) {
-            return Err(gerr(GrammarErrorKind::EmptyLanguage, Pos { line: 1, column: 1 }, "an %ignore pattern matches nothing"));
+            return Err(gerr(
+                GrammarErrorKind::EmptyLanguage,
+                Pos { line: 1, column: 1 },
+                "an %ignore pattern matches nothing",
+            ));
         }
     }
     // A rule that cannot end because it always refers back to itself (or to
@@ -423,7 +432,9 @@ impl<'g> Lowering<'g> {
     /// Compile an embedded schema and append its rules to the grammar.
     fn json(&mut self, schema: &Value, pos: Pos) -> Result<Expr, CompileError> {
         let g = json::grammar(schema, &json::JsonSchemaOptions::default()).map_err(|e| match e {
-            CompileError::Empty => gerr(GrammarErrorKind::EmptyLanguage, pos, "the embedded JSON Schema matches no value"),
+            CompileError::Empty => {
+                gerr(GrammarErrorKind::EmptyLanguage, pos, "the embedded JSON Schema matches no value")
+            }
             e => gerr(GrammarErrorKind::Schema, pos, format!("embedded JSON Schema: {e}")),
         })?;
         let offset = self.rules.len();

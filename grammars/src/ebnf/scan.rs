@@ -93,7 +93,11 @@ impl<'a> Cursor<'a> {
         let mut v = 0u32;
         for _ in 0..n {
             let d = self.peek().and_then(|c| c.to_digit(16)).ok_or_else(|| {
-                gerr(GrammarErrorKind::Syntax, self.pos(), format!("expected {n} hexadecimal digits, found {}", self.found()))
+                gerr(
+                    GrammarErrorKind::Syntax,
+                    self.pos(),
+                    format!("expected {n} hexadecimal digits, found {}", self.found()),
+                )
             })?;
             self.bump();
             v = v * 16 + d;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use sluicegate_core::{CompileError, CompileOptions, CompiledGrammar, GrammarErrorKind, TokenEntry, TokenKind, Vocabulary};
+use sluicegate_core::{
+    CompileError, CompileOptions, CompiledGrammar, GrammarErrorKind, TokenEntry, TokenKind, Vocabulary,
+};
 
 use crate::{compile, Constraint};
 
@@ -150,7 +152,11 @@ NAME: /[a-z]+/ | DIGIT ~ 2..3
 %import common.WS
 %ignore WS
 "#;
-    check(lark(g), &["hello bob", "HeLLo  bob , al!", "hi12", " hi 123 ! ", "hellobob"], &["hi 1", "hi bob,", "hi b ob!!", "hi 1234"]);
+    check(
+        lark(g),
+        &["hello bob", "HeLLo  bob , al!", "hi12", " hi 123 ! ", "hellobob"],
+        &["hi 1", "hi bob,", "hi b ob!!", "hi 1234"],
+    );
     // Terminals are matched as a unit: no ignored text inside them.
     check(lark("start: A B\nA: \"a\" \"b\"\nB: \"c\"\n%ignore \" \""), &["ab c", " abc "], &["a bc"]);
     // Ranges, optional brackets, repetition ~ n, regex flags, aliases, priorities.
@@ -174,7 +180,11 @@ start: sum
 %ignore WS_INLINE
 "#;
     check(lark(g), &["1", "1 + -2.5e3 * (3 - 4)", "(1)*(2)*3"], &["", "1 +", "(1", "1 2"]);
-    check(lark("start: ESCAPED_STRING\n%import common.ESCAPED_STRING"), &[r#""a\"b""#, r#""""#], &[r#""a"b""#, "\"a\nb\""]);
+    check(
+        lark("start: ESCAPED_STRING\n%import common.ESCAPED_STRING"),
+        &[r#""a\"b""#, r#""""#],
+        &[r#""a"b""#, "\"a\nb\""],
+    );
     check(lark("start: C_COMMENT\n%import common.C_COMMENT"), &["/* a * b **/", "/**/"], &["/* a */ b */", "/*/"]);
     check(lark("start: X\n%import common.CNAME -> X"), &["_a1"], &["1a"]);
 }
@@ -186,7 +196,11 @@ start: "call " NAME " " args
 args: %json {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}, "required": ["n"], "additionalProperties": false}
 NAME: /[a-z]+/
 "#;
-    check(lark(g), &[r#"call f {"n": 3}"#, r#"call go {"n":-1}"#], &[r#"call f {"n": 10}"#, r#"call f {}"#, r#"call f {"n": 1, "m": 2}"#]);
+    check(
+        lark(g),
+        &[r#"call f {"n": 3}"#, r#"call go {"n":-1}"#],
+        &[r#"call f {"n": 10}"#, r#"call f {}"#, r#"call f {"n": 1, "m": 2}"#],
+    );
     let (k, l, c, m) = error(lark("start: \"x\" j\nj: %json {\"type\": \"object\", \"minProperties\": \"x\"}"));
     assert_eq!((k, l, c), (GrammarErrorKind::Schema, 2, 4), "{m}");
     let (k, _, _, m) = error(lark("start: \"x\" j\nj: %json false"));
