@@ -276,6 +276,61 @@ impl Earley {
 
     /// Whether the whole of `text` is in the grammar's language.
     pub fn accepts(&self, text: &[u8]) -> bool {
+        let (chart, seen) = self.chart(text);
+        let n = text.len();
+        let _ = chart;
+        self.by_lhs[self.top].iter().any(|&p| seen[n].contains(&(p, self.rhs[p].len(), 0)))
+    }
+
+    /// Whether `text` can still be completed into a sentence (leniently:
+    /// a terminal cut at the end is taken as completable if its matcher has
+    /// not failed yet; a cut JSON value always is).
+    pub fn viable_prefix(&self, text: &[u8]) -> bool {
+        let (chart, _) = self.chart(text);
+        let n = text.len();
+        if !chart[n].is_empty() {
+            return true;
+        }
+        (0..n).any(|k| {
+            chart[k].iter().any(|&(p, dot, _)| match self.rhs[p].get(dot) {
+                Some(&Sym::T(t)) => self.partial(t, &text[k..]),
+                _ => false,
+            })
+        })
+    }
+
+    /// Whether `rest` (non-empty) is a proper prefix of some match of terminal `t`.
+    fn partial(&self, t: usize, rest: &[u8]) -> bool {
+        let cut_char = |bytes: &[u8]| {
+            // An incomplete UTF-8 sequence: a lead byte and fewer continuation bytes than it needs.
+            let need = match bytes[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => return false,
+            };
+            bytes.len() < need && bytes[1..].iter().all(|b| b & 0xC0 == 0x80)
+        };
+        match &self.terms[t] {
+            Term::Lit(b) => b.len() > rest.len() && b.starts_with(rest),
+            Term::LitCi(_) => true,
+            Term::Class(..) | Term::Any => cut_char(rest),
+            Term::Regex(dfa, s0) => {
+                let mut s = *s0;
+                for &b in rest {
+                    s = dfa.next_state(s, b);
+                    if dfa.is_dead_state(s) {
+                        return false;
+                    }
+                }
+                true
+            }
+            Term::Json(_) => !rest[0].is_ascii_whitespace(),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn chart(&self, text: &[u8]) -> (Vec<Vec<(usize, usize, usize)>>, Vec<HashSet<(usize, usize, usize)>>) {
         let n = text.len();
         // Items: (production, dot, origin).
         let mut chart: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); n + 1];
@@ -326,6 +381,6 @@ impl Earley {
                 }
             }
         }
-        self.by_lhs[self.top].iter().any(|&p| seen[n].contains(&(p, self.rhs[p].len(), 0)))
+        (chart, seen)
     }
 }

@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 pub mod earley;
+pub mod generate;
 
 use std::io::Read;
 use std::path::PathBuf;

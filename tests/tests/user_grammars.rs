@@ -13,8 +13,10 @@
 
 use sluicegate_core::{CompileOptions, CompiledGrammar};
 use sluicegate_grammars::builtin::{self, Builtin, Format};
+use sluicegate_grammars::ebnf::UserGrammar;
 use sluicegate_grammars::{compile, gbnf, lark};
 use sluicegate_tests::earley::Earley;
+use sluicegate_tests::generate::{Generator, Rng};
 use sluicegate_tests::{bit, load, TOKENIZERS};
 use std::sync::Arc;
 
@@ -30,13 +32,16 @@ fn cases() -> Vec<Case> {
     serde_json::from_str(&std::fs::read_to_string(path).expect("user_grammars.json")).expect("parses")
 }
 
-fn reference(b: &Builtin) -> Earley {
-    let ast = match b.format {
+fn ast(b: &Builtin) -> UserGrammar {
+    match b.format {
         Format::Gbnf => gbnf::parse(b.text),
         Format::Lark => lark::parse(b.text),
     }
-    .unwrap_or_else(|e| panic!("{}: {e}", b.name));
-    Earley::new(&ast)
+    .unwrap_or_else(|e| panic!("{}: {e}", b.name))
+}
+
+fn reference(b: &Builtin) -> Earley {
+    Earley::new(&ast(b))
 }
 
 #[test]
@@ -106,22 +111,6 @@ fn tables(name: &'static str) {
     }
 }
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const WALKS: usize = 10;
 const MAX_TOKENS: usize = 240;
 
@@ -177,8 +166,13 @@ fn walks(name: &'static str) {
                 }
                 text.extend_from_slice(vocab.token_bytes(t));
             }
-            if !ended && std::env::var_os("WALK_DEBUG").is_some() {
-                eprintln!("unfinished: {:?}", String::from_utf8_lossy(&text));
+            if !ended {
+                assert!(
+                    reference.viable_prefix(&text),
+                    "{name} {}: the reference cannot complete a walk cut at {MAX_TOKENS} tokens: {:?}",
+                    b.name,
+                    String::from_utf8_lossy(&text)
+                );
             }
             if ended {
                 done += 1;
@@ -234,4 +228,45 @@ fn walks_llama2() {
 #[test]
 fn walks_gemma3() {
     walks(TOKENIZERS[3]);
+}
+
+/// Sentences drawn from each grammar's syntax tree are accepted byte by
+/// byte and token by token (completeness, the other half of the walks).
+#[test]
+fn generated_sentences_are_accepted() {
+    let loaded = load(TOKENIZERS[0]);
+    for (gi, b) in builtin::ALL.iter().enumerate() {
+        let ast = ast(b);
+        let gen = Generator::new(&ast, 6);
+        let reference = Earley::new(&ast);
+        let g = compiled(b, TOKENIZERS[0]);
+        let mut rng = Rng(0x5EED ^ (gi as u64 + 1) << 20);
+        let mut drawn = 0;
+        for _ in 0..40 {
+            let Some(s) = gen.sentence(&mut rng) else { break };
+            drawn += 1;
+            if std::env::var_os("SHOW_SENTENCES").is_some() && drawn <= 3 {
+                eprintln!("{}: {s:?}", b.name);
+            }
+            assert!(reference.accepts(s.as_bytes()), "{}: the generator drew a non-sentence {s:?}", b.name);
+            let mut m = g.matcher();
+            m.consume_bytes(s.as_bytes()).unwrap_or_else(|e| panic!("{}: {s:?}: {e}", b.name));
+            assert!(m.is_accepting(), "{}: {s:?} not accepting", b.name);
+            let mut m = g.matcher();
+            for &t in &loaded.encode(&s) {
+                assert!(
+                    bit(&m.compute_mask_vec(), t),
+                    "{}: {s:?}: token {} masked out",
+                    b.name,
+                    loaded.vocab.token_display(t)
+                );
+                m.consume_token(t).unwrap();
+            }
+            assert!(m.is_accepting());
+        }
+        eprintln!("{}: {drawn} generated sentences accepted", b.name);
+        if b.name != "extraction.lark" {
+            assert_eq!(drawn, 40, "{}", b.name);
+        }
+    }
 }

@@ -25,18 +25,17 @@ type Split = (Option<Node>, Option<Node>);
 
 /// Rule bodies, in the grammar's order, without left recursion.
 pub(super) fn eliminate(g: &UserGrammar, index: &HashMap<&str, usize>) -> Result<Vec<Node>, CompileError> {
-    let mut null = vec![false; g.rules.len()];
-    loop {
-        let mut changed = false;
-        for (i, r) in g.rules.iter().enumerate() {
-            if !null[i] && nullable(&r.body, index, &null) {
-                null[i] = true;
-                changed = true;
-            }
+    let null = nullable_rules(g, index);
+    // Rules the start never uses are left alone (and never reported).
+    let mut reachable = vec![false; g.rules.len()];
+    let mut todo = vec![index[g.start.as_str()]];
+    while let Some(r) = todo.pop() {
+        if std::mem::replace(&mut reachable[r], true) {
+            continue;
         }
-        if !changed {
-            break;
-        }
+        let mut out = Vec::new();
+        super::refs(&g.rules[r].body, &mut out);
+        todo.extend(out.into_iter().map(|n| index[n]));
     }
     let mut bodies: Vec<Node> = g.rules.iter().map(|r| r.body.clone()).collect();
     let edges: Vec<Vec<usize>> = g
@@ -50,7 +49,7 @@ pub(super) fn eliminate(g: &UserGrammar, index: &HashMap<&str, usize>) -> Result
         .collect();
     for scc in sccs(&edges) {
         let cyclic = scc.len() > 1 || edges[scc[0]].contains(&scc[0]);
-        if !cyclic {
+        if !cyclic || !reachable[scc[0]] {
             continue;
         }
         let mut members = scc.clone();
@@ -116,6 +115,106 @@ fn absorb_tail(alpha: Node, name: &str, beta: &Node) -> Node {
         }
         other => other,
     }
+}
+
+/// Whether `n` can match a non-empty string (`wide`: the rules that can).
+fn non_empty(n: &Node, index: &HashMap<&str, usize>, wide: &[bool]) -> bool {
+    match n {
+        Node::Literal { text, .. } => !text.is_empty(),
+        Node::Class { .. } | Node::AnyChar | Node::Json { .. } => true,
+        Node::Regex(h) => h.properties().maximum_len() != Some(0),
+        Node::Ref { name, .. } => wide[index[name.as_str()]],
+        Node::Seq(xs) | Node::Alt(xs) => xs.iter().any(|x| non_empty(x, index, wide)),
+        Node::Repeat { node, max, .. } => *max != Some(0) && non_empty(node, index, wide),
+    }
+}
+
+fn nullable_rules(g: &UserGrammar, index: &HashMap<&str, usize>) -> Vec<bool> {
+    let mut null = vec![false; g.rules.len()];
+    loop {
+        let mut changed = false;
+        for (i, r) in g.rules.iter().enumerate() {
+            if !null[i] && nullable(&r.body, index, &null) {
+                null[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return null;
+        }
+    }
+}
+
+/// The same language with the empty string split off every rule that can
+/// match it: each such rule `n` gets a companion `n+` (its non-empty
+/// strings), and every reference to `n` becomes `n+?`. Left recursion
+/// through rules that can be empty then becomes left recursion through
+/// non-empty ones, which [`eliminate`] rewrites. Lark terminals are left
+/// alone (they are never left-recursive).
+pub(super) fn split_empty(g: &UserGrammar, index: &HashMap<&str, usize>) -> Result<UserGrammar, CompileError> {
+    let null = nullable_rules(g, index);
+    // Rules that can match something other than the empty string.
+    let mut wide = vec![false; g.rules.len()];
+    loop {
+        let mut changed = false;
+        for (i, r) in g.rules.iter().enumerate() {
+            if !wide[i] && non_empty(&r.body, index, &wide) {
+                wide[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let target: Vec<bool> = g.rules.iter().enumerate().map(|(i, r)| null[i] && wide[i] && !r.terminal).collect();
+    let only_empty: Vec<bool> = g.rules.iter().enumerate().map(|(i, r)| !wide[i] && !r.terminal).collect();
+    let subst = |n: &Node| -> Node {
+        fn go(n: &Node, index: &HashMap<&str, usize>, target: &[bool], only_empty: &[bool]) -> Node {
+            match n {
+                Node::Ref { name, .. } if only_empty[index[name.as_str()]] => Node::empty(),
+                Node::Ref { name, pos } if target[index[name.as_str()]] => {
+                    repeat(Node::Ref { name: format!("{name}+"), pos: *pos }, 0, Some(1))
+                }
+                Node::Seq(xs) => Node::Seq(xs.iter().map(|x| go(x, index, target, only_empty)).collect()),
+                Node::Alt(xs) => Node::Alt(xs.iter().map(|x| go(x, index, target, only_empty)).collect()),
+                Node::Repeat { node, min, max } => repeat(go(node, index, target, only_empty), *min, *max),
+                other => other.clone(),
+            }
+        }
+        go(n, index, &target, &only_empty)
+    };
+    let mut out = UserGrammar { rules: Vec::new(), start: g.start.clone(), ignore: g.ignore.clone() };
+    for r in &g.rules {
+        out.rules.push(RuleDef { body: subst(&r.body), ..r.clone() });
+    }
+    let first_plus = out.rules.len();
+    for r in g.rules.iter().zip(&target).filter(|(_, &t)| t).map(|(r, _)| r) {
+        out.rules.push(RuleDef { name: format!("{}+", r.name), body: Node::empty(), pos: r.pos, terminal: false });
+    }
+    // In the new grammar the `+` rules are not nullable; the originals are.
+    let mut new_null: Vec<bool> = null.clone();
+    new_null.resize(out.rules.len(), false);
+    let plus: Vec<Node> = {
+        let new_index = out.index();
+        let mut plus = Vec::new();
+        for i in (0..g.rules.len()).filter(|&i| target[i]) {
+            let cx = Ctx { index: &new_index, null: &new_null, rules: &out.rules, current: i };
+            // Nothing left (the rule matches only the empty string): a class of no character.
+            plus.push(cx.nonnull(&out.rules[i].body)?.unwrap_or(Node::Class { ranges: Vec::new(), negated: false }));
+        }
+        plus
+    };
+    for (k, (i, body)) in (0..g.rules.len()).filter(|&i| target[i]).zip(plus).enumerate() {
+        out.rules[first_plus + k].body = body;
+        let r = &g.rules[i];
+        out.rules[i].body = Node::Repeat {
+            node: Box::new(Node::Ref { name: format!("{}+", r.name), pos: r.pos }),
+            min: 0,
+            max: Some(1),
+        };
+    }
+    Ok(out)
 }
 
 fn nullable(n: &Node, index: &HashMap<&str, usize>, null: &[bool]) -> bool {
@@ -208,6 +307,19 @@ fn sccs(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     t.out
 }
 
+/// `node{min,max}`, without the trivial cases.
+fn repeat(node: Node, min: u32, max: Option<u32>) -> Node {
+    match (min, max, node) {
+        (_, Some(0), _) => Node::empty(),
+        (1, Some(1), node) => node,
+        // (x?)* and (x*)* are x*; (x?)? is x?: fewer ways to match the same
+        // text, so fewer live configurations when x is a called rule.
+        (0, None, Node::Repeat { node, min: 0, max: Some(1) | None }) => Node::Repeat { node, min: 0, max: None },
+        (0, Some(1), Node::Repeat { node, min: 0, max: Some(1) }) => Node::Repeat { node, min: 0, max: Some(1) },
+        (min, max, node) => Node::Repeat { node: Box::new(node), min, max },
+    }
+}
+
 fn seq(a: Node, b: Node) -> Node {
     let mut items = Vec::new();
     for x in [a, b] {
@@ -284,11 +396,11 @@ impl Ctx<'_> {
                     // Empty iterations only pad: x{m,n} = (x minus ε){0,n}.
                     return match self.nonnull(node)? {
                         None => Ok((None, Some(Node::empty()))),
-                        Some(x) => self.split(&Node::Repeat { node: Box::new(x), min: 0, max: *max }, a),
+                        Some(x) => self.split(&repeat(x, 0, *max), a),
                     };
                 }
                 let (ax, bx) = self.split(node, a)?;
-                let rest = Node::Repeat { node: node.clone(), min: min.saturating_sub(1), max: max.map(|m| m - 1) };
+                let rest = repeat((**node).clone(), min.saturating_sub(1), max.map(|m| m - 1));
                 let alpha = ax.map(|x| seq(x, rest.clone()));
                 let mut beta = bx.map(|x| seq(x, rest));
                 if *min == 0 {
@@ -353,7 +465,7 @@ impl Ctx<'_> {
                 }
                 let Some(x) = self.nonnull(node)? else { return Ok(None) };
                 let lo = if self.nullable(node) { 0 } else { min.max(&1) - 1 };
-                Ok(Some(seq(x, Node::Repeat { node: node.clone(), min: lo, max: max.map(|m| m - 1) })))
+                Ok(Some(seq(x, repeat((**node).clone(), lo, max.map(|m| m - 1)))))
             }
             _ => {
                 let r = &self.rules[self.current];

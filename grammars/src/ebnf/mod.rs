@@ -154,8 +154,18 @@ impl UserGrammar {
         }
         check_terminal_recursion(self, &index)?;
         check_productive(self, &index, start)?;
-        let bodies = leftrec::eliminate(self, &index)?;
-        Lowering::new(self, &index).run(&bodies, start)
+        match leftrec::eliminate(self, &index) {
+            Ok(bodies) => Lowering::new(self, &index).run(&bodies, start),
+            // Left recursion through rules that can be empty: split the
+            // empty string off every such rule and try again.
+            Err(first @ CompileError::Grammar { kind: GrammarErrorKind::LeftRecursion, .. }) => {
+                let g = leftrec::split_empty(self, &index).map_err(|_| first)?;
+                let index = g.index();
+                let bodies = leftrec::eliminate(&g, &index)?;
+                Lowering::new(&g, &index).run(&bodies, start)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
