@@ -284,3 +284,68 @@ fn ambiguous_grammars_stay_polynomial() {
     // Ambiguous splits between overlapping terminals.
     check(lark("start: (A | B)+\nA: /a+/\nB: /a*b/"), &["aaa", "aab", "abab", "aaabaa", "b"], &["", "c", "abc"]);
 }
+
+#[test]
+fn gbnf_idioms_from_llama_cpp_grammars() {
+    // Written in the style of llama.cpp's example grammars: an empty first
+    // alternative, escapes inside classes, bounded repetitions, groups that
+    // span lines, comments after rules.
+    let g = r#"
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+
+object ::=
+  "{" ws (
+            string ":" ws value
+    ("," ws string ":" ws value)*
+  )? "}" ws
+
+array  ::=
+  "[" ws (
+            value
+    ("," ws value)*
+  )? "]" ws
+
+string ::=
+  "\"" (
+    [^"\\\x7F\x00-\x1F] |
+    "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) # escapes
+  )* "\"" ws
+
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+
+# Optional space: by convention, applied in this grammar after literal chars when allowed
+ws ::= | " " | "\n" [ \t]{0,20}
+"#;
+    check(
+        gbnf(g),
+        &[r#"{}"#, r#"{"a": [1, -2.5e3, "x\"y\u00e9"], "b": {"c": null} }"#, "{\n  \"k\": true\n}"],
+        &[r#"{"a" 1}"#, r#"[]"#, "{\"a\":\t1}", r#"{"a": 01}"#],
+    );
+}
+
+#[test]
+fn lark_tutorial_style() {
+    let g = r#"
+?start: value
+
+?value: object
+      | array
+      | string
+      | SIGNED_NUMBER      -> number
+      | "true"             -> true
+      | "false"            -> false
+      | "null"             -> null
+
+array  : "[" [value ("," value)*] "]"
+object : "{" [pair ("," pair)*] "}"
+pair   : string ":" value
+
+string : ESCAPED_STRING
+
+%import common.ESCAPED_STRING
+%import common.SIGNED_NUMBER
+%ignore /[ \t\n\f\r]+/
+"#;
+    check(lark(g), &["[1, 2, {\"a\": true}]", " { \"k\" : [ ] } ", "-1.5"], &["[1,]", "{\"a\"}", "nul"]);
+}
