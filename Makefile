@@ -17,6 +17,7 @@ build:
 demo: build
 	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --choice positive --choice negative --choice neutral --show-text
 	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --regex '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' --prefix '2026-1' --show-text
+	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --lark grammars/builtin/arithmetic.lark --prefix '(1 + 2' --show-text
 
 test: lint
 	$(CARGO) test --workspace

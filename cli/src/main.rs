@@ -88,6 +88,8 @@ fn read(path: &str) -> Result<String, String> {
 }
 
 fn mask(args: MaskArgs) -> Result<(), String> {
+    // Where a grammar came from, to name it in errors.
+    let source = args.gbnf.clone().or(args.lark.clone()).or(args.builtin.clone());
     let constraint = match (args.regex, args.choice.is_empty(), args.schema) {
         (None, true, None) if args.gbnf.is_some() => Constraint::Gbnf(read(args.gbnf.as_deref().unwrap_or_default())?),
         (None, true, None) if args.lark.is_some() => Constraint::Lark(read(args.lark.as_deref().unwrap_or_default())?),
@@ -127,7 +129,10 @@ fn mask(args: MaskArgs) -> Result<(), String> {
     if !unmapped.is_empty() {
         eprintln!("warning: {} tokens could not be mapped to bytes and are never allowed", unmapped.len());
     }
-    let grammar = compile(&constraint, Arc::clone(&vocab), &CompileOptions::default()).map_err(|e| e.to_string())?;
+    let grammar = compile(&constraint, Arc::clone(&vocab), &CompileOptions::default()).map_err(|e| match &source {
+        Some(path) => format!("{path}: {e}"),
+        None => e.to_string(),
+    })?;
     if std::env::var_os("SLUICEGATE_STATS").is_some() {
         eprintln!("rules {}, automaton states {}", grammar.num_rules(), grammar.num_states());
     }

@@ -119,7 +119,10 @@ fn mask_user_grammars() {
     let bad = dir.join("bad.gbnf");
     std::fs::write(&bad, "root ::= \"a\" (b\nb ::= \"x\"\n").unwrap();
     let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--gbnf", bad.to_str().unwrap()]);
-    assert!(!ok && err.contains("line 2, column 3") && err.contains("line 1, column 14"), "{err}");
+    assert!(
+        !ok && err.contains("bad.gbnf: ") && err.contains("line 2, column 3") && err.contains("line 1, column 14"),
+        "{err}"
+    );
     let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--builtin", "nope.gbnf"]);
     assert!(!ok && err.contains("json.gbnf"), "{err}");
 }
