@@ -349,3 +349,9 @@ string : ESCAPED_STRING
 "#;
     check(lark(g), &["[1, 2, {\"a\": true}]", " { \"k\" : [ ] } ", "-1.5"], &["[1,]", "{\"a\"}", "nul"]);
 }
+
+#[test]
+fn crlf_line_endings() {
+    check(gbnf("root ::= \"a\" b\r\n# comment\r\nb ::= [0-9]+ |\r\n  \"x\"\r\n"), &["a1", "ax"], &["a", "a\r"]);
+    check(lark("start: \"a\" B\r\n  | \"c\"\r\nB: /[0-9]+/\r\n"), &["a12", "c"], &["a"]);
+}
