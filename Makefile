@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench build suite suite-baseline maskbench sample
+.PHONY: demo test lint bench bench-grammars build suite suite-baseline maskbench sample
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -17,6 +17,7 @@ build:
 demo: build
 	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --choice positive --choice negative --choice neutral --show-text
 	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --regex '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' --prefix '2026-1' --show-text
+	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --lark grammars/builtin/arithmetic.lark --prefix '(1 + 2' --show-text
 
 test: lint
 	$(CARGO) test --workspace
@@ -27,6 +28,10 @@ lint:
 
 bench: build
 	./target/release/sluicegate-bench masks --tokenizer $(TOKENIZER)
+
+# Compile and mask times of the built-in GBNF/Lark grammars.
+bench-grammars: build
+	./target/release/sluicegate-bench grammars --tokenizer $(TOKENIZER)
 
 # JSON-Schema-Test-Suite results per keyword (writes out/suite.json).
 suite: build

@@ -3,6 +3,8 @@
 //! `sluicegate-bench masks --tokenizer FILE` times regex compilation and
 //! masks at named states, cold (first visit: a trie walk) and warm (served
 //! from the per-state cache). Single-threaded; run a release build.
+//! `sluicegate-bench grammars --tokenizer FILE` does the same for the
+//! built-in GBNF/Lark grammars over their example outputs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +30,18 @@ enum Command {
     Maskbench(MaskbenchArgs),
     /// Soundness sampling: random walks through the masks, outputs validated.
     Sample(SampleArgs),
+    /// Compile and mask times of the built-in GBNF/Lark grammars.
+    Grammars(GrammarsArgs),
+}
+
+#[derive(Args)]
+struct GrammarsArgs {
+    /// HF tokenizer.json (plain or .gz); the reference figures use Llama 3.1.
+    #[arg(long)]
+    tokenizer: String,
+    /// Compilations per grammar (the median is printed).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
 }
 
 #[derive(Args)]
@@ -243,12 +257,80 @@ fn masks(args: MasksArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// For each built-in grammar: compile time (median of `reps`), then its
+/// example output fed token by token twice: the first pass visits every
+/// automaton state cold, the second (a new matcher, same compiled grammar)
+/// is served from the shared cache.
+fn grammars(args: GrammarsArgs) -> Result<(), String> {
+    let vocab = Arc::new(Vocabulary::from_hf_file(&args.tokenizer).map_err(|e| e.to_string())?);
+    let tok = sluicegate_bench::feed::hf_tokenizer(&args.tokenizer)?;
+    println!("vocabulary: {} ({} ids)\n", args.tokenizer, vocab.mask_width());
+    println!(
+        "| grammar | compile ms | rules | states | tokens | cold mask us (mean / max) | warm mask us (mean / max) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut buf = vec![0u32; vocab.mask_words()];
+    for b in sluicegate_grammars::builtin::ALL {
+        let c = b.constraint();
+        let mut times = Vec::new();
+        let mut g = None;
+        for _ in 0..args.reps.max(1) {
+            let t = Instant::now();
+            g = Some(compile(&c, vocab.clone(), &CompileOptions::default()).map_err(|e| format!("{}: {e}", b.name))?);
+            times.push(t.elapsed());
+        }
+        let g = g.expect("compiled at least once");
+        let compile_time = median(times);
+        let enc = tok.encode(b.example, false).map_err(|e| e.to_string())?;
+        let tokens = enc.get_ids().to_vec();
+        let spelled: Vec<u8> = tokens.iter().flat_map(|&t| vocab.token_bytes(t).to_vec()).collect();
+        if spelled != b.example.as_bytes() {
+            return Err(format!("{}: the tokenizer does not spell the example exactly", b.name));
+        }
+        let mut passes = Vec::new();
+        for _ in 0..2 {
+            let mut m = g.matcher();
+            let mut t_mask = Vec::new();
+            let fed = sluicegate_bench::feed::feed(
+                &mut m,
+                &tokens,
+                &mut buf,
+                &mut t_mask,
+                Instant::now() + Duration::from_secs(60),
+            )?;
+            if fed != (sluicegate_bench::feed::Fed::Accepted { accepting: true }) {
+                return Err(format!("{}: the example was not accepted: {fed:?}", b.name));
+            }
+            let mean = t_mask.iter().sum::<Duration>() / t_mask.len() as u32;
+            let max = t_mask.iter().max().copied().unwrap_or_default();
+            passes.push(format!("{} / {}", fmt_us(mean), fmt_us(max)));
+        }
+        println!(
+            "| {} | {:.2} | {} | {} | {} | {} | {} |",
+            b.name,
+            compile_time.as_secs_f64() * 1e3,
+            g.num_rules(),
+            g.num_states(),
+            tokens.len(),
+            passes[0],
+            passes[1]
+        );
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Masks(a) => masks(a),
         Command::Suite(a) => suite(a),
         Command::Maskbench(a) => maskbench(a),
         Command::Sample(a) => sample(a),
+        Command::Grammars(a) => grammars(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -16,6 +16,15 @@ pub struct ConstraintArgs {
     /// JSON Schema file the output must validate against.
     #[arg(long, conflicts_with_all = ["regex", "choice"])]
     pub schema: Option<String>,
+    /// GBNF grammar file (llama.cpp's format; the output matches rule `root`).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema"])]
+    pub gbnf: Option<String>,
+    /// Lark grammar file (the output matches rule `start`).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema", "gbnf"])]
+    pub lark: Option<String>,
+    /// A built-in grammar by file name (json.gbnf, json.lark, arithmetic.lark, csv.gbnf, ...).
+    #[arg(long, conflicts_with_all = ["regex", "choice", "schema", "gbnf", "lark"])]
+    pub builtin: Option<String>,
     /// JSON Schema: drop keywords that cannot be enforced exactly (listed on stderr).
     #[arg(long)]
     pub lenient: bool,
@@ -33,7 +42,20 @@ pub struct ConstraintArgs {
 impl ConstraintArgs {
     /// Whether any constraint was given.
     pub fn is_given(&self) -> bool {
-        self.regex.is_some() || !self.choice.is_empty() || self.schema.is_some()
+        self.regex.is_some()
+            || !self.choice.is_empty()
+            || self.schema.is_some()
+            || self.gbnf.is_some()
+            || self.lark.is_some()
+            || self.builtin.is_some()
+    }
+
+    /// A compile error, prefixed with the grammar file it came from.
+    pub fn name_error(&self, e: impl std::fmt::Display) -> String {
+        match self.gbnf.as_ref().or(self.lark.as_ref()).or(self.builtin.as_ref()) {
+            Some(source) => format!("{source}: {e}"),
+            None => e.to_string(),
+        }
     }
 
     /// The constraint the flags describe. `for_generation`: JSON without
@@ -41,6 +63,20 @@ impl ConstraintArgs {
     /// spend tokens on indentation), and integers without a fraction part.
     pub fn to_constraint(&self, for_generation: bool) -> Result<Constraint, String> {
         match (&self.regex, self.choice.is_empty(), &self.schema) {
+            (None, true, None) if self.gbnf.is_some() => {
+                Ok(Constraint::Gbnf(read(self.gbnf.as_deref().unwrap_or_default())?))
+            }
+            (None, true, None) if self.lark.is_some() => {
+                Ok(Constraint::Lark(read(self.lark.as_deref().unwrap_or_default())?))
+            }
+            (None, true, None) if self.builtin.is_some() => {
+                let name = self.builtin.as_deref().unwrap_or_default();
+                let b = sluicegate_grammars::builtin::get(name).ok_or_else(|| {
+                    let names: Vec<&str> = sluicegate_grammars::builtin::ALL.iter().map(|b| b.name).collect();
+                    format!("no built-in grammar {name:?} (there are: {})", names.join(", "))
+                })?;
+                Ok(b.constraint())
+            }
             (Some(r), true, None) => Ok(Constraint::Regex(r.clone())),
             (None, false, None) => Ok(Constraint::Choice(self.choice.clone())),
             (None, true, Some(path)) => {
@@ -64,9 +100,13 @@ impl ConstraintArgs {
                 }
                 Ok(Constraint::JsonSchema(schema, opts))
             }
-            _ => Err("give exactly one of --regex, --choice or --schema".into()),
+            _ => Err("give exactly one of --regex, --choice, --schema, --gbnf, --lark or --builtin".into()),
         }
     }
+}
+
+fn read(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
 /// Read and parse a JSON Schema file.

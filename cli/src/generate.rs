@@ -122,12 +122,15 @@ const EXIT_INCOMPLETE: u8 = 3;
 /// Run `sluicegate generate`; the exit code says whether the output is complete.
 pub fn run(args: GenerateArgs) -> Result<ExitCode, String> {
     if !args.constraint.is_given() && !args.free {
-        return Err("give a constraint (--schema, --regex or --choice), or --free for unconstrained text".into());
+        return Err(
+            "give a constraint (--schema, --regex, --choice, --gbnf, --lark or --builtin), or --free for unconstrained text"
+                .into(),
+        );
     }
     let model = args.model.load()?;
     let t0 = std::time::Instant::now();
     let grammar = if args.constraint.is_given() {
-        Some(model.compile(&args.constraint.to_constraint(true)?).map_err(|e| e.to_string())?)
+        Some(model.compile(&args.constraint.to_constraint(true)?).map_err(|e| args.constraint.name_error(e))?)
     } else {
         None
     };

@@ -1,7 +1,8 @@
 //! `sluicegate`: the command-line front door.
 //!
-//! - `sluicegate mask` prints the allowed tokens of a constraint after a
-//!   prefix, for debugging constraints against a real vocabulary;
+//! - `sluicegate mask` prints the allowed tokens of a constraint (a regex, a
+//!   choice list, a JSON Schema, a GBNF or Lark grammar) after a prefix, for
+//!   debugging constraints against a real vocabulary;
 //! - `sluicegate generate` runs a model (llama.cpp) under a constraint.
 
 use std::process::ExitCode;
@@ -72,7 +73,8 @@ fn mask(args: MaskArgs) -> Result<(), String> {
     if !unmapped.is_empty() {
         eprintln!("warning: {} tokens could not be mapped to bytes and are never allowed", unmapped.len());
     }
-    let grammar = compile(&constraint, Arc::clone(&vocab), &CompileOptions::default()).map_err(|e| e.to_string())?;
+    let grammar = compile(&constraint, Arc::clone(&vocab), &CompileOptions::default())
+        .map_err(|e| args.constraint.name_error(e))?;
     if std::env::var_os("SLUICEGATE_STATS").is_some() {
         eprintln!("rules {}, automaton states {}", grammar.num_rules(), grammar.num_states());
     }

@@ -52,7 +52,7 @@ fn errors_are_messages_not_crashes() {
         (&["mask", "--tokenizer", tok, "--regex", "abc", "--prefix", "abd"], "prefix is rejected"),
         (&["mask", "--tokenizer", tok, "--regex", "("], "invalid regex"),
         (&["mask", "--tokenizer", "/nonexistent.json", "--regex", "a"], "cannot read tokenizer file"),
-        (&["mask", "--tokenizer", tok], "exactly one of --regex, --choice or --schema"),
+        (&["mask", "--tokenizer", tok], "exactly one of --regex, --choice, --schema, --gbnf, --lark or --builtin"),
     ];
     for (args, expected) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_sluicegate")).args(*args).output().unwrap();
@@ -96,4 +96,33 @@ fn mask_schema_and_bad_schema_files() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dropped uniqueItems"));
+}
+
+#[test]
+fn mask_user_grammars() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("sluicegate-cli-grammars-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../grammars/builtin/iso8601.gbnf");
+    let (ok, json, err) = run(&["mask", "--tokenizer", tok, "--gbnf", builtin, "--prefix", "2026-1", "--show-text"]);
+    assert!(ok, "{err}");
+    assert_eq!(json["text"], serde_json::json!(["\"0\"", "\"1\"", "\"2\""]), "months 10 to 12");
+    let lark = dir.join("yesno.lark");
+    std::fs::write(&lark, "start: ANSWER\nANSWER: \"yes\"i | \"no\"i\n").unwrap();
+    let (ok, json, err) = run(&["mask", "--tokenizer", tok, "--lark", lark.to_str().unwrap(), "--prefix", "YE"]);
+    assert!(ok, "{err}");
+    // "S", "s", and the first byte of "ſ" (U+017F folds to "s", as in Python's re.IGNORECASE).
+    assert_eq!(json["tokens"], serde_json::json!([50, 82, 129]), "{json}");
+    let (ok, json, err) = run(&["mask", "--tokenizer", tok, "--builtin", "arithmetic.lark", "--prefix", "(1 + 2)"]);
+    assert!(ok && json["accepting"] == true, "{err}");
+    let bad = dir.join("bad.gbnf");
+    std::fs::write(&bad, "root ::= \"a\" (b\nb ::= \"x\"\n").unwrap();
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--gbnf", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("bad.gbnf: ") && err.contains("line 2, column 3") && err.contains("line 1, column 14"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--builtin", "nope.gbnf"]);
+    assert!(!ok && err.contains("json.gbnf"), "{err}");
 }

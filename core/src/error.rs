@@ -62,6 +62,40 @@ pub enum CompileError {
         /// What is wrong.
         message: String,
     },
+    /// A user grammar (GBNF, Lark) is malformed or defines no usable language.
+    #[error("grammar error at line {line}, column {column}: {message}")]
+    Grammar {
+        /// What kind of problem it is.
+        kind: GrammarErrorKind,
+        /// 1-based line of the offending construct.
+        line: u32,
+        /// 1-based column (in characters) of the offending construct.
+        column: u32,
+        /// What is wrong, naming the rule or construct.
+        message: String,
+    },
+}
+
+/// The kinds of [`CompileError::Grammar`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrammarErrorKind {
+    /// The text does not parse.
+    Syntax,
+    /// A reference to a rule or terminal that is not defined.
+    UndefinedRule,
+    /// A rule or terminal defined twice.
+    DuplicateRule,
+    /// A rule none of whose expansions ever ends (every one refers back to it).
+    NeverTerminates,
+    /// The grammar matches no string at all.
+    EmptyLanguage,
+    /// Left recursion the front end cannot rewrite (through an empty-matching prefix).
+    LeftRecursion,
+    /// A construct that the engine cannot enforce (token-level terminals, look-around...).
+    Unsupported,
+    /// An embedded JSON Schema that does not compile.
+    Schema,
 }
 
 /// A matcher was fed something it cannot accept.

@@ -54,7 +54,7 @@ pub mod vocab;
 
 pub use compiled::{CompileOptions, CompiledGrammar};
 pub use dfa::DfaLimits;
-pub use error::{CompileError, MatchError, VocabError};
+pub use error::{CompileError, GrammarErrorKind, MatchError, VocabError};
 #[cfg(feature = "hf")]
 pub use hf::HfLoadOptions;
 pub use ir::{Expr, Grammar, Rule, RuleId};

@@ -62,6 +62,14 @@ impl Matcher {
         self.history.last().expect("history never empty")
     }
 
+    /// Whether a configuration set of this matcher was ever cut at the
+    /// engine's limit (4096 configurations). Past that point the matcher may
+    /// miss continuations (it never allows a wrong one); only extremely
+    /// ambiguous recursive grammars get there.
+    pub fn configs_truncated(&self) -> bool {
+        self.scratch.stacks.overflowed
+    }
+
     /// Number of steps consumed (tokens, byte strings and EOS).
     pub fn num_steps(&self) -> usize {
         self.history.len() - 1

@@ -3,7 +3,11 @@
 //! Front ends that turn user constraints into sluicegate's grammar IR
 //! ([`sluicegate_core::Grammar`]):
 //! - [`regex`]: a regular expression that the whole output must match;
-//! - [`choice`]: the output is exactly one of N strings.
+//! - [`choice`]: the output is exactly one of N strings;
+//! - [`json`]: a JSON value valid against a JSON Schema;
+//! - [`gbnf`] and [`lark`]: context-free grammars (llama.cpp's GBNF, Lark),
+//!   sharing one syntax tree and lowering ([`ebnf`]); [`builtin`] holds
+//!   ready-made grammars (JSON, arithmetic, CSV, SQL, ISO 8601, function calls).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -21,8 +25,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod builtin;
 pub mod choice;
+pub mod ebnf;
+pub mod gbnf;
 pub mod json;
+pub mod lark;
 pub mod regex;
 
 use std::sync::Arc;
@@ -38,6 +46,10 @@ pub enum Constraint {
     Choice(Vec<String>),
     /// The output is a JSON value valid against this schema.
     JsonSchema(serde_json::Value, json::JsonSchemaOptions),
+    /// The output matches this GBNF grammar (llama.cpp's format; rule `root`).
+    Gbnf(String),
+    /// The output matches this Lark grammar (rule `start`).
+    Lark(String),
 }
 
 impl Constraint {
@@ -47,6 +59,8 @@ impl Constraint {
             Constraint::Regex(p) => regex::grammar(p),
             Constraint::Choice(items) => choice::grammar(items),
             Constraint::JsonSchema(schema, opts) => json::grammar(schema, opts).map(|g| g.grammar),
+            Constraint::Gbnf(text) => gbnf::grammar(text),
+            Constraint::Lark(text) => lark::grammar(text),
         }
     }
 }

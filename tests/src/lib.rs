@@ -3,6 +3,9 @@
 //! `tests/testdata/`, and an independent oracle for regex prefixes.
 #![allow(missing_docs)]
 
+pub mod earley;
+pub mod generate;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
