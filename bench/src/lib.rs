@@ -4,6 +4,7 @@
 
 pub mod engines;
 pub mod feed;
+pub mod generation;
 pub mod maskbench;
 pub mod sample;
 pub mod suite;

