@@ -3,7 +3,8 @@
 //! - `sluicegate mask` prints the allowed tokens of a constraint (a regex, a
 //!   choice list, a JSON Schema, a GBNF or Lark grammar) after a prefix, for
 //!   debugging constraints against a real vocabulary;
-//! - `sluicegate generate` runs a model (llama.cpp) under a constraint.
+//! - `sluicegate generate` runs a model (llama.cpp) under a constraint;
+//! - `sluicegate extract` runs a JSON Schema over many documents.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use sluicegate_core::{CompileOptions, Vocabulary};
 use sluicegate_grammars::compile;
 
 mod constraint;
+mod extract;
 mod generate;
 
 use constraint::ConstraintArgs;
@@ -34,6 +36,8 @@ enum Command {
     Mask(MaskArgs),
     /// Generate text with a model under a constraint.
     Generate(generate::GenerateArgs),
+    /// Run a JSON Schema over many documents (JSONL, CSV or a folder of .txt), one JSONL record each.
+    Extract(extract::ExtractArgs),
 }
 
 #[derive(Args)]
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mask(args) => mask(args).map(|()| ExitCode::SUCCESS),
         Command::Generate(args) => generate::run(args),
+        Command::Extract(args) => extract::run(args),
     };
     match result {
         Ok(code) => code,
