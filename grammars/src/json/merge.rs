@@ -281,6 +281,12 @@ fn merge_keyword(k: &str, x: &Value, y: &Value) -> Result<Value, String> {
             }
             Value::Object(m)
         }
+        // Internal exclusions (see `Builder::apply_not`): both apply.
+        "x-sluicegate-not-types" | "x-sluicegate-not-values" | "x-sluicegate-not-patterns" => {
+            let mut all = x.as_array().cloned().unwrap_or_default();
+            all.extend(y.as_array().cloned().unwrap_or_default());
+            Value::Array(all)
+        }
         "uniqueItems" => Value::Bool(x == &Value::Bool(true) || y == &Value::Bool(true)),
         // not A and not B = not (A or B)
         "not" => serde_json::json!({ "anyOf": [x, y] }),

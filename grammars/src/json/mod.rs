@@ -14,6 +14,7 @@
 mod check;
 mod ecma;
 mod merge;
+mod negate;
 pub mod number;
 mod refs;
 pub mod string;
@@ -430,7 +431,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 if key == "oneOf" && !self.disjoint(&flats) {
-                    return self.one_of_by_type(flats, ptr, base, depth);
+                    return self.one_of_by_type(flats, base, depth);
                 }
                 let branches: Vec<_> =
                     flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)).collect();
@@ -443,7 +444,7 @@ impl<'a> Builder<'a> {
         }
         let mut m = merge::resolve_unevaluated(m).map_err(|e| err(ptr, "unevaluatedProperties", e))?;
         if let Some(n) = m.remove("not") {
-            self.apply_not(&mut m, &n, ptr)?;
+            self.apply_not(&mut m, &n, ptr, base)?;
             if m.contains_key("allOf") {
                 return self.object_schema(m, ptr, base, depth + 1);
             }
@@ -469,19 +470,21 @@ impl<'a> Builder<'a> {
             let then = m.remove("then");
             let otherwise = m.remove("else");
             if then.is_some() || otherwise.is_some() {
-                match self.if_then_else(&cond, then, otherwise, ptr)? {
-                    Some(branches) => {
-                        let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
-                        all.push(serde_json::json!({ "anyOf": branches }));
-                        m.insert("allOf".into(), Value::Array(all));
-                        return self.object_schema(m, ptr, base, depth + 1);
+                let branches = match self.if_then_else(&cond, then.clone(), otherwise.clone(), ptr)? {
+                    Some(branches) => branches,
+                    // The condition with `then`, or its negation with `else`.
+                    None => {
+                        let bad = self.negate(&cond, &format!("{ptr}/if"), base, 0)?;
+                        vec![
+                            serde_json::json!({ "allOf": [cond, then.unwrap_or(Value::Bool(true))] }),
+                            serde_json::json!({ "allOf": [bad, otherwise.unwrap_or(Value::Bool(true))] }),
+                        ]
                     }
-                    None => self.unsupported(
-                        ptr,
-                        "if",
-                        "if/then/else is only supported for conditions on property constants",
-                    )?,
-                }
+                };
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.push(serde_json::json!({ "anyOf": branches }));
+                m.insert("allOf".into(), Value::Array(all));
+                return self.object_schema(m, ptr, base, depth + 1);
             }
         }
         // Types this schema allows.
@@ -547,9 +550,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str) -> Result<(), CompileError> {
+    fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str, base: &str) -> Result<(), CompileError> {
         let nm = match n {
-            Value::Object(_) => self.flatten(n, &format!("{ptr}/not"), "", 0)?,
+            Value::Object(_) => self.flatten(n, &format!("{ptr}/not"), base, 0)?,
             Value::Bool(false) => return Ok(()),
             Value::Bool(true) => {
                 m.insert("type".into(), Value::Array(vec![]));
@@ -588,23 +591,36 @@ impl<'a> Builder<'a> {
                     _ => true,
                 });
                 if !one_spelling {
-                    return self.unsupported(ptr, "not", "`not` of numeric, object or array constants");
+                    let integers_only = bad.iter().all(|v| match v {
+                        Value::Number(n) => n.is_i64() || n.is_u64(),
+                        Value::Object(_) | Value::Array(_) => false,
+                        _ => true,
+                    });
+                    if !integers_only {
+                        return self.unsupported(ptr, "not", "`not` of non-integer, object or array constants");
+                    }
+                    // Numbers are split into integers (one spelling each here)
+                    // and numbers with a fraction (never equal to an integer).
+                    let split = serde_json::json!({ "anyOf": [
+                        {"type": ["null", "boolean", "string", "object", "array"], "not": {"enum": bad}},
+                        {"type": "integer", "not": {"enum": bad}},
+                        {"type": "number", "not": {"type": "integer"}},
+                    ]});
+                    let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                    all.push(split);
+                    m.insert("allOf".into(), Value::Array(all));
+                    return Ok(());
                 }
                 let mut prev = m.get("x-sluicegate-not-values").and_then(Value::as_array).cloned().unwrap_or_default();
                 prev.extend(bad);
                 m.insert("x-sluicegate-not-values".into(), Value::Array(prev));
                 Ok(())
             }
-            [k] if *k == "pattern" => {
+            [k] if *k == "pattern" && nm["pattern"].as_array().is_none_or(|ps| ps.len() <= 1) => {
                 let mut prev =
                     m.get("x-sluicegate-not-patterns").and_then(Value::as_array).cloned().unwrap_or_default();
                 match &nm["pattern"] {
-                    Value::Array(ps) => {
-                        if ps.len() > 1 {
-                            return self.unsupported(ptr, "not", "`not` of several patterns");
-                        }
-                        prev.extend(ps.iter().cloned());
-                    }
+                    Value::Array(ps) => prev.extend(ps.iter().cloned()),
                     p => prev.push(p.clone()),
                 }
                 m.insert("x-sluicegate-not-patterns".into(), Value::Array(prev));
@@ -641,7 +657,13 @@ impl<'a> Builder<'a> {
                 m.insert("type".into(), Value::Array(vec![]));
                 Ok(())
             }
-            _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
+            _ => {
+                let bad = self.negate(n, &format!("{ptr}/not"), base, 0)?;
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.push(bad);
+                m.insert("allOf".into(), Value::Array(all));
+                Ok(())
+            }
         }
     }
 
@@ -779,11 +801,10 @@ impl<'a> Builder<'a> {
     /// oneOf with overlapping branches, exactly: split by JSON type; where
     /// several branches allow a scalar type, each keeps only the values the
     /// others reject (a language difference). Overlapping object or array
-    /// branches must be told apart by a property.
+    /// branches are each merged with the negations of the others.
     fn one_of_by_type(
         &mut self,
         flats: Vec<(String, Map<String, Value>)>,
-        ptr: &str,
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
@@ -815,10 +836,26 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if matches!(t, "object" | "array") {
-                if !self.disjoint(&parts) {
-                    self.unsupported(ptr, "oneOf", format!("two branches may both match the same {t}"))?;
+                if self.disjoint(&parts) {
+                    alts.extend(exprs);
+                    continue;
                 }
-                alts.extend(exprs);
+                // Each branch without the values any other branch accepts.
+                let mut negated = Vec::new();
+                for (bptr, typed) in &parts {
+                    negated.push(self.negate(&Value::Object(typed.clone()), bptr, base, 0)?);
+                }
+                for (i, (bptr, typed)) in parts.iter().enumerate() {
+                    let mut all = vec![Value::Object(typed.clone())];
+                    all.extend(negated.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| n.clone()));
+                    let only = serde_json::json!({ "allOf": all });
+                    let flat = self.flatten(&only, bptr, base, 0)?;
+                    match self.object_schema(flat, bptr, base, depth + 1) {
+                        Ok(e) => alts.push(e),
+                        Err(CompileError::Empty) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 continue;
             }
             for i in 0..exprs.len() {
@@ -1481,6 +1518,7 @@ impl<'a> Builder<'a> {
             self.unsupported(ptr, "uniqueItems", "uniqueItems on arrays of more than one item is not supported")?;
         }
         let mut min = min;
+        let mut max = max;
         if let Some(c) = m.get("contains") {
             let min_contains = count(m, "minContains", ptr)?.unwrap_or(1);
             let max_contains = count(m, "maxContains", ptr)?;
@@ -1489,16 +1527,21 @@ impl<'a> Builder<'a> {
                 Value::Bool(true) => {
                     min = min.max(min_contains);
                     if let Some(mc) = max_contains {
-                        if mc < min {
-                            return Err(CompileError::Empty);
-                        }
-                        self.unsupported(ptr, "maxContains", "maxContains with contains: true")?;
+                        max = Some(max.map_or(mc, |x| x.min(mc)));
                     }
                 }
                 Value::Bool(false) if min_contains > 0 => return Err(CompileError::Empty),
                 Value::Bool(false) => {}
                 _ if min_contains == 0 && max_contains.is_none() => {}
-                _ => self.unsupported(ptr, "contains", "contains is not supported")?,
+                _ => {
+                    if !prefix.is_empty() {
+                        self.unsupported(ptr, "contains", "contains beside prefixItems is not supported")?;
+                    } else if min > min_contains || max.is_some() {
+                        self.unsupported(ptr, "contains", "contains together with minItems or maxItems")?;
+                    } else {
+                        return self.contains_array(c, rest, min_contains, max_contains, ptr, base, depth);
+                    }
+                }
             }
         }
         if max.is_some_and(|x| x < min) {
@@ -1601,6 +1644,87 @@ impl<'a> Builder<'a> {
             }
         };
         let arr = seq(vec![lit("["), self.ws(), elements, self.ws(), lit("]")]);
+        let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
+        Ok(Expr::Rule(r))
+    }
+}
+
+impl Builder<'_> {
+    /// An array whose items match `items` (none if `None`), of which between
+    /// `lo` and `hi` also match `c`. Each item either matches `c` (a C item)
+    /// or not (an N item, needed only when `hi` is bounded); the items form
+    /// blocks of N items around exactly one C item.
+    #[allow(clippy::too_many_arguments)]
+    fn contains_array(
+        &mut self,
+        c: &Value,
+        items: Option<Value>,
+        lo: u64,
+        hi: Option<u64>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        if hi.is_some_and(|h| h < lo) {
+            return Err(CompileError::Empty);
+        }
+        if lo > 1000 || hi.is_some_and(|h| h > 1000) {
+            return Err(err(ptr, "minContains", "contains counts above 1000 are not supported"));
+        }
+        let Some(items) = items else {
+            // No item at all: only the empty array, which contains nothing.
+            if lo > 0 {
+                return Err(CompileError::Empty);
+            }
+            let r = self.add_rule(&format!("{ptr}:array"), Some(seq(vec![lit("["), self.ws(), lit("]")])), false);
+            return Ok(Expr::Rule(r));
+        };
+        let cptr = format!("{ptr}/contains");
+        let matching = serde_json::json!({ "allOf": [items.clone(), c.clone()] });
+        let c_item = match self.schema(&matching, &cptr, base, depth + 1) {
+            Ok(e) => Some(e),
+            Err(CompileError::Empty) => None,
+            Err(e) => return Err(e),
+        };
+        let other = match hi {
+            Some(_) => {
+                let bad = self.negate(c, &cptr, base, 0)?;
+                serde_json::json!({ "allOf": [items, bad] })
+            }
+            None => items,
+        };
+        let n_item = match self.schema(&other, &format!("{ptr}/items"), base, depth + 1) {
+            Ok(e) => Some(e),
+            Err(CompileError::Empty) => None,
+            Err(e) => return Err(e),
+        };
+        let sep = self.sep(",");
+        let mut content = Vec::new();
+        if lo == 0 {
+            if let Some(n) = &n_item {
+                content.push(seq(vec![n.clone(), star(seq(vec![sep.clone(), n.clone()]))]));
+            }
+        }
+        if let Some(c) = c_item.filter(|_| hi != Some(0)) {
+            let block = match &n_item {
+                Some(n) => seq(vec![
+                    star(seq(vec![n.clone(), sep.clone()])),
+                    c,
+                    star(seq(vec![sep.clone(), n.clone()])),
+                ]),
+                None => c,
+            };
+            let more = Expr::Repeat {
+                expr: Box::new(seq(vec![sep.clone(), block.clone()])),
+                min: lo.saturating_sub(1) as u32,
+                max: hi.map(|h| h.saturating_sub(1) as u32),
+            };
+            content.push(seq(vec![block, more]));
+        } else if lo > 0 {
+            return Err(CompileError::Empty);
+        }
+        let body = if lo == 0 { opt(Expr::Alt(content)) } else { Expr::Alt(content) };
+        let arr = seq(vec![lit("["), self.ws(), body, self.ws(), lit("]")]);
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Expr::Rule(r))
     }
