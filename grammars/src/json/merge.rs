@@ -9,9 +9,15 @@ use super::check::json_eq;
 const TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string", "integer"];
 
 /// The normal form used by the merger and the compiler: `const` becomes a
-/// one-value `enum`, draft-4 boolean `exclusiveMinimum`/`exclusiveMaximum`
-/// become numeric ones.
+/// one-value `enum`, `then`/`else` without `if` are dropped, draft-4 boolean
+/// `exclusiveMinimum`/`exclusiveMaximum` become numeric ones.
 pub fn normalize(mut m: Map<String, Value>) -> Map<String, Value> {
+    // `then`/`else` without `if` assert nothing; dropped, so that merging
+    // never pairs them with another schema's `if`.
+    if !m.contains_key("if") {
+        m.remove("then");
+        m.remove("else");
+    }
     if let Some(c) = m.remove("const") {
         let merged = match m.remove("enum") {
             Some(Value::Array(vals)) => vals.into_iter().filter(|v| json_eq(v, &c)).collect(),

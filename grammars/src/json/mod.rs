@@ -466,6 +466,38 @@ impl<'a> Builder<'a> {
             let rest = self.object_schema(containers, ptr, base, depth + 1);
             return union(vec![narrowed, rest]);
         }
+        // Dependencies as unions: the trigger absent, or present with its
+        // dependency (exact in any member order).
+        let mut dep_branches = Vec::new();
+        for key in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            let Some(deps) = m.remove(key) else { continue };
+            let deps = deps.as_object().ok_or_else(|| err(ptr, key, "must be an object"))?.clone();
+            for (name, dep) in deps {
+                let present = match dep {
+                    Value::Array(_) | Value::Bool(_) | Value::Object(_) if key == "dependentRequired" && !dep.is_array() => {
+                        return Err(err(ptr, key, "dependencies must be arrays of names"));
+                    }
+                    Value::Array(list) => {
+                        let mut names = vec![Value::String(name.clone())];
+                        names.extend(list);
+                        serde_json::json!({ "required": names })
+                    }
+                    Value::Bool(true) => continue,
+                    schema => serde_json::json!({ "allOf": [{ "required": [name] }, schema] }),
+                };
+                dep_branches.push(serde_json::json!({ "anyOf": [{ "properties": { &name: false } }, present] }));
+            }
+        }
+        if !dep_branches.is_empty() {
+            if dep_branches.len() > 6 {
+                self.unsupported(ptr, "dependentRequired", "more than six dependencies")?;
+            } else {
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.extend(dep_branches);
+                m.insert("allOf".into(), Value::Array(all));
+                return self.object_schema(m, ptr, base, depth + 1);
+            }
+        }
         if let Some(cond) = m.remove("if") {
             let then = m.remove("then");
             let otherwise = m.remove("else");
@@ -1158,11 +1190,28 @@ impl<'a> Builder<'a> {
                 return Ok(Expr::Alt(vals));
             }
         }
-        let zeros = (d as f64).log10();
-        if lo_i.is_none() && hi_i.is_none() && zeros.fract() == 0.0 && zeros < 18.0 {
-            // Within 18 digits, inside the 64-bit range.
-            let k = zeros as u32;
-            return Ok(re(&format!("0|-?[1-9][0-9]{{0,{}}}0{{{k}}}", 17 - k)));
+        // A divisor of 10^k: a multiple is told by its last k digits. Within
+        // 18 digits, inside the 64-bit range.
+        if let Some(k) = (1..=4u32).find(|k| 10u64.pow(*k) % d == 0) {
+            let p = 10u64.pow(k);
+            let small: Vec<String> = (1..p).filter(|v| v % d == 0).map(|v| v.to_string()).collect();
+            let suffixes: Vec<String> =
+                (0..p).filter(|v| v % d == 0).map(|v| format!("{v:0width$}", width = k as usize)).collect();
+            let multiples = format!(
+                "0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))",
+                small.join("|"),
+                17 - k,
+                suffixes.join("|")
+            );
+            if lo_i.is_none() && hi_i.is_none() {
+                return Ok(re(&multiples));
+            }
+            let range = number::int_range(
+                Some(lo_i.unwrap_or(i64::MIN as i128)),
+                Some(hi_i.unwrap_or(u64::MAX as i128)),
+            )
+            .ok_or(CompileError::Empty)?;
+            return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
         let any_int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
