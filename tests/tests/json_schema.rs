@@ -155,9 +155,63 @@ fn negation_by_exclusion() {
     assert!(!accepts_with(&word, &JsonSchemaOptions::default(), r#""\u0072oot""#));
     let pat = json!({"type": "string", "not": {"pattern": "^tmp"}});
     assert!(accepts(&pat, &json!("data")) && !accepts(&pat, &json!("tmpfile")));
+    // 3, 3.0 and 3e0 are one value: integers and fractions are split, and
+    // exponent spellings are left out of both.
     let number = json!({"type": "number", "not": {"enum": [3]}});
-    let e = grammar(&number, &JsonSchemaOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("not"), "3, 3.0 and 3e0 are one value with several spellings: {e}");
+    assert!(accepts(&number, &json!(4)) && accepts(&number, &json!(2.5)));
+    assert!(!accepts(&number, &json!(3)) && !accepts(&number, &json!(3.0)));
+    assert!(!accepts_with(&number, &JsonSchemaOptions::default(), "3e0"));
+    let half = json!({"type": "number", "not": {"enum": [1.5]}});
+    let e = grammar(&half, &JsonSchemaOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not"), "1.5 has several spellings (1.50, 15e-1): {e}");
+}
+
+#[test]
+fn general_negation_and_conditions() {
+    // not of a conjunction: one of its assertions fails.
+    let s = json!({"not": {"type": "object", "properties": {"foo": {"type": "string"}}}});
+    assert!(accepts(&s, &json!(1)) && accepts(&s, &json!({"foo": 1})));
+    assert!(!accepts(&s, &json!({"foo": "x"})) && !accepts(&s, &json!({})));
+    let ite = json!({"if": {"exclusiveMaximum": 0}, "then": {"minimum": -10}, "else": {"multipleOf": 2}});
+    assert!(accepts(&ite, &json!(-1)) && accepts(&ite, &json!(4)) && accepts(&ite, &json!("x")));
+    assert!(!accepts(&ite, &json!(-100)) && !accepts(&ite, &json!(3)));
+    let one = json!({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]});
+    assert!(accepts(&one, &json!({"a": 1})) && accepts(&one, &json!({"b": 1})));
+    assert!(!accepts(&one, &json!({"a": 1, "b": 2})) && !accepts(&one, &json!({})));
+}
+
+#[test]
+fn contains_counts() {
+    let s = json!({"type": "array", "items": {"type": "integer"}, "contains": {"const": 1}, "minContains": 2, "maxContains": 3});
+    assert!(accepts(&s, &json!([1, 1])) && accepts(&s, &json!([0, 1, 2, 1, 1])));
+    assert!(!accepts(&s, &json!([1, 2])) && !accepts(&s, &json!([1, 1, 1, 1])) && !accepts(&s, &json!([1, 1, "x"])));
+    let any = json!({"contains": {"minimum": 5}});
+    assert!(accepts(&any, &json!([1, 7])) && accepts(&any, &json!("not an array")));
+    assert!(!accepts(&any, &json!([1, 2])) && !accepts(&any, &json!([])));
+}
+
+#[test]
+fn members_in_any_order_with_counts_and_dependencies() {
+    let s = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}}, "required": ["a", "c"]});
+    assert!(accepts(&s, &json!({"c": true, "b": "x", "a": 1})));
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"c": true, "extra": [], "a": 1}"#));
+    assert!(!accepts(&s, &json!({"c": true, "b": "x"})), "required a missing");
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a": 1, "c": true, "a": 2}"#), "a repeated");
+    let ordered = JsonSchemaOptions { any_order_max: 0, ..JsonSchemaOptions::default() };
+    assert!(!accepts_with(&s, &ordered, r#"{"c": true, "a": 1}"#), "schema order on request");
+    let counted = json!({"maxProperties": 2, "minProperties": 1, "properties": {"a": {}}});
+    assert!(accepts(&counted, &json!({"x": 1, "a": 2})) && accepts(&counted, &json!({"x": 1})));
+    assert!(!accepts(&counted, &json!({"x": 1, "y": 2, "a": 3})) && !accepts(&counted, &json!({})));
+    let dep = json!({"dependentRequired": {"bar": ["foo"]}});
+    assert!(accepts(&dep, &json!({"foo": 1, "bar": 2})) && accepts(&dep, &json!({"bar": 2, "foo": 1})));
+    assert!(accepts(&dep, &json!({"foo": 1})) && !accepts(&dep, &json!({"bar": 2})));
+}
+
+#[test]
+fn multiples_of_divisors_of_powers_of_ten() {
+    let s = json!({"type": "integer", "multipleOf": 4, "minimum": 10});
+    assert!(accepts(&s, &json!(12)) && accepts(&s, &json!(1000)) && accepts(&s, &json!(1004)));
+    assert!(!accepts(&s, &json!(8)) && !accepts(&s, &json!(1002)) && !accepts(&s, &json!(14)));
 }
 
 #[test]
@@ -174,4 +228,12 @@ fn if_then_else_on_a_discriminator() {
     assert!(accepts(&s, &json!({"kind": "square", "side": 3})));
     assert!(!accepts(&s, &json!({"kind": "circle", "side": 3})));
     assert!(!accepts(&s, &json!({"kind": "square", "radius": 2})));
+}
+
+#[test]
+fn a_token_that_ends_an_empty_call_and_returns() {
+    // `"}` closes the last value, enters the (empty) rule of the final member
+    // set, and returns from two rules within one token.
+    let s = json!({"type": "object", "properties": {"foo": {"enum": ["foo"]}, "bar": {"enum": ["bar"]}}, "required": ["bar"]});
+    assert!(accepts(&s, &json!({"foo": "foo", "bar": "bar"})));
 }

@@ -13,6 +13,7 @@
 
 mod check;
 mod ecma;
+mod members;
 mod merge;
 mod negate;
 pub mod number;
@@ -25,6 +26,7 @@ use regex_syntax::hir::Hir;
 use serde_json::{Map, Value};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
+use members::MemberSets;
 use number::Bound;
 use refs::Resolver;
 
@@ -61,6 +63,13 @@ pub struct JsonSchemaOptions {
     /// Drop keywords that cannot be enforced exactly (listed in the result)
     /// instead of failing.
     pub lenient: bool,
+    /// Objects with at most this many possible declared properties accept
+    /// them in any order (each at most once, required ones tracked): one
+    /// small called automaton per set of properties seen so far, so the cost
+    /// doubles with each property. Larger objects take their declared
+    /// properties in schema order (extra members may still appear anywhere).
+    /// 0 keeps schema order everywhere.
+    pub any_order_max: usize,
 }
 
 impl Default for JsonSchemaOptions {
@@ -69,6 +78,7 @@ impl Default for JsonSchemaOptions {
             additional_properties: AdditionalProperties::Spec,
             whitespace: Whitespace::Flexible { max_run: 20 },
             lenient: false,
+            any_order_max: DEFAULT_ANY_ORDER_MAX,
         }
     }
 }
@@ -196,6 +206,11 @@ fn star(e: Expr) -> Expr {
     Expr::Repeat { expr: Box::new(e), min: 0, max: None }
 }
 
+/// Default for [`JsonSchemaOptions::any_order_max`].
+pub const DEFAULT_ANY_ORDER_MAX: usize = 6;
+/// Most member-set automata one object may use (any order, counted members).
+const OBJECT_STATE_LIMIT: usize = 1024;
+
 /// Longest string length counted by a single automaton.
 const LENGTH_COUNT_LIMIT: u64 = 1024;
 /// Characters per called chunk when counting longer lengths.
@@ -222,7 +237,9 @@ struct Builder<'a> {
 
 /// One object member slot, in schema order.
 struct Member {
-    expr: Expr,
+    /// The quoted name.
+    key: Expr,
+    value: Expr,
     required: bool,
 }
 
@@ -474,7 +491,9 @@ impl<'a> Builder<'a> {
             let deps = deps.as_object().ok_or_else(|| err(ptr, key, "must be an object"))?.clone();
             for (name, dep) in deps {
                 let present = match dep {
-                    Value::Array(_) | Value::Bool(_) | Value::Object(_) if key == "dependentRequired" && !dep.is_array() => {
+                    Value::Array(_) | Value::Bool(_) | Value::Object(_)
+                        if key == "dependentRequired" && !dep.is_array() =>
+                    {
                         return Err(err(ptr, key, "dependencies must be arrays of names"));
                     }
                     Value::Array(list) => {
@@ -1197,20 +1216,13 @@ impl<'a> Builder<'a> {
             let small: Vec<String> = (1..p).filter(|v| v % d == 0).map(|v| v.to_string()).collect();
             let suffixes: Vec<String> =
                 (0..p).filter(|v| v % d == 0).map(|v| format!("{v:0width$}", width = k as usize)).collect();
-            let multiples = format!(
-                "0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))",
-                small.join("|"),
-                17 - k,
-                suffixes.join("|")
-            );
+            let multiples = format!("0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))", small.join("|"), 17 - k, suffixes.join("|"));
             if lo_i.is_none() && hi_i.is_none() {
                 return Ok(re(&multiples));
             }
-            let range = number::int_range(
-                Some(lo_i.unwrap_or(i64::MIN as i128)),
-                Some(hi_i.unwrap_or(u64::MAX as i128)),
-            )
-            .ok_or(CompileError::Empty)?;
+            let range =
+                number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
+                    .ok_or(CompileError::Empty)?;
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
@@ -1298,11 +1310,15 @@ impl<'a> Builder<'a> {
                 Err(e) => return Err(e),
             };
             let key = lit(&serde_json::to_string(&name).expect("string"));
-            members.push(Member { expr: seq(vec![key, self.sep(":"), value]), required: req });
+            members.push(Member { key, value, required: req });
         }
         // Undeclared members: pattern properties, then additionalProperties.
-        let declared: Vec<Expr> =
-            props.keys().map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes()))).collect();
+        // Names with a slot of their own are never extra members.
+        let declared: Vec<Expr> = props
+            .keys()
+            .chain(required.iter().filter(|r| !props.contains_key(*r)))
+            .map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes())))
+            .collect();
         let mut extra: Vec<Expr> = Vec::new();
         let names_body = match &names_schema {
             Some(ns) => match self.key_body(ns, ptr)? {
@@ -1351,46 +1367,36 @@ impl<'a> Builder<'a> {
         };
         // Counts.
         let n_required = members.iter().filter(|x| x.required).count() as u64;
-        let mut non_empty = false;
-        if let Some(minp) = count(m, "minProperties", ptr)? {
-            if minp > n_required {
-                if minp == 1 {
-                    non_empty = true;
-                } else {
-                    self.unsupported(ptr, "minProperties", "minProperties above the number of required properties")?;
+        let min_count = count(m, "minProperties", ptr)?.unwrap_or(0);
+        let max_count = count(m, "maxProperties", ptr)?;
+        if max_count.is_some_and(|mx| mx < n_required.max(min_count)) {
+            return Err(CompileError::Empty);
+        }
+        let possible = if extra.is_some() { None } else { Some(members.len() as u64) };
+        if possible.is_some_and(|p| p < min_count) {
+            return Err(CompileError::Empty);
+        }
+        let max_count = max_count.filter(|mx| possible.is_none_or(|p| p > *mx));
+        // At least one member beyond the required ones is the ordered form's
+        // `non_empty`; other counts need the member sets.
+        let counted = (min_count > n_required && min_count > 1) || max_count.is_some();
+        let any_order = members.len() > 1 && members.len() <= self.opts.any_order_max;
+        if any_order || counted {
+            let members_set = MemberSets { min_count, max_count, ptr: ptr.to_string() };
+            match self.member_sets(&members, &extra, &members_set)? {
+                Some(body) => {
+                    let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                    let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
+                    return Ok(Expr::Rule(r));
                 }
+                None if counted => {
+                    let k = if max_count.is_some() { "maxProperties" } else { "minProperties" };
+                    self.unsupported(ptr, k, "too many possible properties to count")?;
+                }
+                None => {}
             }
         }
-        if let Some(maxp) = count(m, "maxProperties", ptr)? {
-            if extra.is_some() || (members.len() as u64) > maxp {
-                if maxp < n_required {
-                    return Err(CompileError::Empty);
-                }
-                self.unsupported(ptr, "maxProperties", "maxProperties below the number of possible properties")?;
-            }
-        }
-        for key in ["dependentRequired", "dependencies", "dependentSchemas"] {
-            if let Some(Value::Object(deps)) = m.get(key) {
-                for (name, dep) in deps {
-                    let present_possible = props.get(name).is_some_and(|s| s != &Value::Bool(false))
-                        || (extra.is_some() && !props.contains_key(name));
-                    let trivially = !present_possible
-                        || match dep {
-                            Value::Array(list) => {
-                                required.contains(name)
-                                    && list.iter().filter_map(Value::as_str).all(|d| required.iter().any(|r| r == d))
-                                    || list.is_empty()
-                            }
-                            Value::Bool(true) => true,
-                            Value::Object(o) => o.keys().all(|k| !is_assertion(k)),
-                            _ => false,
-                        };
-                    if !trivially {
-                        self.unsupported(ptr, key, format!("dependency of {name:?} is not supported"))?;
-                    }
-                }
-            }
-        }
+        let non_empty = min_count > n_required;
         let body = self.members(members, extra, non_empty);
         let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
         let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
@@ -1414,14 +1420,15 @@ impl<'a> Builder<'a> {
         let mut u: Option<Expr> = extra.clone();
         let mut all_optional_so_far = true;
         for m in members {
-            let item = seq(vec![sep.clone(), m.expr.clone()]);
+            let expr = seq(vec![m.key, self.sep(":"), m.value]);
+            let item = seq(vec![sep.clone(), expr.clone()]);
             let r = seq(vec![extras.clone(), if m.required { item } else { opt(item) }]);
             let mut alts = Vec::new();
             if let Some(prev) = u.take() {
                 alts.push(seq(vec![prev, r]));
             }
             if all_optional_so_far {
-                alts.push(m.expr);
+                alts.push(expr);
             }
             all_optional_so_far &= !m.required;
             u = match alts.len() {
@@ -1756,11 +1763,9 @@ impl Builder<'_> {
         }
         if let Some(c) = c_item.filter(|_| hi != Some(0)) {
             let block = match &n_item {
-                Some(n) => seq(vec![
-                    star(seq(vec![n.clone(), sep.clone()])),
-                    c,
-                    star(seq(vec![sep.clone(), n.clone()])),
-                ]),
+                Some(n) => {
+                    seq(vec![star(seq(vec![n.clone(), sep.clone()])), c, star(seq(vec![sep.clone(), n.clone()]))])
+                }
                 None => c,
             };
             let more = Expr::Repeat {
