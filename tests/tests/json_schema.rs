@@ -237,3 +237,13 @@ fn a_token_that_ends_an_empty_call_and_returns() {
     let s = json!({"type": "object", "properties": {"foo": {"enum": ["foo"]}, "bar": {"enum": ["bar"]}}, "required": ["bar"]});
     assert!(accepts(&s, &json!({"foo": "foo", "bar": "bar"})));
 }
+
+#[test]
+fn non_integer_bounds() {
+    let s = json!({"type": "number", "minimum": 0.5, "exclusiveMaximum": 2.25});
+    assert!(accepts(&s, &json!(0.5)) && accepts(&s, &json!(2.2)) && accepts(&s, &json!(1)));
+    assert!(!accepts(&s, &json!(0.49)) && !accepts(&s, &json!(2.25)) && !accepts(&s, &json!(3)));
+    let neg = json!({"exclusiveMinimum": -1.5});
+    assert!(accepts(&neg, &json!(-1.4)) && accepts(&neg, &json!(0)) && accepts(&neg, &json!("not a number")));
+    assert!(!accepts(&neg, &json!(-1.5)) && !accepts(&neg, &json!(-2)));
+}

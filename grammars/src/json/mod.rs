@@ -1161,9 +1161,38 @@ impl<'a> Builder<'a> {
                 let r = if lower { v.ceil() } else { v.floor() };
                 return Ok(Some(Bound { value: r as i128, exclusive: false }));
             }
-            Err(err(ptr, if lower { "minimum" } else { "maximum" }, format!("non-integer bound {v} is not supported")))
+            // Non-integer bounds are handled below, by decimal comparison.
+            Ok(None)
         };
+        let decimal = |b: Option<(f64, bool)>| b.filter(|(v, _)| v.fract() != 0.0 && !integer);
+        let (dlo, dhi) = (decimal(lo), decimal(hi));
         let (lo, hi) = (to_bound(lo, true)?, to_bound(hi, false)?);
+        if dlo.is_some() || dhi.is_some() {
+            // Each side on its own, intersected.
+            let mut parts = Vec::new();
+            for (b, int_b, lower) in [(dlo, lo, true), (dhi, hi, false)] {
+                let key = if lower { "minimum" } else { "maximum" };
+                match (b, int_b) {
+                    (Some((v, exclusive)), _) => match number::decimal_bound(v, lower, exclusive) {
+                        Some(r) => parts.push(r),
+                        None => self.unsupported(ptr, key, format!("bound {v} has more than 15 significant digits"))?,
+                    },
+                    (None, Some(ib)) => {
+                        let (l, h) = if lower { (Some(ib), None) } else { (None, Some(ib)) };
+                        parts.push(number::number_range(l, h, None).ok_or(CompileError::Empty)?);
+                    }
+                    (None, None) => {}
+                }
+            }
+            if max_frac.is_some() {
+                parts.push(number::number_range(None, None, max_frac).ok_or(CompileError::Empty)?);
+            }
+            return Ok(match parts.len() {
+                0 => re(NUMBER),
+                1 => re(&parts[0]),
+                _ => Expr::Intersect(parts.iter().map(|p| re(p)).collect()),
+            });
+        }
         let regex = if integer {
             // Unbounded sides stop at the 64-bit range: JSON parsers (and
             // validators built on them) read larger integers as floats.

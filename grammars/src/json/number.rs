@@ -164,6 +164,102 @@ pub fn number_range(lo: Option<Bound>, hi: Option<Bound>, max_frac_digits: Optio
     }
 }
 
+/// Most significant digits of a non-integer bound: decimals of at most 15
+/// significant digits are distinct doubles, so comparing spellings as
+/// decimals agrees with a validator comparing doubles.
+const DECIMAL_DIGITS: usize = 15;
+
+/// Spellings (without exponent) of the numbers `x >= v` (`lower`) or
+/// `x <= v`, strict when `exclusive`, for a non-integer `v`. Spellings are
+/// compared as decimals; where a strict bound could meet a spelling that a
+/// double cannot tell from `v`, fraction digits are limited so that the two
+/// stay more than a few units in the last place apart. `None` when `v` has
+/// more than 15 significant digits.
+pub fn decimal_bound(v: f64, lower: bool, exclusive: bool) -> Option<String> {
+    let text = format!("{}", v.abs());
+    let (int, frac) = text.split_once('.')?;
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sig = format!("{}{frac}", int.trim_start_matches('0')).trim_start_matches('0').len();
+    if sig > DECIMAL_DIGITS {
+        return None;
+    }
+    let cap = exclusive.then_some(frac.len() + DECIMAL_DIGITS - sig);
+    let any = r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?";
+    let greater = |strict| magnitude(int, frac, true, strict, cap);
+    let lesser = |strict| magnitude(int, frac, false, strict, cap);
+    Some(match (lower, v > 0.0) {
+        (true, true) => greater(exclusive),
+        (true, false) => format!("(?:{any}|-{})", lesser(exclusive)),
+        (false, true) => format!("(?:-{any}|{})", lesser(exclusive)),
+        (false, false) => format!("-{}", greater(exclusive)),
+    })
+}
+
+/// Magnitudes above (or below) `int.frac`, spelled without sign.
+fn magnitude(int: &str, frac: &str, greater: bool, strict: bool, cap: Option<usize>) -> String {
+    let i: u128 = int.parse().unwrap_or(0);
+    let mut alts = Vec::new();
+    if greater {
+        alts.push(format!("{}(?:\\.[0-9]+)?", nat_range(i + 1, None)));
+        alts.push(format!("{int}\\.{}", fraction(frac, true, strict, cap)));
+    } else {
+        if i > 0 {
+            alts.push(format!("{}(?:\\.[0-9]+)?", nat_range(0, Some(i - 1))));
+        }
+        alts.push(format!("{int}(?:\\.{})?", fraction(frac, false, strict, cap)));
+    }
+    format!("(?:{})", alts.join("|"))
+}
+
+/// Fraction digit strings (at least one digit, at most `cap`) whose value
+/// is above (or below) `0.f`; `f` has no trailing zero.
+fn fraction(f: &str, greater: bool, strict: bool, cap: Option<usize>) -> String {
+    let digits = f.as_bytes();
+    let free = |used: usize| match cap {
+        Some(c) => format!("[0-9]{{0,{}}}", c.saturating_sub(used)),
+        None => "[0-9]*".to_string(),
+    };
+    let mut alts = Vec::new();
+    for (k, &d) in digits.iter().enumerate() {
+        let prefix = &f[..k];
+        let d = d - b'0';
+        if greater && d < 9 {
+            alts.push(format!("{prefix}[{}-9]{}", d + 1, free(k + 1)));
+        }
+        if !greater && d > 0 {
+            alts.push(format!("{prefix}[0-{}]{}", d - 1, free(k + 1)));
+        }
+        if !greater && k > 0 {
+            // A proper prefix: the rest of `f` is missing, so it is smaller.
+            alts.push(prefix.to_string());
+        }
+    }
+    match (greater, strict) {
+        (true, false) => alts.push(format!("{f}{}", free(f.len()))),
+        // `f`, then more digits of which one is not zero.
+        (true, true) => match cap {
+            None => alts.push(format!("{f}0*[1-9][0-9]*")),
+            Some(c) => {
+                for zeros in 0..c.saturating_sub(f.len()) {
+                    alts.push(format!("{f}0{{{zeros}}}[1-9]{}", free(f.len() + zeros + 1)));
+                }
+            }
+        },
+        (false, false) => {
+            let zeros = match cap {
+                Some(c) => format!("0{{0,{}}}", c.saturating_sub(f.len())),
+                None => "0*".to_string(),
+            };
+            alts.push(format!("{f}{zeros}"));
+        }
+        (false, true) => {}
+    }
+    format!("(?:{})", alts.join("|"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +269,41 @@ mod tests {
         let hir = parse(&format!("^(?:{re})$")).unwrap();
         let re = regex_automata::meta::Regex::builder().build_from_hir(&hir).unwrap();
         move |s: &str| re.is_match(s)
+    }
+
+    #[test]
+    fn decimal_bounds_against_exact_comparison() {
+        // Spellings -?I(.F)? with I < 30 and up to three fraction digits,
+        // compared as integers in units of 10^-4.
+        let mut spellings = Vec::new();
+        for i in 0..30i64 {
+            spellings.push((i.to_string(), i * 10_000));
+            for len in 1..=3u32 {
+                for f in 0..10i64.pow(len) {
+                    let frac = format!("{f:0width$}", width = len as usize);
+                    spellings.push((format!("{i}.{frac}"), i * 10_000 + f * 10i64.pow(4 - len)));
+                }
+            }
+        }
+        for (v, units) in [(1.1, 11_000i64), (0.05, 500), (-1.5, -15_000), (-0.25, -2_500), (12.375, 123_750), (0.5, 5_000)]
+        {
+            for (lower, exclusive) in [(true, false), (true, true), (false, false), (false, true)] {
+                let re = decimal_bound(v, lower, exclusive).unwrap();
+                let m = matcher(&re);
+                for (text, x) in &spellings {
+                    for (t, x) in [(text.clone(), *x), (format!("-{text}"), -*x)] {
+                        let want = match (lower, exclusive) {
+                            (true, false) => x >= units,
+                            (true, true) => x > units,
+                            (false, false) => x <= units,
+                            (false, true) => x < units,
+                        };
+                        assert_eq!(m(&t), want, "{t} against {v} (lower {lower}, exclusive {exclusive}): {re}");
+                    }
+                }
+            }
+        }
+        assert!(decimal_bound(0.1 + 0.2, true, false).is_none(), "17 significant digits");
     }
 
     #[test]
