@@ -247,3 +247,10 @@ fn non_integer_bounds() {
     assert!(accepts(&neg, &json!(-1.4)) && accepts(&neg, &json!(0)) && accepts(&neg, &json!("not a number")));
     assert!(!accepts(&neg, &json!(-1.5)) && !accepts(&neg, &json!(-2)));
 }
+
+#[test]
+fn unevaluated_items_see_the_branch_that_matched() {
+    let s = json!({"prefixItems": [{"const": "foo"}], "anyOf": [{"prefixItems": [true, {"const": "bar"}]}, {"prefixItems": [true, true, {"const": "baz"}]}], "unevaluatedItems": false});
+    assert!(accepts(&s, &json!(["foo", "bar"])) && accepts(&s, &json!(["foo", "bar", "baz"])));
+    assert!(!accepts(&s, &json!(["foo", "bar", 42])) && !accepts(&s, &json!(["foo", "bar", "baz", 42])));
+}

@@ -181,12 +181,24 @@ pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String,
 
 /// When `other` has positional items and `m` does not, restate `m`'s
 /// `items` as positional items plus the same `items` for the rest.
+/// Positional items shorter than the other side's are extended the same way,
+/// with this side's `items` (or `true`) at the missing positions.
 fn spread_items(mut m: Map<String, Value>, other: &Map<String, Value>) -> Map<String, Value> {
     let other_prefix = other.get("prefixItems").and_then(Value::as_array).map(Vec::len);
-    if let (Some(n), None) = (other_prefix, m.get("prefixItems")) {
-        if let Some(items) = m.get("items").filter(|i| !i.is_array()).cloned() {
+    let rest = match m.get("items") {
+        Some(Value::Array(_)) => None,
+        Some(i) => Some(i.clone()),
+        None => Some(Value::Bool(true)),
+    };
+    match (other_prefix, m.get("prefixItems").and_then(Value::as_array).cloned(), rest) {
+        (Some(n), None, Some(items)) if m.contains_key("items") => {
             m.insert("prefixItems".into(), Value::Array(vec![items; n]));
         }
+        (Some(n), Some(mut own), Some(items)) if own.len() < n => {
+            own.resize(n, items);
+            m.insert("prefixItems".into(), Value::Array(own));
+        }
+        _ => {}
     }
     m
 }

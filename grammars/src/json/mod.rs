@@ -437,18 +437,21 @@ impl<'a> Builder<'a> {
                         .collect();
                     return union(branches);
                 }
-                let siblings = Value::Object(m.clone());
+                // Each branch is merged with the siblings as they are: their
+                // unevaluated* are resolved after the merge, so that they see
+                // what the branch evaluates.
                 let mut flats = Vec::new();
+                let mut alone = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     let bptr = format!("{ptr}/{key}/{i}");
-                    let wrapped = serde_json::json!({ "allOf": [siblings.clone(), item.clone()] });
-                    match self.flatten(&wrapped, &bptr, base, 0) {
-                        Ok(f) => flats.push((bptr, f)),
-                        Err(e) => return Err(e),
-                    }
+                    let f = self.flatten(item, &bptr, base, 0)?;
+                    alone.push(f.clone());
+                    let merged = merge::merge(merge::normalize(m.clone()), merge::normalize(f))
+                        .map_err(|e| err(&bptr, "allOf", e))?;
+                    flats.push((bptr, merged));
                 }
                 if key == "oneOf" && !self.disjoint(&flats) {
-                    return self.one_of_by_type(flats, base, depth);
+                    return self.one_of_by_type(flats, alone, base, depth);
                 }
                 let branches: Vec<_> =
                     flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)).collect();
@@ -856,13 +859,15 @@ impl<'a> Builder<'a> {
     fn one_of_by_type(
         &mut self,
         flats: Vec<(String, Map<String, Value>)>,
+        alone: Vec<Map<String, Value>>,
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
         let mut alts = Vec::new();
         for t in ["null", "boolean", "number", "string", "object", "array"] {
             let mut parts: Vec<(String, Map<String, Value>)> = Vec::new();
-            for (bptr, f) in &flats {
+            let mut branches: Vec<&Map<String, Value>> = Vec::new();
+            for ((bptr, f), raw) in flats.iter().zip(&alone) {
                 let mut only = Map::new();
                 only.insert("type".into(), Value::String(t.into()));
                 let typed = merge::merge(merge::normalize(f.clone()), only).map_err(|e| err(bptr, "oneOf", e))?;
@@ -872,6 +877,7 @@ impl<'a> Builder<'a> {
                 };
                 if allows {
                     parts.push((bptr.clone(), typed));
+                    branches.push(raw);
                 }
             }
             let mut exprs = Vec::new();
@@ -891,10 +897,11 @@ impl<'a> Builder<'a> {
                     alts.extend(exprs);
                     continue;
                 }
-                // Each branch without the values any other branch accepts.
+                // Each branch (with the siblings) without the values any other
+                // branch (on its own) accepts.
                 let mut negated = Vec::new();
-                for (bptr, typed) in &parts {
-                    negated.push(self.negate(&Value::Object(typed.clone()), bptr, base, 0)?);
+                for ((bptr, _), raw) in parts.iter().zip(&branches) {
+                    negated.push(self.negate(&Value::Object((*raw).clone()), bptr, base, 0)?);
                 }
                 for (i, (bptr, typed)) in parts.iter().enumerate() {
                     let mut all = vec![Value::Object(typed.clone())];
