@@ -254,3 +254,20 @@ fn unevaluated_items_see_the_branch_that_matched() {
     assert!(accepts(&s, &json!(["foo", "bar"])) && accepts(&s, &json!(["foo", "bar", "baz"])));
     assert!(!accepts(&s, &json!(["foo", "bar", 42])) && !accepts(&s, &json!(["foo", "bar", "baz", 42])));
 }
+
+#[test]
+fn overlapping_patterns_and_merged_negations() {
+    // A name matching both patterns must satisfy both schemas.
+    let s = json!({"patternProperties": {"a*": {"type": "integer"}, "aaa*": {"maximum": 20}}});
+    assert!(accepts(&s, &json!({"a": 21})) && accepts(&s, &json!({"aaaa": 18})));
+    assert!(!accepts(&s, &json!({"aaa": 31})) && !accepts(&s, &json!({"aaa": "foo"})));
+    // Branches that overlap on objects without a discriminator: each branch
+    // excludes the others (the merged `not`s of the negations terminate).
+    let one = json!({"type": "object", "additionalProperties": false,
+        "properties": {"category": {"enum": ["a", "b", "c"]}, "url": {"type": "string"}},
+        "oneOf": [{"required": ["url"], "properties": {"category": {"enum": ["a"]}}},
+                  {"required": ["url"], "properties": {"category": {"enum": ["b"]}}},
+                  {"required": ["url"], "properties": {"category": {"enum": ["c"]}}}]});
+    assert!(accepts(&one, &json!({"category": "b", "url": "x"})));
+    assert!(!accepts(&one, &json!({"url": "x"})), "matches all three branches");
+}

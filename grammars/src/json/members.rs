@@ -4,11 +4,11 @@
 //! The state after some members is the set of declared properties seen so
 //! far (a bit mask) and, where counted, the number of extra members (capped).
 //! Every state is a small rule entered by a call at the end of the member
-//! that leads to it: the rule holds a separator, then the remaining property
-//! names as literals, each followed by its value and a call to the next
-//! state. Values larger than a few literals are rules of their own, shared by
-//! every state. Only states from which the object can still be completed
-//! are built, so a required property can never be left out.
+//! that leads to it: the rule holds a separator, then a call to one of the
+//! remaining members (name, colon and value: one rule per member, shared by
+//! every state) followed by a call to the next state. Only states from which
+//! the object can still be completed are built, so a required property can
+//! never be left out.
 
 use std::collections::HashMap;
 
@@ -90,15 +90,6 @@ fn call(b: &mut Builder<'_>, rules: &mut HashMap<State, RuleId>, todo: &mut Vec<
     Expr::Rule(r)
 }
 
-/// Whether `e` is a few short literals: cheap to repeat in every state.
-fn is_small(e: &Expr) -> bool {
-    match e {
-        Expr::Regular(h) => h.properties().maximum_len().is_some_and(|l| l <= 24),
-        Expr::Seq(items) | Expr::Alt(items) => items.len() <= 8 && items.iter().all(is_small),
-        _ => false,
-    }
-}
-
 impl Builder<'_> {
     /// The members between the braces, in any order; `None` when the object
     /// would need more than [`OBJECT_STATE_LIMIT`] states.
@@ -130,23 +121,27 @@ impl Builder<'_> {
             cap,
             live: HashMap::new(),
         };
-        let values: Vec<Expr> = members
-            .iter()
-            .enumerate()
-            .map(|(k, m)| match &m.value {
-                v @ Expr::Rule(_) => v.clone(),
-                v if is_small(v) => v.clone(),
-                v => Expr::Rule(self.add_rule(&format!("{}:member{k}", c.ptr), Some(v.clone()), false)),
-            })
-            .collect();
+        // Each member (name, colon, value) is one rule shared by every
+        // state, with a twin that starts with the separator: a state is
+        // only a few calls, and whitespace states are shared too.
+        let colon = self.sep(":");
+        let sep = self.sep(",");
+        let mut firsts = Vec::new();
+        let mut laters = Vec::new();
+        for (k, m) in members.iter().enumerate() {
+            let body = seq(vec![m.key.clone(), colon.clone(), m.value.clone()]);
+            let later = seq(vec![sep.clone(), body.clone()]);
+            firsts.push(Expr::Rule(self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false)));
+            laters.push(Expr::Rule(self.add_rule(&format!("{}:member{k},", c.ptr), Some(later), false)));
+        }
         let extra = match extra {
             Some(e @ Expr::Rule(_)) => Some(e.clone()),
             Some(e) => Some(Expr::Rule(self.add_rule(&format!("{}:extra", c.ptr), Some(e.clone()), false))),
             None => None,
         };
-        let sep = self.sep(",");
-        let colon = self.sep(":");
-        let member = |k: usize| seq(vec![members[k].key.clone(), colon.clone(), values[k].clone()]);
+        let extra_later = extra
+            .as_ref()
+            .map(|x| Expr::Rule(self.add_rule(&format!("{}:extra,", c.ptr), Some(seq(vec![sep, x.clone()])), false)));
         let mut rules: HashMap<State, RuleId> = HashMap::new();
         let mut todo: Vec<State> = Vec::new();
         // The first member has no separator before it.
@@ -163,7 +158,7 @@ impl Builder<'_> {
         }
         for k in 0..n {
             if let Some(t) = plan.after_member(start, k).filter(|t| plan.is_live(*t)) {
-                first.push(seq(vec![member(k), call(self, &mut rules, &mut todo, t, &c.ptr)]));
+                first.push(seq(vec![firsts[k].clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
             }
         }
         if first.is_empty() {
@@ -174,35 +169,23 @@ impl Builder<'_> {
             if plan.accepting(s) {
                 alts.push(seq(vec![]));
             }
-            if let (Some(x), Some(t)) = (&extra, plan.after_extra(s)) {
+            if let (Some(x), Some(t)) = (&extra_later, plan.after_extra(s)) {
                 if plan.is_live(t) {
-                    alts.push(seq(vec![sep.clone(), x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
+                    alts.push(seq(vec![x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
                 }
             }
             for k in 0..n {
                 if let Some(t) = plan.after_member(s, k).filter(|t| plan.is_live(*t)) {
-                    alts.push(seq(vec![sep.clone(), member(k), call(self, &mut rules, &mut todo, t, &c.ptr)]));
+                    alts.push(seq(vec![laters[k].clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
                 }
             }
             let mut body = Expr::Alt(alts);
-            if let (Some(x), true) = (&extra, plan.loops(s)) {
-                body = seq(vec![star(seq(vec![sep.clone(), x.clone()])), body]);
+            if let (Some(x), true) = (&extra_later, plan.loops(s)) {
+                body = seq(vec![star(x.clone()), body]);
             }
             let r = rules[&s];
             self.rules[r].body = body;
         }
         Ok(Some(Expr::Alt(first)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn small_values_are_literals() {
-        assert!(is_small(&super::super::lit("true")));
-        assert!(is_small(&Expr::Alt(vec![super::super::lit("true"), super::super::lit("false")])));
-        assert!(!is_small(&super::super::re("[0-9]+")));
     }
 }

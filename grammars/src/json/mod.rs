@@ -413,6 +413,9 @@ impl<'a> Builder<'a> {
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
+        if depth > 200 {
+            return Err(err(ptr, "allOf", format!("schema nesting is too deep ({:?})", m.keys().collect::<Vec<_>>())));
+        }
         let mut m = merge::normalize(m);
         for k in ["$dynamicRef", "$recursiveRef"] {
             if m.remove(k).is_some() {
@@ -616,6 +619,14 @@ impl<'a> Builder<'a> {
         };
         let asserting: Vec<&String> = nm.keys().filter(|k| is_assertion(k)).collect();
         match asserting.as_slice() {
+            // not (A or B) = not A and not B (merged `not`s take this form).
+            [k] if *k == "anyOf" => {
+                let items = nm["anyOf"].as_array().cloned().ok_or_else(|| err(ptr, "anyOf", "must be an array"))?;
+                for item in &items {
+                    self.apply_not(m, item, ptr, base)?;
+                }
+                Ok(())
+            }
             [k] if *k == "type" => {
                 let ts: Vec<Value> = match &nm["type"] {
                     Value::String(t) => vec![Value::String(t.clone())],
@@ -1372,19 +1383,54 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let mut pattern_bodies = Vec::new();
-        for (p, ps) in &pattern_props {
+        for p in pattern_props.keys() {
             let body = string::pattern_body(p).map_err(|e| err(ptr, "patternProperties", format!("{p:?}: {e}")))?;
-            pattern_bodies.push(body.clone());
-            let key_body = self.key_language(Expr::Regular(body), &names_body, &declared);
-            let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
-            match self.schema(ps, &pptr, base, depth + 1) {
-                Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
-                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
-                Err(e) => return Err(e),
-            }
+            pattern_bodies.push(body);
         }
-        if pattern_bodies.len() > 1 {
-            self.check_patterns_disjoint(&pattern_bodies, ptr)?;
+        let overlapping = pattern_bodies.len() > 1 && !self.patterns_disjoint(&pattern_bodies)?;
+        if !overlapping {
+            for (body, (p, ps)) in pattern_bodies.iter().zip(&pattern_props) {
+                let key_body = self.key_language(Expr::Regular(body.clone()), &names_body, &declared);
+                let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
+                match self.schema(ps, &pptr, base, depth + 1) {
+                    Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
+                    Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if pattern_bodies.len() > 4 {
+            self.unsupported(ptr, "patternProperties", "more than four patterns that match common names")?;
+        } else {
+            // A name matching several patterns must satisfy each of their
+            // schemas: one region per set of patterns a name matches.
+            let quoted = |b: &Builder, e: Expr| b.string_expr(e);
+            let schemas: Vec<&Value> = pattern_props.values().collect();
+            for set in 1u32..(1 << pattern_bodies.len()) {
+                let members: Vec<usize> = (0..pattern_bodies.len()).filter(|i| set & (1 << i) != 0).collect();
+                let all: Vec<Value> = members.iter().map(|&i| schemas[i].clone()).collect();
+                let value = serde_json::json!({ "allOf": all });
+                let v = match self.schema(&value, &format!("{ptr}/patternProperties"), base, depth + 1) {
+                    Ok(v) => v,
+                    Err(CompileError::Empty) => continue,
+                    Err(e) => return Err(e),
+                };
+                let mut items: Vec<Expr> =
+                    members.iter().map(|&i| quoted(self, Expr::Regular(pattern_bodies[i].clone()))).collect();
+                match &names_body {
+                    Some(Expr::Intersect(ns)) => items.extend(ns.iter().cloned().map(|n| quoted(self, n))),
+                    Some(n) => items.push(quoted(self, n.clone())),
+                    None => {}
+                }
+                let mut excluded: Vec<Expr> = declared.iter().cloned().map(|d| quoted(self, d)).collect();
+                for i in (0..pattern_bodies.len()).filter(|i| set & (1 << i) == 0) {
+                    excluded.push(quoted(self, Expr::Regular(pattern_bodies[i].clone())));
+                }
+                if !excluded.is_empty() {
+                    items.push(Expr::Exclude { base: Box::new(re("\"(?s:.)*\"")), excluded: Box::new(Expr::Alt(excluded)) });
+                }
+                let key = if items.len() == 1 { items.pop().expect("one") } else { Expr::Intersect(items) };
+                extra.push(seq(vec![key, self.sep(":"), v]));
+            }
         }
         if let Some(a) = &additional {
             let mut excluded = declared.clone();
@@ -1562,7 +1608,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_patterns_disjoint(&mut self, bodies: &[Hir], ptr: &str) -> Result<(), CompileError> {
+    /// Whether no name matches two of the patterns.
+    fn patterns_disjoint(&mut self, bodies: &[Hir]) -> Result<bool, CompileError> {
         let limits = sluicegate_core::DfaLimits::default();
         for i in 0..bodies.len() {
             for j in i + 1..bodies.len() {
@@ -1570,14 +1617,12 @@ impl<'a> Builder<'a> {
                 let b = sluicegate_core::dfa::ByteDfa::from_hir(&bodies[j], &limits)?;
                 match sluicegate_core::dfa::ByteDfa::product(&a, &b, false, &limits) {
                     Err(CompileError::Empty) => {}
-                    Ok(_) => {
-                        return self.unsupported(ptr, "patternProperties", "two patterns match a common name");
-                    }
+                    Ok(_) => return Ok(false),
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn array_type(
