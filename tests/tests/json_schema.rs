@@ -271,3 +271,18 @@ fn overlapping_patterns_and_merged_negations() {
     assert!(accepts(&one, &json!({"category": "b", "url": "x"})));
     assert!(!accepts(&one, &json!({"url": "x"})), "matches all three branches");
 }
+
+#[test]
+fn several_conditions_and_one_ofs_in_all_of() {
+    let s = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "allOf": [{"if": {"properties": {"a": {"const": 1}}, "required": ["a"]}, "then": {"required": ["b"]}},
+                  {"if": {"properties": {"b": {"const": 2}}, "required": ["b"]}, "then": {"required": ["a"]}}]});
+    assert!(accepts(&s, &json!({"a": 1, "b": 2})) && accepts(&s, &json!({"a": 3})) && accepts(&s, &json!({})));
+    assert!(!accepts(&s, &json!({"a": 1})) && !accepts(&s, &json!({"b": 2})));
+    let o = json!({"allOf": [{"oneOf": [{"type": "integer"}, {"type": "string"}]}, {"oneOf": [{"minimum": 5}, {"type": "string", "maxLength": 2}]}]});
+    assert!(accepts(&o, &json!(7)));
+    // A string meets both branches of the second oneOf (minimum holds for non-numbers).
+    assert!(!accepts(&o, &json!("ab")) && !accepts(&o, &json!(3)) && !accepts(&o, &json!(null)));
+    let e = json!({"enum": ["tmpA", "b"], "not": {"pattern": "^tmp"}});
+    assert!(accepts(&e, &json!("b")) && !accepts(&e, &json!("tmpA")), "an enum filtered by a negated pattern");
+}

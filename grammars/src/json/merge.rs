@@ -141,8 +141,23 @@ pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String,
     // `items` without `prefixItems` applies to every element, so it must
     // meet the other side's positional items too.
     let a2 = spread_items(a.clone(), &b);
-    let b = spread_items(b, &a);
+    let mut b = spread_items(b, &a);
     let a = a2;
+    // A second `oneOf` or `if` waits in a list; the compiler applies them
+    // one after the other.
+    if a.contains_key("oneOf") && b.contains_key("oneOf") {
+        let one = b.remove("oneOf").expect("present");
+        push_pending(&mut b, "x-sluicegate-oneOf", one);
+    }
+    if a.contains_key("if") && b.contains_key("if") {
+        let mut triple = Map::new();
+        for k in ["if", "then", "else"] {
+            if let Some(v) = b.remove(k) {
+                triple.insert(k.into(), v);
+            }
+        }
+        push_pending(&mut b, "x-sluicegate-if", Value::Object(triple));
+    }
     let mut out = Map::new();
     // Properties, with each side's additional/pattern schemas applied to the other's names.
     let pa = a.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -177,6 +192,26 @@ pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String,
         out.insert(k, merged);
     }
     Ok(out)
+}
+
+fn push_pending(m: &mut Map<String, Value>, key: &str, v: Value) {
+    let mut list = m.remove(key).and_then(|l| l.as_array().cloned()).unwrap_or_default();
+    list.push(v);
+    m.insert(key.into(), Value::Array(list));
+}
+
+/// The next pending `oneOf` list or `if` triple (see [`merge`]), moved into
+/// place once the previous one has been taken out of `m`.
+pub fn next_pending(m: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    let mut list = m.remove(key)?.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return None;
+    }
+    let next = list.remove(0);
+    if !list.is_empty() {
+        m.insert(key.into(), Value::Array(list));
+    }
+    Some(next)
 }
 
 /// When `other` has positional items and `m` does not, restate `m`'s
@@ -299,8 +334,13 @@ fn merge_keyword(k: &str, x: &Value, y: &Value) -> Result<Value, String> {
             }
             Value::Object(m)
         }
-        // Internal exclusions (see `Builder::apply_not`): both apply.
-        "x-sluicegate-not-types" | "x-sluicegate-not-values" | "x-sluicegate-not-patterns" => {
+        // Internal exclusions (see `Builder::apply_not`) and pending
+        // applicators: both apply.
+        "x-sluicegate-not-types"
+        | "x-sluicegate-not-values"
+        | "x-sluicegate-not-patterns"
+        | "x-sluicegate-oneOf"
+        | "x-sluicegate-if" => {
             let mut all = x.as_array().cloned().unwrap_or_default();
             all.extend(y.as_array().cloned().unwrap_or_default());
             Value::Array(all)

@@ -425,6 +425,11 @@ impl<'a> Builder<'a> {
         // anyOf / oneOf: each branch merged with the siblings.
         for key in ["anyOf", "oneOf"] {
             if let Some(list) = m.remove(key) {
+                if key == "oneOf" {
+                    if let Some(next) = merge::next_pending(&mut m, "x-sluicegate-oneOf") {
+                        m.insert("oneOf".into(), next);
+                    }
+                }
                 let items = list.as_array().ok_or_else(|| err(ptr, key, "must be an array"))?.clone();
                 if items.is_empty() {
                     return Err(err(ptr, key, "must not be empty"));
@@ -526,6 +531,9 @@ impl<'a> Builder<'a> {
         if let Some(cond) = m.remove("if") {
             let then = m.remove("then");
             let otherwise = m.remove("else");
+            if let Some(Value::Object(next)) = merge::next_pending(&mut m, "x-sluicegate-if") {
+                m.extend(next);
+            }
             if then.is_some() || otherwise.is_some() {
                 let branches = match self.if_then_else(&cond, then.clone(), otherwise.clone(), ptr)? {
                     Some(branches) => branches,
