@@ -286,3 +286,15 @@ fn several_conditions_and_one_ofs_in_all_of() {
     let e = json!({"enum": ["tmpA", "b"], "not": {"pattern": "^tmp"}});
     assert!(accepts(&e, &json!("b")) && !accepts(&e, &json!("tmpA")), "an enum filtered by a negated pattern");
 }
+
+#[test]
+fn multiples_with_a_factor_of_three_and_uri_templates() {
+    let s = json!({"multipleOf": 1.5, "maximum": 30});
+    assert!(accepts(&s, &json!(4.5)) && accepts(&s, &json!(-3)) && accepts(&s, &json!(0)) && accepts(&s, &json!(30)));
+    assert!(!accepts(&s, &json!(35)) && !accepts(&s, &json!(2)) && !accepts(&s, &json!(31.5)));
+    let i = json!({"type": "integer", "multipleOf": 6});
+    assert!(accepts(&i, &json!(18)) && accepts(&i, &json!(-600)) && !accepts(&i, &json!(15)) && !accepts(&i, &json!(8)));
+    let t = json!({"type": "string", "format": "uri-template"});
+    assert!(accepts(&t, &json!("http://example.com/dictionary/{term:1}/{term}")) && accepts(&t, &json!("{?x,y*}")));
+    assert!(!accepts(&t, &json!("{term")) && !accepts(&t, &json!("{}")) && !accepts(&t, &json!("{v:0}")));
+}

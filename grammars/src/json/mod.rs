@@ -220,6 +220,8 @@ const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "st
 /// A JSON number that parsers read as a finite double: at most 30 integer
 /// digits and a two-digit exponent (larger ones overflow to infinity or fail).
 const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?";
+/// Numbers without an exponent.
+const PLAIN_NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?";
 /// Numbers with a non-zero fraction (exponent forms are left out).
 const NON_INTEGER: &str = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*";
 
@@ -1167,10 +1169,17 @@ impl<'a> Builder<'a> {
                 }
             } else {
                 let k = (-d.log10()).round();
-                if (10f64.powf(-k) - d).abs() > 1e-12 * d || k > 30.0 {
-                    self.unsupported(ptr, "multipleOf", format!("multipleOf {d} is only supported for powers of ten"))?;
-                } else {
+                if (10f64.powf(-k) - d).abs() <= 1e-12 * d && k <= 30.0 {
                     max_frac = Some(k as u32);
+                } else if let Some(parts) = number::multiples(d) {
+                    let mut rest = m.clone();
+                    rest.remove("multipleOf");
+                    let inner = self.number_schema(&rest, ptr, integer)?;
+                    let mut items = vec![inner, re(PLAIN_NUMBER)];
+                    items.extend(parts.iter().map(|p| re(p)));
+                    return Ok(Expr::Intersect(items));
+                } else {
+                    self.unsupported(ptr, "multipleOf", format!("multipleOf {d} is not supported"))?;
                 }
             }
         }
@@ -1279,6 +1288,17 @@ impl<'a> Builder<'a> {
                 number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
                     .ok_or(CompileError::Empty)?;
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
+        }
+        if let Some(parts) = number::multiples(d as f64) {
+            let range = number::int_range(
+                Some(lo_i.unwrap_or(i64::MIN as i128)),
+                Some(hi_i.unwrap_or(u64::MAX as i128)),
+            )
+            .ok_or(CompileError::Empty)?;
+            let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
+            let mut items = vec![re(&format!("{range}{suffix}"))];
+            items.extend(parts.iter().map(|p| re(p)));
+            return Ok(Expr::Intersect(items));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
         let any_int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");

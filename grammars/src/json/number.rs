@@ -260,6 +260,130 @@ fn fraction(f: &str, greater: bool, strict: bool, cap: Option<usize>) -> String 
     format!("(?:{})", alts.join("|"))
 }
 
+/// Longest regex a `multipleOf` condition may become.
+const MULTIPLE_REGEX_LIMIT: usize = 100_000;
+
+/// Languages whose intersection is the spellings (optional sign, no
+/// exponent) of the multiples of `d`, for `d = n / 10^k` where `n` is
+/// `2^a 5^b` or three times that: `x 10^k` must end in a multiple of
+/// `2^a 5^b` (its last `max(a, b)` digits tell) and, for 3, its digit sum
+/// must be a multiple of 3 (which the decimal point does not change).
+/// `None` otherwise (the regex for 9 is already too large).
+pub fn multiples(d: f64) -> Option<Vec<String>> {
+    let text = format!("{d}");
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let frac = frac.trim_end_matches('0');
+    let k = frac.len();
+    let n: u64 = format!("{int}{frac}").parse().ok()?;
+    if n == 0 || k > 15 {
+        return None;
+    }
+    let (mut m, mut a, mut b) = (n, 0u32, 0u32);
+    while m % 2 == 0 {
+        m /= 2;
+        a += 1;
+    }
+    while m % 5 == 0 {
+        m /= 5;
+        b += 1;
+    }
+    if !matches!(m, 1 | 3) {
+        return None;
+    }
+    let q = 2u64.pow(a) * 5u64.pow(b);
+    let big_k = a.max(b) as usize;
+    if big_k > 6 || 10u64.pow(big_k as u32) / q > 1000 {
+        return None;
+    }
+    let mut parts = vec![last_digits(q, big_k, k)];
+    if m > 1 {
+        parts.push(format!("-?(?:{})", digit_sum_multiple(m as usize)?));
+    }
+    Some(parts)
+}
+
+/// Spellings of `x` such that `x 10^k` is an integer whose last `big_k`
+/// digits (zero-padded) are a multiple of `q`.
+fn last_digits(q: u64, big_k: usize, k: usize) -> String {
+    let int = "(?:0|[1-9][0-9]*)";
+    let tails: Vec<String> =
+        (0..10u64.pow(big_k as u32)).filter(|v| v % q == 0).map(|v| format!("{v:0big_k$}")).collect();
+    let mut alts = Vec::new();
+    if big_k <= k {
+        // The last digits are fraction digits; the first k - K are free.
+        for t in &tails {
+            let t = t.trim_end_matches('0');
+            if t.is_empty() {
+                alts.push(format!("[0-9]{{0,{}}}0*", k - big_k));
+            } else {
+                alts.push(format!("[0-9]{{{}}}{t}0*", k - big_k));
+            }
+        }
+        return format!("-?{int}(?:\\.(?:{}))?", alts.join("|"));
+    }
+    let j = big_k - k;
+    for t in &tails {
+        let (ti, tf) = t.split_at(j);
+        let short = ti.trim_start_matches('0');
+        let short = if short.is_empty() { "0" } else { short };
+        let ip = if short == ti { format!("[0-9]*{ti}") } else { format!("(?:[0-9]*{ti}|{short})") };
+        let tf = tf.trim_end_matches('0');
+        let fp = if tf.is_empty() { "(?:\\.0*)?".to_string() } else { format!("\\.{tf}0*") };
+        alts.push(format!("{ip}{fp}"));
+    }
+    format!("-?(?:{})", alts.join("|"))
+}
+
+/// Digit strings (a decimal point anywhere is ignored) whose digit sum is a
+/// multiple of `m` (for 3, then so is the number), by eliminating the
+/// states of the residue automaton.
+fn digit_sum_multiple(m: usize) -> Option<String> {
+    let class = |step: usize| -> String {
+        let mut c: String = (0..10).filter(|d| d % m == step).map(|d| char::from(b'0' + d as u8)).collect();
+        if step == 0 {
+            c.push_str("\\.");
+        }
+        format!("[{c}]")
+    };
+    // r[p][q]: the regex from state p to state q; start m, final m + 1.
+    let size = m + 2;
+    let mut r: Vec<Vec<Option<String>>> = vec![vec![None; size]; size];
+    for p in 0..m {
+        for step in 0..m {
+            let c = class(step);
+            if c != "[]" {
+                r[p][(p + step) % m] = Some(c);
+            }
+        }
+    }
+    r[m][0] = Some(String::new());
+    r[0][m + 1] = Some(String::new());
+    let mut alive: Vec<usize> = (0..size).collect();
+    for q in (0..m).rev() {
+        alive.retain(|&x| x != q);
+        let lp = r[q][q].take().map(|l| format!("(?:{l})*")).unwrap_or_default();
+        for &p in &alive {
+            let Some(pq) = r[p][q].clone() else { continue };
+            for &t in &alive {
+                let Some(qt) = r[q][t].clone() else { continue };
+                let path = format!("{pq}{lp}{qt}");
+                let new = match r[p][t].take() {
+                    Some(old) => format!("(?:{old}|{path})"),
+                    None => path,
+                };
+                if new.len() > MULTIPLE_REGEX_LIMIT {
+                    return None;
+                }
+                r[p][t] = Some(new);
+            }
+        }
+        for row in r.iter_mut() {
+            row[q] = None;
+        }
+    }
+    r[m][m + 1].take()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +428,29 @@ mod tests {
             }
         }
         assert!(decimal_bound(0.1 + 0.2, true, false).is_none(), "17 significant digits");
+    }
+
+    #[test]
+    fn multiples_against_arithmetic() {
+        for (d, units) in [(3.0, 30_000i64), (6.0, 60_000), (30.0, 300_000), (1.5, 15_000), (0.75, 7_500), (12.0, 120_000), (0.3, 3_000)]
+        {
+            let parts = multiples(d).unwrap_or_else(|| panic!("{d}"));
+            let ms: Vec<_> = parts.iter().map(|p| matcher(p)).collect();
+            for x in 0..20_000i64 {
+                // x in units of 10^-4, spelled with up to four fraction digits.
+                let (i, f) = (x / 10_000, x % 10_000);
+                let frac = format!("{f:04}");
+                let frac = frac.trim_end_matches('0');
+                let text = if frac.is_empty() { i.to_string() } else { format!("{i}.{frac}") };
+                let want = x % units == 0;
+                for t in [text.clone(), format!("-{text}")] {
+                    let got = ms.iter().all(|m| m(&t));
+                    assert_eq!(got, want, "{t} multiple of {d}: {parts:?}");
+                }
+            }
+        }
+        assert!(multiples(7.0).is_none() && multiples(9.0).is_none());
+        assert!(multiples(0.123456789).is_none());
     }
 
     #[test]

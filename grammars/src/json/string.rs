@@ -232,6 +232,15 @@ pub fn format_regex(format: &str) -> Option<String> {
             format!("[A-Za-z0-9_%+-]{{1,32}}(?:\\.[A-Za-z0-9_%+-]{{1,31}})?@{LABEL}(?:\\.{LABEL}){{1,6}}")
         }
         "hostname" | "idn-hostname" => format!("{LABEL}(?:\\.{LABEL}){{0,6}}"),
+        // RFC 6570 with ASCII literals and the operators of levels 2 and 3
+        // (the reserved ones, `= , ! @ |`, are left out).
+        "uri-template" => {
+            let pct = "%[0-9A-Fa-f]{2}";
+            let literal = format!("(?:[!#$&()*+,./0-9:;=?@A-Z\\[\\]_a-z~-]|{pct})");
+            let varchar = format!("(?:[A-Za-z0-9_]|{pct})");
+            let varspec = format!("{varchar}(?:\\.?{varchar})*(?::[1-9][0-9]{{0,3}}|\\*)?");
+            format!("(?:{literal}|\\{{[+#./;?&]?{varspec}(?:,{varspec})*\\}})*")
+        }
         "ipv4" => format!("{OCTET}(?:\\.{OCTET}){{3}}"),
         "ipv6" => {
             let forms = [
