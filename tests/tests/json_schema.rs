@@ -298,3 +298,15 @@ fn multiples_with_a_factor_of_three_and_uri_templates() {
     assert!(accepts(&t, &json!("http://example.com/dictionary/{term:1}/{term}")) && accepts(&t, &json!("{?x,y*}")));
     assert!(!accepts(&t, &json!("{term")) && !accepts(&t, &json!("{}")) && !accepts(&t, &json!("{v:0}")));
 }
+
+#[test]
+fn unique_items_from_known_values() {
+    let s = json!({"type": "array", "items": {"enum": ["GET", "POST", "PUT"]}, "uniqueItems": true, "minItems": 1});
+    assert!(accepts(&s, &json!(["PUT", "GET"])) && accepts(&s, &json!(["GET", "POST", "PUT"])));
+    assert!(!accepts(&s, &json!(["GET", "GET"])) && !accepts(&s, &json!([])) && !accepts(&s, &json!(["DELETE"])));
+    let b = json!({"prefixItems": [{"type": "boolean"}, {"type": "boolean"}], "items": false, "uniqueItems": true});
+    assert!(accepts(&b, &json!([false, true])) && accepts(&b, &json!([true])));
+    assert!(!accepts(&b, &json!([true, true])) && !accepts(&b, &json!([false, true, false])));
+    let n = json!({"items": {"enum": [1, 2]}, "uniqueItems": true});
+    assert!(accepts(&n, &json!([2, 1])) && !accepts_with(&n, &JsonSchemaOptions::default(), "[1, 1.0]"), "1 and 1.0 are one value");
+}

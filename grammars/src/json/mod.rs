@@ -18,6 +18,7 @@ mod merge;
 mod negate;
 pub mod number;
 mod refs;
+mod unique;
 pub mod string;
 
 use std::collections::HashMap;
@@ -1680,7 +1681,17 @@ impl<'a> Builder<'a> {
             return Err(CompileError::Empty);
         }
         if m.get("uniqueItems") == Some(&Value::Bool(true)) && max.is_none_or(|x| x > 1) {
-            self.unsupported(ptr, "uniqueItems", "uniqueItems on arrays of more than one item is not supported")?;
+            // Exact when every item comes from a few known values.
+            if !m.contains_key("contains") {
+                if let Some(e) = self.unique_array(&prefix, &rest, min, max, ptr, base)? {
+                    return Ok(e);
+                }
+            }
+            self.unsupported(
+                ptr,
+                "uniqueItems",
+                "uniqueItems is only supported for items from a few known values (enum, const, boolean, null)",
+            )?;
         }
         let mut min = min;
         let mut max = max;
