@@ -293,7 +293,9 @@ fn multiples_with_a_factor_of_three_and_uri_templates() {
     assert!(accepts(&s, &json!(4.5)) && accepts(&s, &json!(-3)) && accepts(&s, &json!(0)) && accepts(&s, &json!(30)));
     assert!(!accepts(&s, &json!(35)) && !accepts(&s, &json!(2)) && !accepts(&s, &json!(31.5)));
     let i = json!({"type": "integer", "multipleOf": 6});
-    assert!(accepts(&i, &json!(18)) && accepts(&i, &json!(-600)) && !accepts(&i, &json!(15)) && !accepts(&i, &json!(8)));
+    assert!(
+        accepts(&i, &json!(18)) && accepts(&i, &json!(-600)) && !accepts(&i, &json!(15)) && !accepts(&i, &json!(8))
+    );
     let t = json!({"type": "string", "format": "uri-template"});
     assert!(accepts(&t, &json!("http://example.com/dictionary/{term:1}/{term}")) && accepts(&t, &json!("{?x,y*}")));
     assert!(!accepts(&t, &json!("{term")) && !accepts(&t, &json!("{}")) && !accepts(&t, &json!("{v:0}")));
@@ -308,5 +310,8 @@ fn unique_items_from_known_values() {
     assert!(accepts(&b, &json!([false, true])) && accepts(&b, &json!([true])));
     assert!(!accepts(&b, &json!([true, true])) && !accepts(&b, &json!([false, true, false])));
     let n = json!({"items": {"enum": [1, 2]}, "uniqueItems": true});
-    assert!(accepts(&n, &json!([2, 1])) && !accepts_with(&n, &JsonSchemaOptions::default(), "[1, 1.0]"), "1 and 1.0 are one value");
+    assert!(
+        accepts(&n, &json!([2, 1])) && !accepts_with(&n, &JsonSchemaOptions::default(), "[1, 1.0]"),
+        "1 and 1.0 are one value"
+    );
 }

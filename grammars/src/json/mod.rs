@@ -18,8 +18,8 @@ mod merge;
 mod negate;
 pub mod number;
 mod refs;
-mod unique;
 pub mod string;
+mod unique;
 
 use std::collections::HashMap;
 
@@ -1291,11 +1291,9 @@ impl<'a> Builder<'a> {
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
         if let Some(parts) = number::multiples(d as f64) {
-            let range = number::int_range(
-                Some(lo_i.unwrap_or(i64::MIN as i128)),
-                Some(hi_i.unwrap_or(u64::MAX as i128)),
-            )
-            .ok_or(CompileError::Empty)?;
+            let range =
+                number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
+                    .ok_or(CompileError::Empty)?;
             let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
             let mut items = vec![re(&format!("{range}{suffix}"))];
             items.extend(parts.iter().map(|p| re(p)));
@@ -1455,7 +1453,10 @@ impl<'a> Builder<'a> {
                     excluded.push(quoted(self, Expr::Regular(pattern_bodies[i].clone())));
                 }
                 if !excluded.is_empty() {
-                    items.push(Expr::Exclude { base: Box::new(re("\"(?s:.)*\"")), excluded: Box::new(Expr::Alt(excluded)) });
+                    items.push(Expr::Exclude {
+                        base: Box::new(re("\"(?s:.)*\"")),
+                        excluded: Box::new(Expr::Alt(excluded)),
+                    });
                 }
                 let key = if items.len() == 1 { items.pop().expect("one") } else { Expr::Intersect(items) };
                 extra.push(seq(vec![key, self.sep(":"), v]));

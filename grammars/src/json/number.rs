@@ -409,7 +409,8 @@ mod tests {
                 }
             }
         }
-        for (v, units) in [(1.1, 11_000i64), (0.05, 500), (-1.5, -15_000), (-0.25, -2_500), (12.375, 123_750), (0.5, 5_000)]
+        for (v, units) in
+            [(1.1, 11_000i64), (0.05, 500), (-1.5, -15_000), (-0.25, -2_500), (12.375, 123_750), (0.5, 5_000)]
         {
             for (lower, exclusive) in [(true, false), (true, true), (false, false), (false, true)] {
                 let re = decimal_bound(v, lower, exclusive).unwrap();
@@ -432,8 +433,15 @@ mod tests {
 
     #[test]
     fn multiples_against_arithmetic() {
-        for (d, units) in [(3.0, 30_000i64), (6.0, 60_000), (30.0, 300_000), (1.5, 15_000), (0.75, 7_500), (12.0, 120_000), (0.3, 3_000)]
-        {
+        for (d, units) in [
+            (3.0, 30_000i64),
+            (6.0, 60_000),
+            (30.0, 300_000),
+            (1.5, 15_000),
+            (0.75, 7_500),
+            (12.0, 120_000),
+            (0.3, 3_000),
+        ] {
             let parts = multiples(d).unwrap_or_else(|| panic!("{d}"));
             let ms: Vec<_> = parts.iter().map(|p| matcher(p)).collect();
             for x in 0..20_000i64 {
