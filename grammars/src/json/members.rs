@@ -156,9 +156,9 @@ impl Builder<'_> {
                 first.push(seq(vec![x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
             }
         }
-        for k in 0..n {
+        for (k, member) in firsts.iter().enumerate() {
             if let Some(t) = plan.after_member(start, k).filter(|t| plan.is_live(*t)) {
-                first.push(seq(vec![firsts[k].clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
+                first.push(seq(vec![member.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
             }
         }
         if first.is_empty() {
@@ -174,9 +174,9 @@ impl Builder<'_> {
                     alts.push(seq(vec![x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
                 }
             }
-            for k in 0..n {
+            for (k, member) in laters.iter().enumerate() {
                 if let Some(t) = plan.after_member(s, k).filter(|t| plan.is_live(*t)) {
-                    alts.push(seq(vec![laters[k].clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
+                    alts.push(seq(vec![member.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
                 }
             }
             let mut body = Expr::Alt(alts);

@@ -164,9 +164,9 @@ impl Builder<'_> {
         if accepting(start) {
             first.push(seq(vec![]));
         }
-        for k in 0..n {
+        for (k, item) in items.iter().enumerate() {
             if let Some(t) = step(start, k).filter(|t| is_live(*t, n, &mut live, &accepting, &step)) {
-                first.push(seq(vec![items[k].clone(), call(self, t, &mut rules, &mut todo)]));
+                first.push(seq(vec![item.clone(), call(self, t, &mut rules, &mut todo)]));
             }
         }
         if first.is_empty() {
@@ -177,9 +177,9 @@ impl Builder<'_> {
             if accepting(s) {
                 alts.push(seq(vec![]));
             }
-            for k in 0..n {
+            for (k, item) in items.iter().enumerate() {
                 if let Some(t) = step(s, k).filter(|t| is_live(*t, n, &mut live, &accepting, &step)) {
-                    alts.push(seq(vec![sep.clone(), items[k].clone(), call(self, t, &mut rules, &mut todo)]));
+                    alts.push(seq(vec![sep.clone(), item.clone(), call(self, t, &mut rules, &mut todo)]));
                 }
             }
             let r = rules[&s];
