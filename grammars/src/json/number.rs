@@ -125,6 +125,36 @@ pub fn int_range(lo: Option<i128>, hi: Option<i128>) -> Option<String> {
     }
 }
 
+/// Spellings `sign I.F` with integer part `I` in `lo..=hi` and fraction
+/// `frac`; at an end marked tight, that integer part gets the `capped`
+/// fraction instead.
+fn range_with_fraction(
+    (lo, hi): (i128, Option<i128>),
+    (lo_tight, hi_tight): (bool, bool),
+    sign: &str,
+    frac: &str,
+    capped: &dyn Fn(u128) -> String,
+    alts: &mut Vec<String>,
+) {
+    if hi.is_some_and(|h| h < lo) {
+        return;
+    }
+    let (mut a, mut b) = (lo, hi);
+    if lo_tight {
+        alts.push(format!("{sign}{lo}{}", capped(lo as u128)));
+        a += 1;
+    }
+    if let (true, Some(h)) = (hi_tight, hi) {
+        if h >= a {
+            alts.push(format!("{sign}{h}{}", capped(h as u128)));
+        }
+        b = Some(h - 1);
+    }
+    if b.is_none_or(|h| h >= a) {
+        alts.push(format!("{sign}{}{frac}", nat_range(a as u128, b.map(|h| h as u128))));
+    }
+}
+
 /// Decimal numbers `x` with `lo <= x <= hi` (bounds possibly exclusive),
 /// without exponent. `frac` is the regex of a fractional part's digits after
 /// the dot that are allowed (e.g. `[0-9]*[1-9]` for any non-zero fraction).
@@ -145,17 +175,24 @@ pub fn number_range(lo: Option<Bound>, hi: Option<Bound>, max_frac_digits: Optio
     if let Some(frac) = nonzero_frac {
         // x = I + f, 0 < f < 1, I >= 0: x > m <=> I >= m (m integer), x >= m likewise;
         // x < M and x <= M <=> I <= M - 1.
+        // Next to a strict bound, a long fraction may read as the bound
+        // itself (1.00000000000000000001 is the double 1.0): there the
+        // fraction is kept short enough for a double to tell them apart.
+        let capped = |int: u128| {
+            let c = DECIMAL_DIGITS.saturating_sub(digits(int) as usize).max(1);
+            let c = max_frac_digits.map_or(c, |k| c.min(k as usize));
+            format!("\\.[0-9]{{0,{}}}[1-9]0*", c - 1)
+        };
+        let strict = |b: Option<Bound>| b.is_some_and(|b| b.exclusive);
         let plo = lo.map_or(0, |b| b.value.max(0));
         let phi = hi.map(|b| b.value - 1);
-        if phi.is_none_or(|h| h >= plo) {
-            alts.push(format!("{}{frac}", nat_range(plo as u128, phi.map(|h| h as u128))));
-        }
+        let tight = (strict(lo) && lo.is_some_and(|b| b.value >= 0), strict(hi));
+        range_with_fraction((plo, phi), tight, "", &frac, &capped, &mut alts);
         // x = -(I + f): x >= m <=> I <= -m - 1; x <= M <=> I >= -M.
         let nlo = hi.map_or(0, |b| (-b.value).max(0));
         let nhi = lo.map(|b| -b.value - 1);
-        if nhi.is_none_or(|h| h >= nlo) {
-            alts.push(format!("-{}{frac}", nat_range(nlo as u128, nhi.map(|h| h as u128))));
-        }
+        let tight = (strict(hi) && hi.is_some_and(|b| b.value <= 0), strict(lo));
+        range_with_fraction((nlo, nhi), tight, "-", &frac, &capped, &mut alts);
     }
     if alts.is_empty() {
         None
@@ -459,6 +496,20 @@ mod tests {
         }
         assert!(multiples(7.0).is_none() && multiples(9.0).is_none());
         assert!(multiples(0.123456789).is_none());
+    }
+
+    #[test]
+    fn strict_bounds_keep_fractions_a_double_can_tell_apart() {
+        let b = |value, exclusive| Some(Bound { value, exclusive });
+        let m = matcher(&number_range(b(1, true), b(3, true), None).unwrap());
+        assert!(m("1.5") && m("1.00000000000001") && m("2.99999999999999") && m("2.5"));
+        assert!(!m("1.00000000000000000001"), "reads as 1.0");
+        assert!(!m("2.99999999999999999999"), "reads as 3.0");
+        let n = matcher(&number_range(b(-3, true), b(0, true), None).unwrap());
+        assert!(n("-2.5") && n("-0.5") && !n("-2.99999999999999999999") && !n("-0.00000000000000000001"));
+        // Inclusive bounds need no care: rounding never crosses them.
+        let i = matcher(&number_range(b(1, false), None, None).unwrap());
+        assert!(i("1.00000000000000000001"));
     }
 
     #[test]
