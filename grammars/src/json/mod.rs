@@ -208,7 +208,7 @@ fn star(e: Expr) -> Expr {
 }
 
 /// Default for [`JsonSchemaOptions::any_order_max`].
-pub const DEFAULT_ANY_ORDER_MAX: usize = 6;
+pub const DEFAULT_ANY_ORDER_MAX: usize = 8;
 /// Most member-set automata one object may use (any order, counted members).
 const OBJECT_STATE_LIMIT: usize = 1024;
 
