@@ -221,10 +221,6 @@ const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "st
 /// A JSON number that parsers read as a finite double: at most 30 integer
 /// digits and a two-digit exponent (larger ones overflow to infinity or fail).
 const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?";
-/// Numbers without an exponent.
-const PLAIN_NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?";
-/// Numbers with a non-zero fraction (exponent forms are left out).
-const NON_INTEGER: &str = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*";
 
 struct Builder<'a> {
     resolver: Resolver<'a>,
@@ -599,7 +595,8 @@ impl<'a> Builder<'a> {
                     if bounded {
                         self.unsupported(ptr, "not", "a bounded number that is not an integer")?;
                     }
-                    Ok(re(NON_INTEGER))
+                    // Short spellings: a long one may read as an integer-valued double.
+                    Ok(re(&number::short_number(true)))
                 }
                 "object" => self.object_type(&m, ptr, base, depth),
                 "array" => self.array_type(&m, ptr, base, depth),
@@ -938,10 +935,22 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
+            // Numbers are kept to spellings whose integer-ness is plain: 64-bit
+            // integers without fraction, or short non-integers (a validator
+            // reads `2e1` and a 25-digit integer as integer-valued doubles,
+            // which the integer languages here do not spell).
+            let safe = (t == "number").then(|| {
+                let int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
+                re(&format!("(?:{int}|{})", number::short_number(true)))
+            });
             for i in 0..exprs.len() {
                 let others: Vec<Expr> =
                     exprs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, e)| e.clone()).collect();
-                alts.push(Expr::Exclude { base: Box::new(exprs[i].clone()), excluded: Box::new(Expr::Alt(others)) });
+                let base = match &safe {
+                    Some(safe) => Expr::Intersect(vec![exprs[i].clone(), safe.clone()]),
+                    None => exprs[i].clone(),
+                };
+                alts.push(Expr::Exclude { base: Box::new(base), excluded: Box::new(Expr::Alt(others)) });
             }
         }
         if alts.is_empty() {
@@ -1176,7 +1185,8 @@ impl<'a> Builder<'a> {
                     let mut rest = m.clone();
                     rest.remove("multipleOf");
                     let inner = self.number_schema(&rest, ptr, integer)?;
-                    let mut items = vec![inner, re(PLAIN_NUMBER)];
+                    // Short spellings, so that the validator's double arithmetic is exact.
+                    let mut items = vec![inner, re(&number::short_number(false))];
                     items.extend(parts.iter().map(|p| re(p)));
                     return Ok(Expr::Intersect(items));
                 } else {
@@ -1275,13 +1285,13 @@ impl<'a> Builder<'a> {
             }
         }
         // A divisor of 10^k: a multiple is told by its last k digits. Within
-        // 18 digits, inside the 64-bit range.
+        // 15 digits, where a validator's double arithmetic is exact.
         if let Some(k) = (1..=4u32).find(|k| 10u64.pow(*k) % d == 0) {
             let p = 10u64.pow(k);
             let small: Vec<String> = (1..p).filter(|v| v % d == 0).map(|v| v.to_string()).collect();
             let suffixes: Vec<String> =
                 (0..p).filter(|v| v % d == 0).map(|v| format!("{v:0width$}", width = k as usize)).collect();
-            let multiples = format!("0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))", small.join("|"), 17 - k, suffixes.join("|"));
+            let multiples = format!("0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))", small.join("|"), 14 - k, suffixes.join("|"));
             if lo_i.is_none() && hi_i.is_none() {
                 return Ok(re(&multiples));
             }
@@ -1291,9 +1301,13 @@ impl<'a> Builder<'a> {
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
         if let Some(parts) = number::multiples(d as f64) {
-            let range =
-                number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
-                    .ok_or(CompileError::Empty)?;
+            // Within 15 digits, where a validator's double arithmetic is exact.
+            let limit = 10i128.pow(15) - 1;
+            let range = number::int_range(
+                Some(lo_i.map_or(-limit, |l| l.max(-limit))),
+                Some(hi_i.map_or(limit, |h| h.min(limit))),
+            )
+            .ok_or(CompileError::Empty)?;
             let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
             let mut items = vec![re(&format!("{range}{suffix}"))];
             items.extend(parts.iter().map(|p| re(p)));

@@ -297,6 +297,25 @@ fn fraction(f: &str, greater: bool, strict: bool, cap: Option<usize>) -> String 
     format!("(?:{})", alts.join("|"))
 }
 
+/// Spellings (no exponent) with at most 15 digits in all: every validator
+/// reads them as a double that keeps their value's integer-ness, and
+/// comparing them as decimals agrees with comparing doubles. With
+/// `non_integer`, only those with a non-zero fraction.
+pub fn short_number(non_integer: bool) -> String {
+    let mut alts = Vec::new();
+    for i in 1..=DECIMAL_DIGITS {
+        let int = if i == 1 { "[0-9]".to_string() } else { format!("[1-9][0-9]{{{}}}", i - 1) };
+        let n = DECIMAL_DIGITS - i;
+        match (non_integer, n) {
+            (true, 0) => {}
+            (true, n) => alts.push(format!("{int}\\.[0-9]{{0,{}}}[1-9]0*", n - 1)),
+            (false, 0) => alts.push(format!("{int}(?:\\.0+)?")),
+            (false, n) => alts.push(format!("{int}(?:\\.[0-9]{{1,{n}}}0*)?")),
+        }
+    }
+    format!("-?(?:{})", alts.join("|"))
+}
+
 /// Longest regex a `multipleOf` condition may become.
 const MULTIPLE_REGEX_LIMIT: usize = 100_000;
 
@@ -510,6 +529,19 @@ mod tests {
         // Inclusive bounds need no care: rounding never crosses them.
         let i = matcher(&number_range(b(1, false), None, None).unwrap());
         assert!(i("1.00000000000000000001"));
+    }
+
+    #[test]
+    fn short_numbers() {
+        let any = matcher(&short_number(false));
+        let frac = matcher(&short_number(true));
+        for t in ["0", "-7", "123456789012345", "1.5", "12345678901234.5", "0.00000000000001", "2.50"] {
+            assert!(any(t), "{t}");
+        }
+        for t in ["1234567890123456", "1.234567890123456", "1e5", "01", "1."] {
+            assert!(!any(t), "{t}");
+        }
+        assert!(frac("1.5") && frac("-0.25") && !frac("2") && !frac("2.0") && !frac("123456789012345.5"));
     }
 
     #[test]
