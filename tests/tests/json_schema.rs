@@ -315,3 +315,14 @@ fn unique_items_from_known_values() {
         "1 and 1.0 are one value"
     );
 }
+
+#[test]
+fn constant_objects_in_any_order() {
+    let s = json!({"enum": [{"kind": "a", "size": 1}, {"kind": "b", "tags": ["x", "y"], "size": 2}]});
+    assert!(
+        accepts(&s, &json!({"size": 1, "kind": "a"}))
+            && accepts(&s, &json!({"tags": ["x", "y"], "size": 2, "kind": "b"}))
+    );
+    assert!(!accepts(&s, &json!({"size": 1, "kind": "b"})) && !accepts(&s, &json!({"kind": "a"})));
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"kind": "a", "size": 1, "kind": "a"}"#));
+}

@@ -992,7 +992,7 @@ impl<'a> Builder<'a> {
             }
             let ok = check::check(&rest, &v, &self.resolver, base, 0).map_err(|e| err(ptr, "enum", e))?;
             if ok {
-                alts.push(self.literal(&v));
+                alts.push(self.value_literal(&v, ptr)?);
             }
         }
         if alts.is_empty() {
@@ -1013,6 +1013,45 @@ impl<'a> Builder<'a> {
         items.push(self.ws());
         items.push(lit(close));
         seq(items)
+    }
+
+    /// A JSON value as a literal, as [`Builder::literal`], except that the
+    /// members of an object (with at most `any_order_max` members) may come
+    /// in any order.
+    fn value_literal(&mut self, v: &Value, ptr: &str) -> Result<Expr, CompileError> {
+        match v {
+            Value::Object(o) if o.len() > 1 && o.len() <= self.opts.any_order_max => {
+                let mut members = Vec::new();
+                for (k, x) in o {
+                    let key = lit(&serde_json::to_string(k).expect("string"));
+                    members.push(Member { key, value: self.value_literal(x, ptr)?, required: true });
+                }
+                let c = MemberSets { min_count: 0, max_count: None, ptr: format!("{ptr}:const") };
+                match self.member_sets(&members, &None, &c)? {
+                    Some(body) => {
+                        let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                        Ok(Expr::Rule(self.add_rule(&format!("{ptr}:const"), Some(obj), false)))
+                    }
+                    None => Ok(self.literal(v)),
+                }
+            }
+            Value::Object(o) => {
+                let mut members = Vec::new();
+                for (k, x) in o {
+                    let key = lit(&serde_json::to_string(k).expect("string"));
+                    members.push(seq(vec![key, self.sep(":"), self.value_literal(x, ptr)?]));
+                }
+                Ok(self.bracketed("{", "}", members))
+            }
+            Value::Array(a) => {
+                let mut items = Vec::new();
+                for x in a {
+                    items.push(self.value_literal(x, ptr)?);
+                }
+                Ok(self.bracketed("[", "]", items))
+            }
+            other => Ok(self.literal(other)),
+        }
     }
 
     /// A JSON value as a literal, with whitespace allowed between its tokens.

@@ -148,7 +148,10 @@ impl Builder<'_> {
             l
         }
         let n = values.len();
-        let items: Vec<Expr> = values.iter().map(|v| self.literal(v)).collect();
+        let mut items = Vec::new();
+        for v in &values {
+            items.push(self.value_literal(v, ptr)?);
+        }
         let sep = self.sep(",");
         let mut rules: HashMap<State, RuleId> = HashMap::new();
         let mut todo: Vec<State> = Vec::new();
