@@ -51,6 +51,10 @@ struct MaskArgs {
     /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
     #[arg(long)]
     forbid_additional: bool,
+    /// JSON Schema: objects with at most this many declared properties accept them in any order;
+    /// larger ones take them in schema order (0: schema order everywhere).
+    #[arg(long, default_value_t = sluicegate_grammars::json::DEFAULT_ANY_ORDER_MAX)]
+    any_order_max: usize,
     /// Text the constraint consumes before the mask is computed.
     #[arg(long, default_value = "")]
     prefix: String,
@@ -81,7 +85,11 @@ fn mask(args: MaskArgs) -> Result<(), String> {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
             let schema: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| format!("schema {path} is not valid JSON: {e}"))?;
-            let mut opts = JsonSchemaOptions { lenient: args.lenient, ..JsonSchemaOptions::default() };
+            let mut opts = JsonSchemaOptions {
+                lenient: args.lenient,
+                any_order_max: args.any_order_max,
+                ..JsonSchemaOptions::default()
+            };
             if args.compact {
                 opts.whitespace = Whitespace::Compact;
             }
