@@ -326,3 +326,16 @@ fn constant_objects_in_any_order() {
     assert!(!accepts(&s, &json!({"size": 1, "kind": "b"})) && !accepts(&s, &json!({"kind": "a"})));
     assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"kind": "a", "size": 1, "kind": "a"}"#));
 }
+
+#[test]
+fn uris_have_one_query_and_one_fragment() {
+    let u = json!({"type": "string", "format": "uri"});
+    assert!(
+        accepts(&u, &json!("http://example.com:8080/a/b?x=1&y=2#top")) && accepts(&u, &json!("urn:isbn:0451450523"))
+    );
+    assert!(!accepts(&u, &json!("http://a:b/")), "a port is digits");
+    assert!(!accepts(&u, &json!("http://x/#a#b")) && !accepts(&u, &json!("/relative")));
+    let r = json!({"type": "string", "format": "uri-reference"});
+    assert!(accepts(&r, &json!("../a/b?q#f")) && accepts(&r, &json!("//host/p")) && accepts(&r, &json!("")));
+    assert!(!accepts(&r, &json!("a#b#c")) && !accepts(&r, &json!("a b")));
+}
