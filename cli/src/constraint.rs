@@ -37,6 +37,10 @@ pub struct ConstraintArgs {
     /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
     #[arg(long)]
     pub forbid_additional: bool,
+    /// JSON Schema: objects with at most this many declared properties accept them in any order;
+    /// larger ones take them in schema order (0: schema order everywhere).
+    #[arg(long, default_value_t = sluicegate_grammars::json::DEFAULT_ANY_ORDER_MAX)]
+    pub any_order_max: usize,
 }
 
 impl ConstraintArgs {
@@ -84,6 +88,7 @@ impl ConstraintArgs {
                 let mut opts = JsonSchemaOptions {
                     lenient: self.lenient,
                     integers_without_fraction: for_generation,
+                    any_order_max: self.any_order_max,
                     ..JsonSchemaOptions::default()
                 };
                 if self.compact || (for_generation && !self.flexible_whitespace) {

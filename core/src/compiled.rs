@@ -334,6 +334,13 @@ impl CompiledGrammar {
         if first.is_empty() {
             return;
         }
+        // Leaving may itself end on the bottom frame, ready to return (a call
+        // to a rule that accepts the empty string, at the end of this rule).
+        for c in first.iter() {
+            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
+                exits.push((node as u32, c.top, false));
+            }
+        }
         let end = trie.skip(node);
         let mut i = node + 1;
         while i < end {

@@ -155,9 +155,63 @@ fn negation_by_exclusion() {
     assert!(!accepts_with(&word, &JsonSchemaOptions::default(), r#""\u0072oot""#));
     let pat = json!({"type": "string", "not": {"pattern": "^tmp"}});
     assert!(accepts(&pat, &json!("data")) && !accepts(&pat, &json!("tmpfile")));
+    // 3, 3.0 and 3e0 are one value: integers and fractions are split, and
+    // exponent spellings are left out of both.
     let number = json!({"type": "number", "not": {"enum": [3]}});
-    let e = grammar(&number, &JsonSchemaOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("not"), "3, 3.0 and 3e0 are one value with several spellings: {e}");
+    assert!(accepts(&number, &json!(4)) && accepts(&number, &json!(2.5)));
+    assert!(!accepts(&number, &json!(3)) && !accepts(&number, &json!(3.0)));
+    assert!(!accepts_with(&number, &JsonSchemaOptions::default(), "3e0"));
+    let half = json!({"type": "number", "not": {"enum": [1.5]}});
+    let e = grammar(&half, &JsonSchemaOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not"), "1.5 has several spellings (1.50, 15e-1): {e}");
+}
+
+#[test]
+fn general_negation_and_conditions() {
+    // not of a conjunction: one of its assertions fails.
+    let s = json!({"not": {"type": "object", "properties": {"foo": {"type": "string"}}}});
+    assert!(accepts(&s, &json!(1)) && accepts(&s, &json!({"foo": 1})));
+    assert!(!accepts(&s, &json!({"foo": "x"})) && !accepts(&s, &json!({})));
+    let ite = json!({"if": {"exclusiveMaximum": 0}, "then": {"minimum": -10}, "else": {"multipleOf": 2}});
+    assert!(accepts(&ite, &json!(-1)) && accepts(&ite, &json!(4)) && accepts(&ite, &json!("x")));
+    assert!(!accepts(&ite, &json!(-100)) && !accepts(&ite, &json!(3)));
+    let one = json!({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]});
+    assert!(accepts(&one, &json!({"a": 1})) && accepts(&one, &json!({"b": 1})));
+    assert!(!accepts(&one, &json!({"a": 1, "b": 2})) && !accepts(&one, &json!({})));
+}
+
+#[test]
+fn contains_counts() {
+    let s = json!({"type": "array", "items": {"type": "integer"}, "contains": {"const": 1}, "minContains": 2, "maxContains": 3});
+    assert!(accepts(&s, &json!([1, 1])) && accepts(&s, &json!([0, 1, 2, 1, 1])));
+    assert!(!accepts(&s, &json!([1, 2])) && !accepts(&s, &json!([1, 1, 1, 1])) && !accepts(&s, &json!([1, 1, "x"])));
+    let any = json!({"contains": {"minimum": 5}});
+    assert!(accepts(&any, &json!([1, 7])) && accepts(&any, &json!("not an array")));
+    assert!(!accepts(&any, &json!([1, 2])) && !accepts(&any, &json!([])));
+}
+
+#[test]
+fn members_in_any_order_with_counts_and_dependencies() {
+    let s = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}}, "required": ["a", "c"]});
+    assert!(accepts(&s, &json!({"c": true, "b": "x", "a": 1})));
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"c": true, "extra": [], "a": 1}"#));
+    assert!(!accepts(&s, &json!({"c": true, "b": "x"})), "required a missing");
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a": 1, "c": true, "a": 2}"#), "a repeated");
+    let ordered = JsonSchemaOptions { any_order_max: 0, ..JsonSchemaOptions::default() };
+    assert!(!accepts_with(&s, &ordered, r#"{"c": true, "a": 1}"#), "schema order on request");
+    let counted = json!({"maxProperties": 2, "minProperties": 1, "properties": {"a": {}}});
+    assert!(accepts(&counted, &json!({"x": 1, "a": 2})) && accepts(&counted, &json!({"x": 1})));
+    assert!(!accepts(&counted, &json!({"x": 1, "y": 2, "a": 3})) && !accepts(&counted, &json!({})));
+    let dep = json!({"dependentRequired": {"bar": ["foo"]}});
+    assert!(accepts(&dep, &json!({"foo": 1, "bar": 2})) && accepts(&dep, &json!({"bar": 2, "foo": 1})));
+    assert!(accepts(&dep, &json!({"foo": 1})) && !accepts(&dep, &json!({"bar": 2})));
+}
+
+#[test]
+fn multiples_of_divisors_of_powers_of_ten() {
+    let s = json!({"type": "integer", "multipleOf": 4, "minimum": 10});
+    assert!(accepts(&s, &json!(12)) && accepts(&s, &json!(1000)) && accepts(&s, &json!(1004)));
+    assert!(!accepts(&s, &json!(8)) && !accepts(&s, &json!(1002)) && !accepts(&s, &json!(14)));
 }
 
 #[test]
@@ -174,4 +228,114 @@ fn if_then_else_on_a_discriminator() {
     assert!(accepts(&s, &json!({"kind": "square", "side": 3})));
     assert!(!accepts(&s, &json!({"kind": "circle", "side": 3})));
     assert!(!accepts(&s, &json!({"kind": "square", "radius": 2})));
+}
+
+#[test]
+fn a_token_that_ends_an_empty_call_and_returns() {
+    // `"}` closes the last value, enters the (empty) rule of the final member
+    // set, and returns from two rules within one token.
+    let s = json!({"type": "object", "properties": {"foo": {"enum": ["foo"]}, "bar": {"enum": ["bar"]}}, "required": ["bar"]});
+    assert!(accepts(&s, &json!({"foo": "foo", "bar": "bar"})));
+}
+
+#[test]
+fn non_integer_bounds() {
+    let s = json!({"type": "number", "minimum": 0.5, "exclusiveMaximum": 2.25});
+    assert!(accepts(&s, &json!(0.5)) && accepts(&s, &json!(2.2)) && accepts(&s, &json!(1)));
+    assert!(!accepts(&s, &json!(0.49)) && !accepts(&s, &json!(2.25)) && !accepts(&s, &json!(3)));
+    let neg = json!({"exclusiveMinimum": -1.5});
+    assert!(accepts(&neg, &json!(-1.4)) && accepts(&neg, &json!(0)) && accepts(&neg, &json!("not a number")));
+    assert!(!accepts(&neg, &json!(-1.5)) && !accepts(&neg, &json!(-2)));
+}
+
+#[test]
+fn unevaluated_items_see_the_branch_that_matched() {
+    let s = json!({"prefixItems": [{"const": "foo"}], "anyOf": [{"prefixItems": [true, {"const": "bar"}]}, {"prefixItems": [true, true, {"const": "baz"}]}], "unevaluatedItems": false});
+    assert!(accepts(&s, &json!(["foo", "bar"])) && accepts(&s, &json!(["foo", "bar", "baz"])));
+    assert!(!accepts(&s, &json!(["foo", "bar", 42])) && !accepts(&s, &json!(["foo", "bar", "baz", 42])));
+}
+
+#[test]
+fn overlapping_patterns_and_merged_negations() {
+    // A name matching both patterns must satisfy both schemas.
+    let s = json!({"patternProperties": {"a*": {"type": "integer"}, "aaa*": {"maximum": 20}}});
+    assert!(accepts(&s, &json!({"a": 21})) && accepts(&s, &json!({"aaaa": 18})));
+    assert!(!accepts(&s, &json!({"aaa": 31})) && !accepts(&s, &json!({"aaa": "foo"})));
+    // Branches that overlap on objects without a discriminator: each branch
+    // excludes the others (the merged `not`s of the negations terminate).
+    let one = json!({"type": "object", "additionalProperties": false,
+        "properties": {"category": {"enum": ["a", "b", "c"]}, "url": {"type": "string"}},
+        "oneOf": [{"required": ["url"], "properties": {"category": {"enum": ["a"]}}},
+                  {"required": ["url"], "properties": {"category": {"enum": ["b"]}}},
+                  {"required": ["url"], "properties": {"category": {"enum": ["c"]}}}]});
+    assert!(accepts(&one, &json!({"category": "b", "url": "x"})));
+    assert!(!accepts(&one, &json!({"url": "x"})), "matches all three branches");
+}
+
+#[test]
+fn several_conditions_and_one_ofs_in_all_of() {
+    let s = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "allOf": [{"if": {"properties": {"a": {"const": 1}}, "required": ["a"]}, "then": {"required": ["b"]}},
+                  {"if": {"properties": {"b": {"const": 2}}, "required": ["b"]}, "then": {"required": ["a"]}}]});
+    assert!(accepts(&s, &json!({"a": 1, "b": 2})) && accepts(&s, &json!({"a": 3})) && accepts(&s, &json!({})));
+    assert!(!accepts(&s, &json!({"a": 1})) && !accepts(&s, &json!({"b": 2})));
+    let o = json!({"allOf": [{"oneOf": [{"type": "integer"}, {"type": "string"}]}, {"oneOf": [{"minimum": 5}, {"type": "string", "maxLength": 2}]}]});
+    assert!(accepts(&o, &json!(7)));
+    // A string meets both branches of the second oneOf (minimum holds for non-numbers).
+    assert!(!accepts(&o, &json!("ab")) && !accepts(&o, &json!(3)) && !accepts(&o, &json!(null)));
+    let e = json!({"enum": ["tmpA", "b"], "not": {"pattern": "^tmp"}});
+    assert!(accepts(&e, &json!("b")) && !accepts(&e, &json!("tmpA")), "an enum filtered by a negated pattern");
+}
+
+#[test]
+fn multiples_with_a_factor_of_three_and_uri_templates() {
+    let s = json!({"multipleOf": 1.5, "maximum": 30});
+    assert!(accepts(&s, &json!(4.5)) && accepts(&s, &json!(-3)) && accepts(&s, &json!(0)) && accepts(&s, &json!(30)));
+    assert!(!accepts(&s, &json!(35)) && !accepts(&s, &json!(2)) && !accepts(&s, &json!(31.5)));
+    let i = json!({"type": "integer", "multipleOf": 6});
+    assert!(
+        accepts(&i, &json!(18)) && accepts(&i, &json!(-600)) && !accepts(&i, &json!(15)) && !accepts(&i, &json!(8))
+    );
+    let t = json!({"type": "string", "format": "uri-template"});
+    assert!(accepts(&t, &json!("http://example.com/dictionary/{term:1}/{term}")) && accepts(&t, &json!("{?x,y*}")));
+    assert!(!accepts(&t, &json!("{term")) && !accepts(&t, &json!("{}")) && !accepts(&t, &json!("{v:0}")));
+}
+
+#[test]
+fn unique_items_from_known_values() {
+    let s = json!({"type": "array", "items": {"enum": ["GET", "POST", "PUT"]}, "uniqueItems": true, "minItems": 1});
+    assert!(accepts(&s, &json!(["PUT", "GET"])) && accepts(&s, &json!(["GET", "POST", "PUT"])));
+    assert!(!accepts(&s, &json!(["GET", "GET"])) && !accepts(&s, &json!([])) && !accepts(&s, &json!(["DELETE"])));
+    let b = json!({"prefixItems": [{"type": "boolean"}, {"type": "boolean"}], "items": false, "uniqueItems": true});
+    assert!(accepts(&b, &json!([false, true])) && accepts(&b, &json!([true])));
+    assert!(!accepts(&b, &json!([true, true])) && !accepts(&b, &json!([false, true, false])));
+    let n = json!({"items": {"enum": [1, 2]}, "uniqueItems": true});
+    assert!(
+        accepts(&n, &json!([2, 1])) && !accepts_with(&n, &JsonSchemaOptions::default(), "[1, 1.0]"),
+        "1 and 1.0 are one value"
+    );
+}
+
+#[test]
+fn constant_objects_in_any_order() {
+    let s = json!({"enum": [{"kind": "a", "size": 1}, {"kind": "b", "tags": ["x", "y"], "size": 2}]});
+    assert!(
+        accepts(&s, &json!({"size": 1, "kind": "a"}))
+            && accepts(&s, &json!({"tags": ["x", "y"], "size": 2, "kind": "b"}))
+    );
+    assert!(!accepts(&s, &json!({"size": 1, "kind": "b"})) && !accepts(&s, &json!({"kind": "a"})));
+    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), r#"{"kind": "a", "size": 1, "kind": "a"}"#));
+}
+
+#[test]
+fn uris_have_one_query_and_one_fragment() {
+    let u = json!({"type": "string", "format": "uri"});
+    assert!(
+        accepts(&u, &json!("http://example.com:8080/a/b?x=1&y=2#top")) && accepts(&u, &json!("urn:isbn:0451450523"))
+    );
+    assert!(!accepts(&u, &json!("http://a:b/")), "a port is digits");
+    assert!(!accepts(&u, &json!("http://x/#a#b")) && !accepts(&u, &json!("/relative")));
+    let r = json!({"type": "string", "format": "uri-reference"});
+    assert!(accepts(&r, &json!("../a/b?q#f")) && accepts(&r, &json!("//host/p")) && accepts(&r, &json!("")));
+    assert!(!accepts(&r, &json!("a#b#c")) && !accepts(&r, &json!("a b")));
 }

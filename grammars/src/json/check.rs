@@ -171,6 +171,31 @@ pub fn check(s: &Value, v: &Value, r: &Resolver, base: &str, depth: usize) -> Re
                 let (_, b, target) = r.resolve(base, reference)?;
                 check(target, v, r, &b, depth + 1)?
             }
+            // The compiler's own exclusions (see `Builder::apply_not`).
+            "x-sluicegate-not-types" => {
+                let types = kv.as_array().ok_or("bad exclusion")?;
+                !types.iter().filter_map(Value::as_str).any(|t| type_matches(t, v))
+            }
+            "x-sluicegate-not-values" => !kv.as_array().ok_or("bad exclusion")?.iter().any(|x| json_eq(x, v)),
+            "x-sluicegate-not-patterns" => {
+                let mut ok = true;
+                for p in kv.as_array().ok_or("bad exclusion")? {
+                    let mut single = serde_json::Map::new();
+                    single.insert("pattern".into(), p.clone());
+                    ok &= !matches!(v, Value::String(_)) || !check(&Value::Object(single), v, r, base, depth + 1)?;
+                }
+                ok
+            }
+            "x-sluicegate-oneOf" => {
+                let mut ok = true;
+                for list in kv.as_array().ok_or("bad oneOf")? {
+                    let mut single = serde_json::Map::new();
+                    single.insert("oneOf".into(), list.clone());
+                    ok &= check(&Value::Object(single), v, r, base, depth + 1)?;
+                }
+                ok
+            }
+            k if k.starts_with("x-sluicegate") => return Err(format!("keyword {k} in a constant check")),
             k if super::is_assertion(k) => return Err(format!("keyword {k} in a constant check")),
             _ => true,
         };

@@ -76,6 +76,18 @@ pub fn translate(p: &str) -> Result<String, String> {
                         out.push_str(&format!("\\x{:02X}", (*l as u32) % 32));
                         i += 1;
                     }
+                    // Unicode property escapes (`\p{Letter}`, `\p{Script=Greek}`), as in unicode mode.
+                    'p' | 'P' if chars.get(i) == Some(&'{') => {
+                        let end = chars[i..].iter().position(|&c| c == '}').ok_or("unterminated \\p{")?;
+                        let name: String = chars[i + 1..i + end].iter().collect();
+                        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '=') {
+                            return Err(format!("unicode property {name:?}"));
+                        }
+                        out.push('\\');
+                        out.push(e);
+                        out.push_str(&format!("{{{name}}}"));
+                        i += end + 1;
+                    }
                     'x' | 'p' | 'P' | 'n' | 'r' | 't' | 'f' | 'v' => {
                         if e == 'v' {
                             out.push_str("\\x0B");

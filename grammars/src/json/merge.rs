@@ -9,9 +9,15 @@ use super::check::json_eq;
 const TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string", "integer"];
 
 /// The normal form used by the merger and the compiler: `const` becomes a
-/// one-value `enum`, draft-4 boolean `exclusiveMinimum`/`exclusiveMaximum`
-/// become numeric ones.
+/// one-value `enum`, `then`/`else` without `if` are dropped, draft-4 boolean
+/// `exclusiveMinimum`/`exclusiveMaximum` become numeric ones.
 pub fn normalize(mut m: Map<String, Value>) -> Map<String, Value> {
+    // `then`/`else` without `if` assert nothing; dropped, so that merging
+    // never pairs them with another schema's `if`.
+    if !m.contains_key("if") {
+        m.remove("then");
+        m.remove("else");
+    }
     if let Some(c) = m.remove("const") {
         let merged = match m.remove("enum") {
             Some(Value::Array(vals)) => vals.into_iter().filter(|v| json_eq(v, &c)).collect(),
@@ -135,8 +141,23 @@ pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String,
     // `items` without `prefixItems` applies to every element, so it must
     // meet the other side's positional items too.
     let a2 = spread_items(a.clone(), &b);
-    let b = spread_items(b, &a);
+    let mut b = spread_items(b, &a);
     let a = a2;
+    // A second `oneOf` or `if` waits in a list; the compiler applies them
+    // one after the other.
+    if a.contains_key("oneOf") && b.contains_key("oneOf") {
+        let one = b.remove("oneOf").expect("present");
+        push_pending(&mut b, "x-sluicegate-oneOf", one);
+    }
+    if a.contains_key("if") && b.contains_key("if") {
+        let mut triple = Map::new();
+        for k in ["if", "then", "else"] {
+            if let Some(v) = b.remove(k) {
+                triple.insert(k.into(), v);
+            }
+        }
+        push_pending(&mut b, "x-sluicegate-if", Value::Object(triple));
+    }
     let mut out = Map::new();
     // Properties, with each side's additional/pattern schemas applied to the other's names.
     let pa = a.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -173,14 +194,46 @@ pub fn merge(a: Map<String, Value>, b: Map<String, Value>) -> Result<Map<String,
     Ok(out)
 }
 
+fn push_pending(m: &mut Map<String, Value>, key: &str, v: Value) {
+    let mut list = m.remove(key).and_then(|l| l.as_array().cloned()).unwrap_or_default();
+    list.push(v);
+    m.insert(key.into(), Value::Array(list));
+}
+
+/// The next pending `oneOf` list or `if` triple (see [`merge`]), moved into
+/// place once the previous one has been taken out of `m`.
+pub fn next_pending(m: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    let mut list = m.remove(key)?.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return None;
+    }
+    let next = list.remove(0);
+    if !list.is_empty() {
+        m.insert(key.into(), Value::Array(list));
+    }
+    Some(next)
+}
+
 /// When `other` has positional items and `m` does not, restate `m`'s
 /// `items` as positional items plus the same `items` for the rest.
+/// Positional items shorter than the other side's are extended the same way,
+/// with this side's `items` (or `true`) at the missing positions.
 fn spread_items(mut m: Map<String, Value>, other: &Map<String, Value>) -> Map<String, Value> {
     let other_prefix = other.get("prefixItems").and_then(Value::as_array).map(Vec::len);
-    if let (Some(n), None) = (other_prefix, m.get("prefixItems")) {
-        if let Some(items) = m.get("items").filter(|i| !i.is_array()).cloned() {
+    let rest = match m.get("items") {
+        Some(Value::Array(_)) => None,
+        Some(i) => Some(i.clone()),
+        None => Some(Value::Bool(true)),
+    };
+    match (other_prefix, m.get("prefixItems").and_then(Value::as_array).cloned(), rest) {
+        (Some(n), None, Some(items)) if m.contains_key("items") => {
             m.insert("prefixItems".into(), Value::Array(vec![items; n]));
         }
+        (Some(n), Some(mut own), Some(items)) if own.len() < n => {
+            own.resize(n, items);
+            m.insert("prefixItems".into(), Value::Array(own));
+        }
+        _ => {}
     }
     m
 }
@@ -280,6 +333,17 @@ fn merge_keyword(k: &str, x: &Value, y: &Value) -> Result<Value, String> {
                 m.insert(p, Value::Array(list));
             }
             Value::Object(m)
+        }
+        // Internal exclusions (see `Builder::apply_not`) and pending
+        // applicators: both apply.
+        "x-sluicegate-not-types"
+        | "x-sluicegate-not-values"
+        | "x-sluicegate-not-patterns"
+        | "x-sluicegate-oneOf"
+        | "x-sluicegate-if" => {
+            let mut all = x.as_array().cloned().unwrap_or_default();
+            all.extend(y.as_array().cloned().unwrap_or_default());
+            Value::Array(all)
         }
         "uniqueItems" => Value::Bool(x == &Value::Bool(true) || y == &Value::Bool(true)),
         // not A and not B = not (A or B)

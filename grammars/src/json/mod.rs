@@ -13,10 +13,13 @@
 
 mod check;
 mod ecma;
+mod members;
 mod merge;
+mod negate;
 pub mod number;
 mod refs;
 pub mod string;
+mod unique;
 
 use std::collections::HashMap;
 
@@ -24,6 +27,7 @@ use regex_syntax::hir::Hir;
 use serde_json::{Map, Value};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
+use members::MemberSets;
 use number::Bound;
 use refs::Resolver;
 
@@ -66,6 +70,13 @@ pub struct JsonSchemaOptions {
     /// write zeros. Generation wants this on; validation of existing
     /// documents wants it off (the default).
     pub integers_without_fraction: bool,
+    /// Objects with at most this many possible declared properties accept
+    /// them in any order (each at most once, required ones tracked): one
+    /// small called automaton per set of properties seen so far, so the cost
+    /// doubles with each property. Larger objects take their declared
+    /// properties in schema order (extra members may still appear anywhere).
+    /// 0 keeps schema order everywhere.
+    pub any_order_max: usize,
 }
 
 impl Default for JsonSchemaOptions {
@@ -75,6 +86,7 @@ impl Default for JsonSchemaOptions {
             whitespace: Whitespace::Flexible { max_run: 20 },
             lenient: false,
             integers_without_fraction: false,
+            any_order_max: DEFAULT_ANY_ORDER_MAX,
         }
     }
 }
@@ -202,6 +214,11 @@ fn star(e: Expr) -> Expr {
     Expr::Repeat { expr: Box::new(e), min: 0, max: None }
 }
 
+/// Default for [`JsonSchemaOptions::any_order_max`].
+pub const DEFAULT_ANY_ORDER_MAX: usize = 8;
+/// Most member-set automata one object may use (any order, counted members).
+const OBJECT_STATE_LIMIT: usize = 1024;
+
 /// Longest string length counted by a single automaton.
 const LENGTH_COUNT_LIMIT: u64 = 1024;
 /// Characters per called chunk when counting longer lengths.
@@ -211,8 +228,6 @@ const ALL_TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "st
 /// A JSON number that parsers read as a finite double: at most 30 integer
 /// digits and a two-digit exponent (larger ones overflow to infinity or fail).
 const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?";
-/// Numbers with a non-zero fraction (exponent forms are left out).
-const NON_INTEGER: &str = r"-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9][0-9]*";
 
 struct Builder<'a> {
     resolver: Resolver<'a>,
@@ -228,7 +243,9 @@ struct Builder<'a> {
 
 /// One object member slot, in schema order.
 struct Member {
-    expr: Expr,
+    /// The quoted name.
+    key: Expr,
+    value: Expr,
     required: bool,
 }
 
@@ -402,6 +419,9 @@ impl<'a> Builder<'a> {
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
+        if depth > 200 {
+            return Err(err(ptr, "allOf", format!("schema nesting is too deep ({:?})", m.keys().collect::<Vec<_>>())));
+        }
         let mut m = merge::normalize(m);
         for k in ["$dynamicRef", "$recursiveRef"] {
             if m.remove(k).is_some() {
@@ -411,6 +431,11 @@ impl<'a> Builder<'a> {
         // anyOf / oneOf: each branch merged with the siblings.
         for key in ["anyOf", "oneOf"] {
             if let Some(list) = m.remove(key) {
+                if key == "oneOf" {
+                    if let Some(next) = merge::next_pending(&mut m, "x-sluicegate-oneOf") {
+                        m.insert("oneOf".into(), next);
+                    }
+                }
                 let items = list.as_array().ok_or_else(|| err(ptr, key, "must be an array"))?.clone();
                 if items.is_empty() {
                     return Err(err(ptr, key, "must not be empty"));
@@ -426,18 +451,21 @@ impl<'a> Builder<'a> {
                         .collect();
                     return union(branches);
                 }
-                let siblings = Value::Object(m.clone());
+                // Each branch is merged with the siblings as they are: their
+                // unevaluated* are resolved after the merge, so that they see
+                // what the branch evaluates.
                 let mut flats = Vec::new();
+                let mut alone = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     let bptr = format!("{ptr}/{key}/{i}");
-                    let wrapped = serde_json::json!({ "allOf": [siblings.clone(), item.clone()] });
-                    match self.flatten(&wrapped, &bptr, base, 0) {
-                        Ok(f) => flats.push((bptr, f)),
-                        Err(e) => return Err(e),
-                    }
+                    let f = self.flatten(item, &bptr, base, 0)?;
+                    alone.push(f.clone());
+                    let merged = merge::merge(merge::normalize(m.clone()), merge::normalize(f))
+                        .map_err(|e| err(&bptr, "allOf", e))?;
+                    flats.push((bptr, merged));
                 }
                 if key == "oneOf" && !self.disjoint(&flats) {
-                    return self.one_of_by_type(flats, ptr, base, depth);
+                    return self.one_of_by_type(flats, alone, base, depth);
                 }
                 let branches: Vec<_> =
                     flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)).collect();
@@ -450,7 +478,7 @@ impl<'a> Builder<'a> {
         }
         let mut m = merge::resolve_unevaluated(m).map_err(|e| err(ptr, "unevaluatedProperties", e))?;
         if let Some(n) = m.remove("not") {
-            self.apply_not(&mut m, &n, ptr)?;
+            self.apply_not(&mut m, &n, ptr, base)?;
             if m.contains_key("allOf") {
                 return self.object_schema(m, ptr, base, depth + 1);
             }
@@ -472,23 +500,62 @@ impl<'a> Builder<'a> {
             let rest = self.object_schema(containers, ptr, base, depth + 1);
             return union(vec![narrowed, rest]);
         }
+        // Dependencies as unions: the trigger absent, or present with its
+        // dependency (exact in any member order).
+        let mut dep_branches = Vec::new();
+        for key in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            let Some(deps) = m.remove(key) else { continue };
+            let deps = deps.as_object().ok_or_else(|| err(ptr, key, "must be an object"))?.clone();
+            for (name, dep) in deps {
+                let present = match dep {
+                    Value::Array(_) | Value::Bool(_) | Value::Object(_)
+                        if key == "dependentRequired" && !dep.is_array() =>
+                    {
+                        return Err(err(ptr, key, "dependencies must be arrays of names"));
+                    }
+                    Value::Array(list) => {
+                        let mut names = vec![Value::String(name.clone())];
+                        names.extend(list);
+                        serde_json::json!({ "required": names })
+                    }
+                    Value::Bool(true) => continue,
+                    schema => serde_json::json!({ "allOf": [{ "required": [name] }, schema] }),
+                };
+                dep_branches.push(serde_json::json!({ "anyOf": [{ "properties": { &name: false } }, present] }));
+            }
+        }
+        if !dep_branches.is_empty() {
+            if dep_branches.len() > 6 {
+                self.unsupported(ptr, "dependentRequired", "more than six dependencies")?;
+            } else {
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.extend(dep_branches);
+                m.insert("allOf".into(), Value::Array(all));
+                return self.object_schema(m, ptr, base, depth + 1);
+            }
+        }
         if let Some(cond) = m.remove("if") {
             let then = m.remove("then");
             let otherwise = m.remove("else");
+            if let Some(Value::Object(next)) = merge::next_pending(&mut m, "x-sluicegate-if") {
+                m.extend(next);
+            }
             if then.is_some() || otherwise.is_some() {
-                match self.if_then_else(&cond, then, otherwise, ptr)? {
-                    Some(branches) => {
-                        let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
-                        all.push(serde_json::json!({ "anyOf": branches }));
-                        m.insert("allOf".into(), Value::Array(all));
-                        return self.object_schema(m, ptr, base, depth + 1);
+                let branches = match self.if_then_else(&cond, then.clone(), otherwise.clone(), ptr)? {
+                    Some(branches) => branches,
+                    // The condition with `then`, or its negation with `else`.
+                    None => {
+                        let bad = self.negate(&cond, &format!("{ptr}/if"), base, 0)?;
+                        vec![
+                            serde_json::json!({ "allOf": [cond, then.unwrap_or(Value::Bool(true))] }),
+                            serde_json::json!({ "allOf": [bad, otherwise.unwrap_or(Value::Bool(true))] }),
+                        ]
                     }
-                    None => self.unsupported(
-                        ptr,
-                        "if",
-                        "if/then/else is only supported for conditions on property constants",
-                    )?,
-                }
+                };
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.push(serde_json::json!({ "anyOf": branches }));
+                m.insert("allOf".into(), Value::Array(all));
+                return self.object_schema(m, ptr, base, depth + 1);
             }
         }
         // Types this schema allows.
@@ -535,7 +602,8 @@ impl<'a> Builder<'a> {
                     if bounded {
                         self.unsupported(ptr, "not", "a bounded number that is not an integer")?;
                     }
-                    Ok(re(NON_INTEGER))
+                    // Short spellings: a long one may read as an integer-valued double.
+                    Ok(re(&number::short_number(true)))
                 }
                 "object" => self.object_type(&m, ptr, base, depth),
                 "array" => self.array_type(&m, ptr, base, depth),
@@ -554,9 +622,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str) -> Result<(), CompileError> {
+    fn apply_not(&mut self, m: &mut Map<String, Value>, n: &Value, ptr: &str, base: &str) -> Result<(), CompileError> {
         let nm = match n {
-            Value::Object(_) => self.flatten(n, &format!("{ptr}/not"), "", 0)?,
+            Value::Object(_) => self.flatten(n, &format!("{ptr}/not"), base, 0)?,
             Value::Bool(false) => return Ok(()),
             Value::Bool(true) => {
                 m.insert("type".into(), Value::Array(vec![]));
@@ -566,6 +634,14 @@ impl<'a> Builder<'a> {
         };
         let asserting: Vec<&String> = nm.keys().filter(|k| is_assertion(k)).collect();
         match asserting.as_slice() {
+            // not (A or B) = not A and not B (merged `not`s take this form).
+            [k] if *k == "anyOf" => {
+                let items = nm["anyOf"].as_array().cloned().ok_or_else(|| err(ptr, "anyOf", "must be an array"))?;
+                for item in &items {
+                    self.apply_not(m, item, ptr, base)?;
+                }
+                Ok(())
+            }
             [k] if *k == "type" => {
                 let ts: Vec<Value> = match &nm["type"] {
                     Value::String(t) => vec![Value::String(t.clone())],
@@ -595,23 +671,36 @@ impl<'a> Builder<'a> {
                     _ => true,
                 });
                 if !one_spelling {
-                    return self.unsupported(ptr, "not", "`not` of numeric, object or array constants");
+                    let integers_only = bad.iter().all(|v| match v {
+                        Value::Number(n) => n.is_i64() || n.is_u64(),
+                        Value::Object(_) | Value::Array(_) => false,
+                        _ => true,
+                    });
+                    if !integers_only {
+                        return self.unsupported(ptr, "not", "`not` of non-integer, object or array constants");
+                    }
+                    // Numbers are split into integers (one spelling each here)
+                    // and numbers with a fraction (never equal to an integer).
+                    let split = serde_json::json!({ "anyOf": [
+                        {"type": ["null", "boolean", "string", "object", "array"], "not": {"enum": bad}},
+                        {"type": "integer", "not": {"enum": bad}},
+                        {"type": "number", "not": {"type": "integer"}},
+                    ]});
+                    let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                    all.push(split);
+                    m.insert("allOf".into(), Value::Array(all));
+                    return Ok(());
                 }
                 let mut prev = m.get("x-sluicegate-not-values").and_then(Value::as_array).cloned().unwrap_or_default();
                 prev.extend(bad);
                 m.insert("x-sluicegate-not-values".into(), Value::Array(prev));
                 Ok(())
             }
-            [k] if *k == "pattern" => {
+            [k] if *k == "pattern" && nm["pattern"].as_array().is_none_or(|ps| ps.len() <= 1) => {
                 let mut prev =
                     m.get("x-sluicegate-not-patterns").and_then(Value::as_array).cloned().unwrap_or_default();
                 match &nm["pattern"] {
-                    Value::Array(ps) => {
-                        if ps.len() > 1 {
-                            return self.unsupported(ptr, "not", "`not` of several patterns");
-                        }
-                        prev.extend(ps.iter().cloned());
-                    }
+                    Value::Array(ps) => prev.extend(ps.iter().cloned()),
                     p => prev.push(p.clone()),
                 }
                 m.insert("x-sluicegate-not-patterns".into(), Value::Array(prev));
@@ -648,7 +737,13 @@ impl<'a> Builder<'a> {
                 m.insert("type".into(), Value::Array(vec![]));
                 Ok(())
             }
-            _ => self.unsupported(ptr, "not", "only `not` of type, enum/const or a single required name is supported"),
+            _ => {
+                let bad = self.negate(n, &format!("{ptr}/not"), base, 0)?;
+                let mut all = m.get("allOf").and_then(Value::as_array).cloned().unwrap_or_default();
+                all.push(bad);
+                m.insert("allOf".into(), Value::Array(all));
+                Ok(())
+            }
         }
     }
 
@@ -786,18 +881,19 @@ impl<'a> Builder<'a> {
     /// oneOf with overlapping branches, exactly: split by JSON type; where
     /// several branches allow a scalar type, each keeps only the values the
     /// others reject (a language difference). Overlapping object or array
-    /// branches must be told apart by a property.
+    /// branches are each merged with the negations of the others.
     fn one_of_by_type(
         &mut self,
         flats: Vec<(String, Map<String, Value>)>,
-        ptr: &str,
+        alone: Vec<Map<String, Value>>,
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
         let mut alts = Vec::new();
         for t in ["null", "boolean", "number", "string", "object", "array"] {
             let mut parts: Vec<(String, Map<String, Value>)> = Vec::new();
-            for (bptr, f) in &flats {
+            let mut branches: Vec<&Map<String, Value>> = Vec::new();
+            for ((bptr, f), raw) in flats.iter().zip(&alone) {
                 let mut only = Map::new();
                 only.insert("type".into(), Value::String(t.into()));
                 let typed = merge::merge(merge::normalize(f.clone()), only).map_err(|e| err(bptr, "oneOf", e))?;
@@ -807,6 +903,7 @@ impl<'a> Builder<'a> {
                 };
                 if allows {
                     parts.push((bptr.clone(), typed));
+                    branches.push(raw);
                 }
             }
             let mut exprs = Vec::new();
@@ -822,16 +919,45 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if matches!(t, "object" | "array") {
-                if !self.disjoint(&parts) {
-                    self.unsupported(ptr, "oneOf", format!("two branches may both match the same {t}"))?;
+                if self.disjoint(&parts) {
+                    alts.extend(exprs);
+                    continue;
                 }
-                alts.extend(exprs);
+                // Each branch (with the siblings) without the values any other
+                // branch (on its own) accepts.
+                let mut negated = Vec::new();
+                for ((bptr, _), raw) in parts.iter().zip(&branches) {
+                    negated.push(self.negate(&Value::Object((*raw).clone()), bptr, base, 0)?);
+                }
+                for (i, (bptr, typed)) in parts.iter().enumerate() {
+                    let mut all = vec![Value::Object(typed.clone())];
+                    all.extend(negated.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| n.clone()));
+                    let only = serde_json::json!({ "allOf": all });
+                    let flat = self.flatten(&only, bptr, base, 0)?;
+                    match self.object_schema(flat, bptr, base, depth + 1) {
+                        Ok(e) => alts.push(e),
+                        Err(CompileError::Empty) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 continue;
             }
+            // Numbers are kept to spellings whose integer-ness is plain: 64-bit
+            // integers without fraction, or short non-integers (a validator
+            // reads `2e1` and a 25-digit integer as integer-valued doubles,
+            // which the integer languages here do not spell).
+            let safe = (t == "number").then(|| {
+                let int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
+                re(&format!("(?:{int}|{})", number::short_number(true)))
+            });
             for i in 0..exprs.len() {
                 let others: Vec<Expr> =
                     exprs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, e)| e.clone()).collect();
-                alts.push(Expr::Exclude { base: Box::new(exprs[i].clone()), excluded: Box::new(Expr::Alt(others)) });
+                let base = match &safe {
+                    Some(safe) => Expr::Intersect(vec![exprs[i].clone(), safe.clone()]),
+                    None => exprs[i].clone(),
+                };
+                alts.push(Expr::Exclude { base: Box::new(base), excluded: Box::new(Expr::Alt(others)) });
             }
         }
         if alts.is_empty() {
@@ -873,7 +999,7 @@ impl<'a> Builder<'a> {
             }
             let ok = check::check(&rest, &v, &self.resolver, base, 0).map_err(|e| err(ptr, "enum", e))?;
             if ok {
-                alts.push(self.literal(&v));
+                alts.push(self.value_literal(&v, ptr)?);
             }
         }
         if alts.is_empty() {
@@ -894,6 +1020,45 @@ impl<'a> Builder<'a> {
         items.push(self.ws());
         items.push(lit(close));
         seq(items)
+    }
+
+    /// A JSON value as a literal, as [`Builder::literal`], except that the
+    /// members of an object (with at most `any_order_max` members) may come
+    /// in any order.
+    fn value_literal(&mut self, v: &Value, ptr: &str) -> Result<Expr, CompileError> {
+        match v {
+            Value::Object(o) if o.len() > 1 && o.len() <= self.opts.any_order_max => {
+                let mut members = Vec::new();
+                for (k, x) in o {
+                    let key = lit(&serde_json::to_string(k).expect("string"));
+                    members.push(Member { key, value: self.value_literal(x, ptr)?, required: true });
+                }
+                let c = MemberSets { min_count: 0, max_count: None, ptr: format!("{ptr}:const") };
+                match self.member_sets(&members, &None, &c)? {
+                    Some(body) => {
+                        let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                        Ok(Expr::Rule(self.add_rule(&format!("{ptr}:const"), Some(obj), false)))
+                    }
+                    None => Ok(self.literal(v)),
+                }
+            }
+            Value::Object(o) => {
+                let mut members = Vec::new();
+                for (k, x) in o {
+                    let key = lit(&serde_json::to_string(k).expect("string"));
+                    members.push(seq(vec![key, self.sep(":"), self.value_literal(x, ptr)?]));
+                }
+                Ok(self.bracketed("{", "}", members))
+            }
+            Value::Array(a) => {
+                let mut items = Vec::new();
+                for x in a {
+                    items.push(self.value_literal(x, ptr)?);
+                }
+                Ok(self.bracketed("[", "]", items))
+            }
+            other => Ok(self.literal(other)),
+        }
     }
 
     /// A JSON value as a literal, with whitespace allowed between its tokens.
@@ -1060,10 +1225,18 @@ impl<'a> Builder<'a> {
                 }
             } else {
                 let k = (-d.log10()).round();
-                if (10f64.powf(-k) - d).abs() > 1e-12 * d || k > 30.0 {
-                    self.unsupported(ptr, "multipleOf", format!("multipleOf {d} is only supported for powers of ten"))?;
-                } else {
+                if (10f64.powf(-k) - d).abs() <= 1e-12 * d && k <= 30.0 {
                     max_frac = Some(k as u32);
+                } else if let Some(parts) = number::multiples(d) {
+                    let mut rest = m.clone();
+                    rest.remove("multipleOf");
+                    let inner = self.number_schema(&rest, ptr, integer)?;
+                    // Short spellings, so that the validator's double arithmetic is exact.
+                    let mut items = vec![inner, re(&number::short_number(false))];
+                    items.extend(parts.iter().map(|p| re(p)));
+                    return Ok(Expr::Intersect(items));
+                } else {
+                    self.unsupported(ptr, "multipleOf", format!("multipleOf {d} is not supported"))?;
                 }
             }
         }
@@ -1080,9 +1253,38 @@ impl<'a> Builder<'a> {
                 let r = if lower { v.ceil() } else { v.floor() };
                 return Ok(Some(Bound { value: r as i128, exclusive: false }));
             }
-            Err(err(ptr, if lower { "minimum" } else { "maximum" }, format!("non-integer bound {v} is not supported")))
+            // Non-integer bounds are handled below, by decimal comparison.
+            Ok(None)
         };
+        let decimal = |b: Option<(f64, bool)>| b.filter(|(v, _)| v.fract() != 0.0 && !integer);
+        let (dlo, dhi) = (decimal(lo), decimal(hi));
         let (lo, hi) = (to_bound(lo, true)?, to_bound(hi, false)?);
+        if dlo.is_some() || dhi.is_some() {
+            // Each side on its own, intersected.
+            let mut parts = Vec::new();
+            for (b, int_b, lower) in [(dlo, lo, true), (dhi, hi, false)] {
+                let key = if lower { "minimum" } else { "maximum" };
+                match (b, int_b) {
+                    (Some((v, exclusive)), _) => match number::decimal_bound(v, lower, exclusive) {
+                        Some(r) => parts.push(r),
+                        None => self.unsupported(ptr, key, format!("bound {v} has more than 15 significant digits"))?,
+                    },
+                    (None, Some(ib)) => {
+                        let (l, h) = if lower { (Some(ib), None) } else { (None, Some(ib)) };
+                        parts.push(number::number_range(l, h, None).ok_or(CompileError::Empty)?);
+                    }
+                    (None, None) => {}
+                }
+            }
+            if max_frac.is_some() {
+                parts.push(number::number_range(None, None, max_frac).ok_or(CompileError::Empty)?);
+            }
+            return Ok(match parts.len() {
+                0 => re(NUMBER),
+                1 => re(&parts[0]),
+                _ => Expr::Intersect(parts.iter().map(|p| re(p)).collect()),
+            });
+        }
         let regex = if integer {
             // Unbounded sides stop at the 64-bit range: JSON parsers (and
             // validators built on them) read larger integers as floats.
@@ -1128,11 +1330,34 @@ impl<'a> Builder<'a> {
                 return Ok(Expr::Alt(vals));
             }
         }
-        let zeros = (d as f64).log10();
-        if lo_i.is_none() && hi_i.is_none() && zeros.fract() == 0.0 && zeros < 18.0 {
-            // Within 18 digits, inside the 64-bit range.
-            let k = zeros as u32;
-            return Ok(re(&format!("0|-?[1-9][0-9]{{0,{}}}0{{{k}}}", 17 - k)));
+        // A divisor of 10^k: a multiple is told by its last k digits. Within
+        // 15 digits, where a validator's double arithmetic is exact.
+        if let Some(k) = (1..=4u32).find(|k| 10u64.pow(*k) % d == 0) {
+            let p = 10u64.pow(k);
+            let small: Vec<String> = (1..p).filter(|v| v % d == 0).map(|v| v.to_string()).collect();
+            let suffixes: Vec<String> =
+                (0..p).filter(|v| v % d == 0).map(|v| format!("{v:0width$}", width = k as usize)).collect();
+            let multiples = format!("0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))", small.join("|"), 14 - k, suffixes.join("|"));
+            if lo_i.is_none() && hi_i.is_none() {
+                return Ok(re(&multiples));
+            }
+            let range =
+                number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
+                    .ok_or(CompileError::Empty)?;
+            return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
+        }
+        if let Some(parts) = number::multiples(d as f64) {
+            // Within 15 digits, where a validator's double arithmetic is exact.
+            let limit = 10i128.pow(15) - 1;
+            let range = number::int_range(
+                Some(lo_i.map_or(-limit, |l| l.max(-limit))),
+                Some(hi_i.map_or(limit, |h| h.min(limit))),
+            )
+            .ok_or(CompileError::Empty)?;
+            let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
+            let mut items = vec![re(&format!("{range}{suffix}"))];
+            items.extend(parts.iter().map(|p| re(p)));
+            return Ok(Expr::Intersect(items));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
         let any_int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
@@ -1219,11 +1444,15 @@ impl<'a> Builder<'a> {
                 Err(e) => return Err(e),
             };
             let key = lit(&serde_json::to_string(&name).expect("string"));
-            members.push(Member { expr: seq(vec![key, self.sep(":"), value]), required: req });
+            members.push(Member { key, value, required: req });
         }
         // Undeclared members: pattern properties, then additionalProperties.
-        let declared: Vec<Expr> =
-            props.keys().map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes()))).collect();
+        // Names with a slot of their own are never extra members.
+        let declared: Vec<Expr> = props
+            .keys()
+            .chain(required.iter().filter(|r| !props.contains_key(*r)))
+            .map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes())))
+            .collect();
         let mut extra: Vec<Expr> = Vec::new();
         let names_body = match &names_schema {
             Some(ns) => match self.key_body(ns, ptr)? {
@@ -1241,19 +1470,57 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let mut pattern_bodies = Vec::new();
-        for (p, ps) in &pattern_props {
+        for p in pattern_props.keys() {
             let body = string::pattern_body(p).map_err(|e| err(ptr, "patternProperties", format!("{p:?}: {e}")))?;
-            pattern_bodies.push(body.clone());
-            let key_body = self.key_language(Expr::Regular(body), &names_body, &declared);
-            let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
-            match self.schema(ps, &pptr, base, depth + 1) {
-                Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
-                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
-                Err(e) => return Err(e),
-            }
+            pattern_bodies.push(body);
         }
-        if pattern_bodies.len() > 1 {
-            self.check_patterns_disjoint(&pattern_bodies, ptr)?;
+        let overlapping = pattern_bodies.len() > 1 && !self.patterns_disjoint(&pattern_bodies)?;
+        if !overlapping {
+            for (body, (p, ps)) in pattern_bodies.iter().zip(&pattern_props) {
+                let key_body = self.key_language(Expr::Regular(body.clone()), &names_body, &declared);
+                let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
+                match self.schema(ps, &pptr, base, depth + 1) {
+                    Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
+                    Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if pattern_bodies.len() > 4 {
+            self.unsupported(ptr, "patternProperties", "more than four patterns that match common names")?;
+        } else {
+            // A name matching several patterns must satisfy each of their
+            // schemas: one region per set of patterns a name matches.
+            let quoted = |b: &Builder, e: Expr| b.string_expr(e);
+            let schemas: Vec<&Value> = pattern_props.values().collect();
+            for set in 1u32..(1 << pattern_bodies.len()) {
+                let members: Vec<usize> = (0..pattern_bodies.len()).filter(|i| set & (1 << i) != 0).collect();
+                let all: Vec<Value> = members.iter().map(|&i| schemas[i].clone()).collect();
+                let value = serde_json::json!({ "allOf": all });
+                let v = match self.schema(&value, &format!("{ptr}/patternProperties"), base, depth + 1) {
+                    Ok(v) => v,
+                    Err(CompileError::Empty) => continue,
+                    Err(e) => return Err(e),
+                };
+                let mut items: Vec<Expr> =
+                    members.iter().map(|&i| quoted(self, Expr::Regular(pattern_bodies[i].clone()))).collect();
+                match &names_body {
+                    Some(Expr::Intersect(ns)) => items.extend(ns.iter().cloned().map(|n| quoted(self, n))),
+                    Some(n) => items.push(quoted(self, n.clone())),
+                    None => {}
+                }
+                let mut excluded: Vec<Expr> = declared.iter().cloned().map(|d| quoted(self, d)).collect();
+                for i in (0..pattern_bodies.len()).filter(|i| set & (1 << i) == 0) {
+                    excluded.push(quoted(self, Expr::Regular(pattern_bodies[i].clone())));
+                }
+                if !excluded.is_empty() {
+                    items.push(Expr::Exclude {
+                        base: Box::new(re("\"(?s:.)*\"")),
+                        excluded: Box::new(Expr::Alt(excluded)),
+                    });
+                }
+                let key = if items.len() == 1 { items.pop().expect("one") } else { Expr::Intersect(items) };
+                extra.push(seq(vec![key, self.sep(":"), v]));
+            }
         }
         if let Some(a) = &additional {
             let mut excluded = declared.clone();
@@ -1272,46 +1539,36 @@ impl<'a> Builder<'a> {
         };
         // Counts.
         let n_required = members.iter().filter(|x| x.required).count() as u64;
-        let mut non_empty = false;
-        if let Some(minp) = count(m, "minProperties", ptr)? {
-            if minp > n_required {
-                if minp == 1 {
-                    non_empty = true;
-                } else {
-                    self.unsupported(ptr, "minProperties", "minProperties above the number of required properties")?;
+        let min_count = count(m, "minProperties", ptr)?.unwrap_or(0);
+        let max_count = count(m, "maxProperties", ptr)?;
+        if max_count.is_some_and(|mx| mx < n_required.max(min_count)) {
+            return Err(CompileError::Empty);
+        }
+        let possible = if extra.is_some() { None } else { Some(members.len() as u64) };
+        if possible.is_some_and(|p| p < min_count) {
+            return Err(CompileError::Empty);
+        }
+        let max_count = max_count.filter(|mx| possible.is_none_or(|p| p > *mx));
+        // At least one member beyond the required ones is the ordered form's
+        // `non_empty`; other counts need the member sets.
+        let counted = (min_count > n_required && min_count > 1) || max_count.is_some();
+        let any_order = members.len() > 1 && members.len() <= self.opts.any_order_max;
+        if any_order || counted {
+            let members_set = MemberSets { min_count, max_count, ptr: ptr.to_string() };
+            match self.member_sets(&members, &extra, &members_set)? {
+                Some(body) => {
+                    let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                    let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
+                    return Ok(Expr::Rule(r));
                 }
+                None if counted => {
+                    let k = if max_count.is_some() { "maxProperties" } else { "minProperties" };
+                    self.unsupported(ptr, k, "too many possible properties to count")?;
+                }
+                None => {}
             }
         }
-        if let Some(maxp) = count(m, "maxProperties", ptr)? {
-            if extra.is_some() || (members.len() as u64) > maxp {
-                if maxp < n_required {
-                    return Err(CompileError::Empty);
-                }
-                self.unsupported(ptr, "maxProperties", "maxProperties below the number of possible properties")?;
-            }
-        }
-        for key in ["dependentRequired", "dependencies", "dependentSchemas"] {
-            if let Some(Value::Object(deps)) = m.get(key) {
-                for (name, dep) in deps {
-                    let present_possible = props.get(name).is_some_and(|s| s != &Value::Bool(false))
-                        || (extra.is_some() && !props.contains_key(name));
-                    let trivially = !present_possible
-                        || match dep {
-                            Value::Array(list) => {
-                                required.contains(name)
-                                    && list.iter().filter_map(Value::as_str).all(|d| required.iter().any(|r| r == d))
-                                    || list.is_empty()
-                            }
-                            Value::Bool(true) => true,
-                            Value::Object(o) => o.keys().all(|k| !is_assertion(k)),
-                            _ => false,
-                        };
-                    if !trivially {
-                        self.unsupported(ptr, key, format!("dependency of {name:?} is not supported"))?;
-                    }
-                }
-            }
-        }
+        let non_empty = min_count > n_required;
         let body = self.members(members, extra, non_empty);
         let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
         let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
@@ -1335,14 +1592,15 @@ impl<'a> Builder<'a> {
         let mut u: Option<Expr> = extra.clone();
         let mut all_optional_so_far = true;
         for m in members {
-            let item = seq(vec![sep.clone(), m.expr.clone()]);
+            let expr = seq(vec![m.key, self.sep(":"), m.value]);
+            let item = seq(vec![sep.clone(), expr.clone()]);
             let r = seq(vec![extras.clone(), if m.required { item } else { opt(item) }]);
             let mut alts = Vec::new();
             if let Some(prev) = u.take() {
                 alts.push(seq(vec![prev, r]));
             }
             if all_optional_so_far {
-                alts.push(m.expr);
+                alts.push(expr);
             }
             all_optional_so_far &= !m.required;
             u = match alts.len() {
@@ -1440,7 +1698,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_patterns_disjoint(&mut self, bodies: &[Hir], ptr: &str) -> Result<(), CompileError> {
+    /// Whether no name matches two of the patterns.
+    fn patterns_disjoint(&mut self, bodies: &[Hir]) -> Result<bool, CompileError> {
         let limits = sluicegate_core::DfaLimits::default();
         for i in 0..bodies.len() {
             for j in i + 1..bodies.len() {
@@ -1448,14 +1707,12 @@ impl<'a> Builder<'a> {
                 let b = sluicegate_core::dfa::ByteDfa::from_hir(&bodies[j], &limits)?;
                 match sluicegate_core::dfa::ByteDfa::product(&a, &b, false, &limits) {
                     Err(CompileError::Empty) => {}
-                    Ok(_) => {
-                        return self.unsupported(ptr, "patternProperties", "two patterns match a common name");
-                    }
+                    Ok(_) => return Ok(false),
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn array_type(
@@ -1485,9 +1742,20 @@ impl<'a> Builder<'a> {
             return Err(CompileError::Empty);
         }
         if m.get("uniqueItems") == Some(&Value::Bool(true)) && max.is_none_or(|x| x > 1) {
-            self.unsupported(ptr, "uniqueItems", "uniqueItems on arrays of more than one item is not supported")?;
+            // Exact when every item comes from a few known values.
+            if !m.contains_key("contains") {
+                if let Some(e) = self.unique_array(&prefix, &rest, min, max, ptr, base)? {
+                    return Ok(e);
+                }
+            }
+            self.unsupported(
+                ptr,
+                "uniqueItems",
+                "uniqueItems is only supported for items from a few known values (enum, const, boolean, null)",
+            )?;
         }
         let mut min = min;
+        let mut max = max;
         if let Some(c) = m.get("contains") {
             let min_contains = count(m, "minContains", ptr)?.unwrap_or(1);
             let max_contains = count(m, "maxContains", ptr)?;
@@ -1496,16 +1764,21 @@ impl<'a> Builder<'a> {
                 Value::Bool(true) => {
                     min = min.max(min_contains);
                     if let Some(mc) = max_contains {
-                        if mc < min {
-                            return Err(CompileError::Empty);
-                        }
-                        self.unsupported(ptr, "maxContains", "maxContains with contains: true")?;
+                        max = Some(max.map_or(mc, |x| x.min(mc)));
                     }
                 }
                 Value::Bool(false) if min_contains > 0 => return Err(CompileError::Empty),
                 Value::Bool(false) => {}
                 _ if min_contains == 0 && max_contains.is_none() => {}
-                _ => self.unsupported(ptr, "contains", "contains is not supported")?,
+                _ => {
+                    if !prefix.is_empty() {
+                        self.unsupported(ptr, "contains", "contains beside prefixItems is not supported")?;
+                    } else if min > min_contains || max.is_some() {
+                        self.unsupported(ptr, "contains", "contains together with minItems or maxItems")?;
+                    } else {
+                        return self.contains_array(c, rest, min_contains, max_contains, ptr, base, depth);
+                    }
+                }
             }
         }
         if max.is_some_and(|x| x < min) {
@@ -1608,6 +1881,85 @@ impl<'a> Builder<'a> {
             }
         };
         let arr = seq(vec![lit("["), self.ws(), elements, self.ws(), lit("]")]);
+        let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
+        Ok(Expr::Rule(r))
+    }
+}
+
+impl Builder<'_> {
+    /// An array whose items match `items` (none if `None`), of which between
+    /// `lo` and `hi` also match `c`. Each item either matches `c` (a C item)
+    /// or not (an N item, needed only when `hi` is bounded); the items form
+    /// blocks of N items around exactly one C item.
+    #[allow(clippy::too_many_arguments)]
+    fn contains_array(
+        &mut self,
+        c: &Value,
+        items: Option<Value>,
+        lo: u64,
+        hi: Option<u64>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
+        if hi.is_some_and(|h| h < lo) {
+            return Err(CompileError::Empty);
+        }
+        if lo > 1000 || hi.is_some_and(|h| h > 1000) {
+            return Err(err(ptr, "minContains", "contains counts above 1000 are not supported"));
+        }
+        let Some(items) = items else {
+            // No item at all: only the empty array, which contains nothing.
+            if lo > 0 {
+                return Err(CompileError::Empty);
+            }
+            let r = self.add_rule(&format!("{ptr}:array"), Some(seq(vec![lit("["), self.ws(), lit("]")])), false);
+            return Ok(Expr::Rule(r));
+        };
+        let cptr = format!("{ptr}/contains");
+        let matching = serde_json::json!({ "allOf": [items.clone(), c.clone()] });
+        let c_item = match self.schema(&matching, &cptr, base, depth + 1) {
+            Ok(e) => Some(e),
+            Err(CompileError::Empty) => None,
+            Err(e) => return Err(e),
+        };
+        let other = match hi {
+            Some(_) => {
+                let bad = self.negate(c, &cptr, base, 0)?;
+                serde_json::json!({ "allOf": [items, bad] })
+            }
+            None => items,
+        };
+        let n_item = match self.schema(&other, &format!("{ptr}/items"), base, depth + 1) {
+            Ok(e) => Some(e),
+            Err(CompileError::Empty) => None,
+            Err(e) => return Err(e),
+        };
+        let sep = self.sep(",");
+        let mut content = Vec::new();
+        if lo == 0 {
+            if let Some(n) = &n_item {
+                content.push(seq(vec![n.clone(), star(seq(vec![sep.clone(), n.clone()]))]));
+            }
+        }
+        if let Some(c) = c_item.filter(|_| hi != Some(0)) {
+            let block = match &n_item {
+                Some(n) => {
+                    seq(vec![star(seq(vec![n.clone(), sep.clone()])), c, star(seq(vec![sep.clone(), n.clone()]))])
+                }
+                None => c,
+            };
+            let more = Expr::Repeat {
+                expr: Box::new(seq(vec![sep.clone(), block.clone()])),
+                min: lo.saturating_sub(1) as u32,
+                max: hi.map(|h| h.saturating_sub(1) as u32),
+            };
+            content.push(seq(vec![block, more]));
+        } else if lo > 0 {
+            return Err(CompileError::Empty);
+        }
+        let body = if lo == 0 { opt(Expr::Alt(content)) } else { Expr::Alt(content) };
+        let arr = seq(vec![lit("["), self.ws(), body, self.ws(), lit("]")]);
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Expr::Rule(r))
     }

@@ -58,8 +58,12 @@ impl<'a> Resolver<'a> {
                 self.bases.push((ptr.to_string(), base.clone()));
             }
         }
-        if let Some(a) = map.get("$anchor").and_then(Value::as_str) {
-            self.ids.insert(format!("{base}#{a}"), ptr.to_string());
+        // A `$ref` to a `$dynamicAnchor` resolves like one to an `$anchor`
+        // (`$dynamicRef` itself is not supported).
+        for key in ["$anchor", "$dynamicAnchor"] {
+            if let Some(a) = map.get(key).and_then(Value::as_str) {
+                self.ids.insert(format!("{base}#{a}"), ptr.to_string());
+            }
         }
         for (k, child) in map {
             let kp = format!("{ptr}/{}", escape_token(k));

@@ -215,8 +215,6 @@ pub fn format_regex(format: &str) -> Option<String> {
     // characters a hostname may have, whatever the combination.
     const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?";
     const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
-    const URI_CHAR: &str = "(?:[A-Za-z0-9._~:/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
-    const URI_CHAR_NO_COLON: &str = "(?:[A-Za-z0-9._~/?#@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})";
     let h16 = "[0-9A-Fa-f]{1,4}";
     Some(match format {
         "date" => DATE.to_string(),
@@ -232,6 +230,15 @@ pub fn format_regex(format: &str) -> Option<String> {
             format!("[A-Za-z0-9_%+-]{{1,32}}(?:\\.[A-Za-z0-9_%+-]{{1,31}})?@{LABEL}(?:\\.{LABEL}){{1,6}}")
         }
         "hostname" | "idn-hostname" => format!("{LABEL}(?:\\.{LABEL}){{0,6}}"),
+        // RFC 6570 with ASCII literals and the operators of levels 2 and 3
+        // (the reserved ones, `= , ! @ |`, are left out).
+        "uri-template" => {
+            let pct = "%[0-9A-Fa-f]{2}";
+            let literal = format!("(?:[!#$&()*+,./0-9:;=?@A-Z\\[\\]_a-z~-]|{pct})");
+            let varchar = format!("(?:[A-Za-z0-9_]|{pct})");
+            let varspec = format!("{varchar}(?:\\.?{varchar})*(?::[1-9][0-9]{{0,3}}|\\*)?");
+            format!("(?:{literal}|\\{{[+#./;?&]?{varspec}(?:,{varspec})*\\}})*")
+        }
         "ipv4" => format!("{OCTET}(?:\\.{OCTET}){{3}}"),
         "ipv6" => {
             let forms = [
@@ -249,8 +256,28 @@ pub fn format_regex(format: &str) -> Option<String> {
         }
         "uuid" => "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".to_string(),
         // IRIs, international emails and hostnames: their ASCII subsets.
-        "uri" | "iri" => format!("[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*"),
-        "uri-reference" | "iri-reference" => format!("(?:[A-Za-z][A-Za-z0-9+.-]*:{URI_CHAR}*|{URI_CHAR_NO_COLON}*)"),
+        "uri" | "iri" | "uri-reference" | "iri-reference" => {
+            // RFC 3986, without IP literals: an authority only after `//`
+            // (a port is digits), one `?` query, one `#` fragment. Relative
+            // references have no colon at all (a first segment must not).
+            let pct = "%[0-9A-Fa-f]{2}";
+            let sub = "\\-A-Za-z0-9._~!$&'()*+,;=";
+            let pchar = format!("(?:[{sub}:@]|{pct})");
+            let nc = format!("(?:[{sub}@]|{pct})");
+            let query = format!("(?:[{sub}:@/?]|{pct})*");
+            let query_nc = format!("(?:[{sub}@/?]|{pct})*");
+            let host = format!("(?:[{sub}]|{pct})*");
+            let authority = format!("(?:(?:[{sub}:]|{pct})*@)?{host}(?::[0-9]*)?");
+            let authority_nc = format!("(?:{host}@)?{host}");
+            let path = |p: &str, a: &str| format!("(?://{a}(?:/{p}*)*|/(?:{p}+(?:/{p}*)*)?|{p}+(?:/{p}*)*)?");
+            let uri = format!("[A-Za-z][A-Za-z0-9+.-]*:{}(?:\\?{query})?(?:#{query})?", path(&pchar, &authority));
+            if format.ends_with("reference") {
+                let relative = format!("{}(?:\\?{query_nc})?(?:#{query_nc})?", path(&nc, &authority_nc));
+                format!("(?:{uri}|{relative})")
+            } else {
+                uri
+            }
+        }
         "json-pointer" => "(?:/(?:[^/~]|~[01])*)*".to_string(),
         "relative-json-pointer" => "(?:0|[1-9][0-9]*)(?:#|(?:/(?:[^/~]|~[01])*)*)".to_string(),
         _ => return None,
