@@ -38,9 +38,10 @@ pub struct ConstraintArgs {
     #[arg(long)]
     pub forbid_additional: bool,
     /// JSON Schema: objects with at most this many declared properties accept them in any order;
-    /// larger ones take them in schema order (0: schema order everywhere).
-    #[arg(long, default_value_t = sluicegate_grammars::json::DEFAULT_ANY_ORDER_MAX)]
-    pub any_order_max: usize,
+    /// larger ones take them in schema order (0: schema order everywhere). Default: 8 for `mask`,
+    /// 0 when generating (a fixed key order lets keys be fast-forwarded).
+    #[arg(long)]
+    pub any_order_max: Option<usize>,
 }
 
 impl ConstraintArgs {
@@ -64,7 +65,8 @@ impl ConstraintArgs {
 
     /// The constraint the flags describe. `for_generation`: JSON without
     /// whitespace unless `--flexible-whitespace` (small models otherwise
-    /// spend tokens on indentation), and integers without a fraction part.
+    /// spend tokens on indentation), integers without a fraction part, and
+    /// keys in schema order unless `--any-order-max` says otherwise.
     pub fn to_constraint(&self, for_generation: bool) -> Result<Constraint, String> {
         match (&self.regex, self.choice.is_empty(), &self.schema) {
             (None, true, None) if self.gbnf.is_some() => {
@@ -88,7 +90,11 @@ impl ConstraintArgs {
                 let mut opts = JsonSchemaOptions {
                     lenient: self.lenient,
                     integers_without_fraction: for_generation,
-                    any_order_max: self.any_order_max,
+                    any_order_max: self.any_order_max.unwrap_or(if for_generation {
+                        0
+                    } else {
+                        sluicegate_grammars::json::DEFAULT_ANY_ORDER_MAX
+                    }),
                     ..JsonSchemaOptions::default()
                 };
                 if self.compact || (for_generation && !self.flexible_whitespace) {

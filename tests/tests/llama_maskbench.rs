@@ -54,7 +54,7 @@ fn two_hundred_function_call_schemas_give_only_valid_outputs() {
                 requests.push(Request {
                     prompt,
                     constraint: Some(g),
-                    options: GenerateOptions { max_tokens: 256, ..GenerateOptions::default() },
+                    options: GenerateOptions { max_tokens: 200, ..GenerateOptions::default() },
                 });
                 schemas.push((id, schema));
             }

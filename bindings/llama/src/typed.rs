@@ -67,14 +67,17 @@ fn tighten(map: &mut Map<String, Value>, key: &str, bound: i128, lower: bool) {
     }
 }
 
-/// JSON Schema options for typed outputs: no keys beyond those the type
-/// declares (serde would ignore them), no whitespace (fewer tokens), and
-/// integers as serde reads them (no `2.0`).
+/// JSON Schema options for generating typed outputs: no keys beyond those
+/// the type declares (serde would ignore them), no whitespace (fewer
+/// tokens), integers as serde reads them (no `2.0`), and keys in schema
+/// order (the order serde writes them; each key is then forced, so it is
+/// fast-forwarded instead of sampled).
 pub fn typed_options() -> JsonSchemaOptions {
     JsonSchemaOptions {
         additional_properties: AdditionalProperties::Forbid,
         whitespace: Whitespace::Compact,
         integers_without_fraction: true,
+        any_order_max: 0,
         ..JsonSchemaOptions::default()
     }
 }

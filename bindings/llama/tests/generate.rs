@@ -25,7 +25,7 @@ fn model() -> (&'static Model, MutexGuard<'static, ()>) {
 }
 
 fn compact() -> JsonSchemaOptions {
-    JsonSchemaOptions { whitespace: Whitespace::Compact, ..JsonSchemaOptions::default() }
+    JsonSchemaOptions { whitespace: Whitespace::Compact, any_order_max: 0, ..JsonSchemaOptions::default() }
 }
 
 fn greedy(max_tokens: usize) -> GenerateOptions {
@@ -54,6 +54,7 @@ struct Employee {
     age: u8,
     department: Department,
     address: Address,
+    #[schemars(length(max = 4))]
     skills: Vec<String>,
     manager: Option<String>,
 }
