@@ -24,7 +24,6 @@ demo: setup build
 		--examples examples/news/examples.jsonl --output out/news.jsonl --overwrite --parallel 4
 	@echo "== first records of out/news.jsonl"
 	@head -n 5 out/news.jsonl
-	./target/release/sluicegate mask --tokenizer $(TOKENIZER) --lark grammars/builtin/arithmetic.lark --prefix '(1 + 2' --show-text
 
 test: lint
 	$(CARGO) test --workspace
