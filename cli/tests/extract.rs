@@ -24,8 +24,19 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-fn extract(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluicegate")).arg("extract").args(args).output().unwrap()
+/// `sluicegate extract --schema <news schema> --input IN --output OUT EXTRA...`
+fn extract(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluicegate"))
+        .arg("extract")
+        .arg("--schema")
+        .arg(schema_path())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 /// Every line of `out`, parsed; fails on a line that is not a whole JSON record.
@@ -65,16 +76,7 @@ fn jsonl_with_a_bad_line_csv_and_a_folder() {
     )
     .unwrap();
     let out = dir.join("out.jsonl");
-    let run = extract(&[
-        "--schema",
-        schema_path().to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--parallel",
-        "2",
-    ]);
+    let run = extract(&input, &out, &["--parallel", "2"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let by_id = check(&out);
     assert_eq!(by_id.len(), 4);
@@ -86,14 +88,7 @@ fn jsonl_with_a_bad_line_csv_and_a_folder() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("done: 2 ok, 2 failed"));
 
     // An existing output is never overwritten without --overwrite or --resume.
-    let again = extract(&[
-        "--schema",
-        schema_path().to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let again = extract(&input, &out, &[]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
     assert_eq!(check(&out).len(), 4);
@@ -103,18 +98,7 @@ fn jsonl_with_a_bad_line_csv_and_a_folder() {
     std::fs::write(&csv, "key,article\nk1,\"Rain, wind and snow: the storm closed three schools, officials said.\"\n")
         .unwrap();
     let out_csv = dir.join("csv.jsonl");
-    let run = extract(&[
-        "--schema",
-        schema_path().to_str().unwrap(),
-        "--input",
-        csv.to_str().unwrap(),
-        "--output",
-        out_csv.to_str().unwrap(),
-        "--text-field",
-        "article",
-        "--id-field",
-        "key",
-    ]);
+    let run = extract(&csv, &out_csv, &["--text-field", "article", "--id-field", "key"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(check(&out_csv)["k1"]["ok"], true);
 
@@ -126,14 +110,7 @@ fn jsonl_with_a_bad_line_csv_and_a_folder() {
     std::fs::write(folder.join("two.txt"), "The central bank raised interest rates by a quarter point.").unwrap();
     std::fs::write(folder.join("ignored.md"), "not a .txt file").unwrap();
     let out_dir = dir.join("folder.jsonl");
-    let run = extract(&[
-        "--schema",
-        schema_path().to_str().unwrap(),
-        "--input",
-        folder.to_str().unwrap(),
-        "--output",
-        out_dir.to_str().unwrap(),
-    ]);
+    let run = extract(&folder, &out_dir, &[]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let by_id = check(&out_dir);
     assert_eq!(
