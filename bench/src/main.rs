@@ -443,7 +443,7 @@ fn gbnf_vs_llama(a: GbnfVsLlamaArgs) -> Result<(), String> {
             for &tok in &tokens {
                 let t = Instant::now();
                 m.compute_mask(&mut buf).map_err(|e| e.to_string())?;
-                let ok = buf[(tok >> 5) as usize] >> (tok & 31) & 1 == 1;
+                let ok = (buf[(tok >> 5) as usize] >> (tok & 31)) & 1 == 1;
                 if ok {
                     m.consume_token(tok).map_err(|e| e.to_string())?;
                 }

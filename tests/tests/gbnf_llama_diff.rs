@@ -29,6 +29,15 @@
 //! - **unusable**: tokens that sluicegate's vocabulary marks unusable (unknown
 //!   or unused attributes, or an empty piece); llama.cpp rejects empty pieces
 //!   but matches any other piece as text.
+//! - **invalid-utf8**: the prefix's bytes followed by the token's are not
+//!   valid UTF-8 (not even a prefix of it). llama.cpp deviates from its
+//!   documented semantics (grammars over Unicode code points) here: its
+//!   decoder checks neither overlong forms nor surrogates, and its test for a
+//!   partial character assumes a 3-byte sequence whenever two bytes are
+//!   missing, so after a 4-byte lead `\xF0` it allows `\x80`..`\x8F`, the start
+//!   of an overlong encoding (observed on `json.gbnf`). Completed, such bytes
+//!   decode to a code point the class accepts, so llama.cpp can emit invalid
+//!   UTF-8. sluicegate's automata accept only well-formed UTF-8.
 //! - **partial-utf8**: the token's bytes, after the prefix's, end inside a
 //!   UTF-8 character (or the prefix itself does). llama.cpp keeps a partial
 //!   character and allows the token when the range of code points it could
@@ -56,9 +65,11 @@ use sluicegate_llama::llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use sluicegate_llama::llama_cpp_2::token::LlamaToken;
 use sluicegate_llama::{default_model_path, Model, ModelOptions};
 
-/// Random walks per grammar, and their length in tokens.
-const WALKS: usize = 6;
-const WALK_LEN: usize = 24;
+/// Random walks per grammar, and their length in tokens. Every other step of
+/// a walk picks a token with a non-ASCII byte when one is allowed, so that
+/// walks go through multi-byte characters split across tokens.
+const WALKS: usize = 12;
+const WALK_LEN: usize = 32;
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -89,7 +100,7 @@ fn llama_allowed(sampler: &mut LlamaSampler, n_vocab: usize) -> Vec<bool> {
 }
 
 fn bit(mask: &[u32], t: usize) -> bool {
-    mask[t >> 5] >> (t & 31) & 1 == 1
+    (mask[t >> 5] >> (t & 31)) & 1 == 1
 }
 
 /// Whether `bytes` ends inside a UTF-8 character (a lead byte whose
@@ -112,12 +123,19 @@ fn ends_mid_char(bytes: &[u8]) -> bool {
     false
 }
 
+/// The documented categories of differences (see the module comment).
+const CATEGORIES: [&str; 6] = ["special", "unusable", "nul", "invalid-utf8", "partial-utf8", "eog-partial"];
+
 #[derive(Default)]
 struct Tally {
     prefixes: usize,
+    /// Prefixes whose bytes end inside a UTF-8 character.
+    partial_prefixes: usize,
     compared: usize,
     allowed_both: usize,
     categories: BTreeMap<&'static str, (usize, usize)>,
+    /// The first few differences of each category, for the summary.
+    examples: BTreeMap<&'static str, Vec<String>>,
     unexplained: Vec<String>,
 }
 
@@ -158,6 +176,9 @@ fn categorize(v: &Vocab, text: &[u8], t: usize) -> Option<&'static str> {
     }
     let mut all = text.to_vec();
     all.extend_from_slice(piece);
+    if matches!(std::str::from_utf8(&all), Err(e) if e.error_len().is_some()) {
+        return Some("invalid-utf8");
+    }
     if ends_mid_char(text) || ends_mid_char(&all) {
         return Some("partial-utf8");
     }
@@ -178,6 +199,7 @@ fn compare(
     let llama = llama_allowed(sampler, n);
     let mask = matcher.compute_mask_vec();
     tally.prefixes += 1;
+    tally.partial_prefixes += usize::from(ends_mid_char(text));
     tally.compared += n;
     for (t, &l) in llama.iter().enumerate() {
         let s = bit(&mask, t);
@@ -187,8 +209,21 @@ fn compare(
         if s == l {
             continue;
         }
+        let what = || {
+            format!(
+                "{grammar}: {} allowed by {} only, after prefix {prefix:?} = {:?} (ending {})",
+                v.describe(t),
+                if l { "llama.cpp" } else { "sluicegate" },
+                String::from_utf8_lossy(text),
+                escape(&text[text.len().saturating_sub(4)..]),
+            )
+        };
         match categorize(v, text, t) {
             Some(cat) => {
+                let ex = tally.examples.entry(cat).or_default();
+                if ex.len() < 3 {
+                    ex.push(what());
+                }
                 let e = tally.categories.entry(cat).or_default();
                 if l {
                     e.0 += 1;
@@ -196,12 +231,7 @@ fn compare(
                     e.1 += 1;
                 }
             }
-            None => tally.unexplained.push(format!(
-                "{grammar}: {} allowed by {} only, after prefix {prefix:?} = {:?}",
-                v.describe(t),
-                if l { "llama.cpp" } else { "sluicegate" },
-                String::from_utf8_lossy(text),
-            )),
+            None => tally.unexplained.push(what()),
         }
     }
     (llama, mask)
@@ -241,7 +271,7 @@ fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
     let mut tally = Tally::default();
     let mut per_grammar = Vec::new();
     for b in builtin::ALL.iter().filter(|b| b.format == Format::Gbnf) {
-        let before = (tally.prefixes, tally.unexplained.len());
+        let before = (tally.prefixes, tally.unexplained.len(), tally.categories.clone());
         let compiled = model.compile(&Constraint::Gbnf(b.text.to_string())).expect("sluicegate compiles it");
         let new_sampler = || {
             LlamaSampler::grammar(vocab.llama, b.text, "root")
@@ -299,36 +329,55 @@ fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
             let mut matcher = compiled.matcher();
             let mut prefix = Vec::new();
             let mut text = Vec::new();
-            for _ in 0..WALK_LEN {
+            for step in 0..WALK_LEN {
                 let (llama_ok, mask) =
                     compare(&vocab, b.name, &mut sampler, &mut matcher, &prefix, &text, &mut tally);
                 let both: Vec<usize> = (0..n).filter(|&t| llama_ok[t] && bit(&mask, t) && !vocab.eog[t]).collect();
-                if both.is_empty() {
+                let wide: Vec<usize> =
+                    both.iter().copied().filter(|&t| vocab.pieces[t].iter().any(|&c| c >= 0x80)).collect();
+                let pool = if step % 2 == 1 && !wide.is_empty() { &wide } else { &both };
+                if pool.is_empty() {
                     break;
                 }
-                let t = both[rng.below(both.len())];
+                let t = pool[rng.below(pool.len())];
                 sampler.accept(LlamaToken(t as i32));
                 matcher.consume_token(t as u32).expect("allowed token consumed");
                 prefix.push(t as u32);
                 text.extend_from_slice(&vocab.pieces[t]);
             }
         }
+        let cats: Vec<String> = tally
+            .categories
+            .iter()
+            .map(|(cat, (l, s))| {
+                let (l0, s0) = before.2.get(cat).copied().unwrap_or_default();
+                format!("{cat} {} / {}", l - l0, s - s0)
+            })
+            .collect();
         per_grammar.push(format!(
-            "{}: {} prefixes, {} unexplained",
+            "{}: {} prefixes, {} unexplained; {}",
             b.name,
             tally.prefixes - before.0,
-            tally.unexplained.len() - before.1
+            tally.unexplained.len() - before.1,
+            cats.join(", ")
         ));
     }
 
     println!("vocabulary: {n} tokens; {} prefixes, {} token comparisons", tally.prefixes, tally.compared);
-    println!("allowed by both: {} (prefix, token) pairs", tally.allowed_both);
+    println!(
+        "allowed by both: {} (prefix, token) pairs; {} prefixes end inside a UTF-8 character",
+        tally.allowed_both, tally.partial_prefixes
+    );
     for line in &per_grammar {
         println!("  {line}");
     }
     println!("documented differences (category: allowed by llama.cpp only / by sluicegate only):");
-    for (cat, (l, s)) in &tally.categories {
+    for cat in CATEGORIES {
+        let (l, s) = tally.categories.get(cat).copied().unwrap_or_default();
         println!("  {cat}: {l} / {s}");
+        for e in tally.examples.get(cat).into_iter().flatten() {
+            println!("    e.g. {e}");
+        }
     }
     let shown: Vec<&String> = tally.unexplained.iter().take(40).collect();
     assert!(
