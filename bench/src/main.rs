@@ -406,7 +406,8 @@ fn gbnf_vs_llama(a: GbnfVsLlamaArgs) -> Result<(), String> {
     );
     println!("|---|---|---|---|---|---|---|");
     let reps = a.reps.max(1);
-    for b in sluicegate_grammars::builtin::ALL.iter().filter(|b| b.format == sluicegate_grammars::builtin::Format::Gbnf) {
+    for b in sluicegate_grammars::builtin::ALL.iter().filter(|b| b.format == sluicegate_grammars::builtin::Format::Gbnf)
+    {
         let c = b.constraint();
         let mut times = Vec::new();
         for _ in 0..reps {
@@ -461,10 +462,8 @@ fn gbnf_vs_llama(a: GbnfVsLlamaArgs) -> Result<(), String> {
         // llama.cpp: apply on the whole vocabulary, then accept. A token is
         // accepted only after `apply` allowed it (llama.cpp aborts otherwise).
         let mut sampler = LlamaSampler::grammar(llama, b.text, "root").map_err(|e| e.to_string())?;
-        let mut array = LlamaTokenDataArray::from_iter(
-            (0..n_vocab).map(|id| LlamaTokenData::new(LlamaToken(id), 0.0, 0.0)),
-            false,
-        );
+        let mut array =
+            LlamaTokenDataArray::from_iter((0..n_vocab).map(|id| LlamaTokenData::new(LlamaToken(id), 0.0, 0.0)), false);
         let mut t_ll = Vec::with_capacity(tokens.len());
         for &tok in &tokens {
             for d in array.data.iter_mut() {

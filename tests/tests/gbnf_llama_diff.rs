@@ -330,8 +330,7 @@ fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
             let mut prefix = Vec::new();
             let mut text = Vec::new();
             for step in 0..WALK_LEN {
-                let (llama_ok, mask) =
-                    compare(&vocab, b.name, &mut sampler, &mut matcher, &prefix, &text, &mut tally);
+                let (llama_ok, mask) = compare(&vocab, b.name, &mut sampler, &mut matcher, &prefix, &text, &mut tally);
                 let both: Vec<usize> = (0..n).filter(|&t| llama_ok[t] && bit(&mask, t) && !vocab.eog[t]).collect();
                 let wide: Vec<usize> =
                     both.iter().copied().filter(|&t| vocab.pieces[t].iter().any(|&c| c >= 0x80)).collect();
@@ -388,4 +387,53 @@ fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
         shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
     );
     assert!(tally.prefixes >= 100, "too few prefixes compared: {}", tally.prefixes);
+}
+
+/// The `invalid-utf8` category, followed to its end: inside a `json.gbnf`
+/// string, the single-byte tokens `\xF0 \x80 \xA0 \x80` (an overlong 4-byte
+/// form of U+0800) then `"`. sluicegate refuses `\x80` after `\xF0`; what
+/// llama.cpp does at each byte is printed (each byte is accepted only if its
+/// own mask allowed it), not asserted: it is llama.cpp's behaviour.
+#[test]
+fn overlong_utf8_in_a_json_string() {
+    let model = Model::load(
+        default_model_path().unwrap_or_else(|e| panic!("the default model is needed for this test: {e}")),
+        ModelOptions { vocab_only: true, ..ModelOptions::default() },
+    )
+    .expect("load the default model (vocabulary only)");
+    let llama = model.llama_model();
+    let lv = llama.vocab();
+    let n = lv.n_tokens() as usize;
+    let pieces: Vec<Vec<u8>> = (0..n as i32).map(|t| lv.token_to_piece(LlamaToken(t), true, None)).collect();
+    let token_of = |bytes: &[u8]| pieces.iter().position(|p| p == bytes).expect("a token for these bytes") as u32;
+    let json = builtin::get("json.gbnf").expect("json.gbnf");
+    let compiled = model.compile(&Constraint::Gbnf(json.text.to_string())).expect("compiles");
+    let mut matcher = compiled.matcher();
+    let mut sampler = LlamaSampler::grammar(llama, json.text, "root").expect("llama.cpp parses json.gbnf");
+
+    let quote = token_of(b"\"");
+    assert!(llama_allowed(&mut sampler, n)[quote as usize] && bit(&matcher.compute_mask_vec(), quote as usize));
+    sampler.accept(LlamaToken(quote as i32));
+    matcher.consume_token(quote).unwrap();
+    let mut sluicegate_alive = true;
+    let mut trace = Vec::new();
+    for bytes in [&b"\xF0"[..], b"\x80", b"\xA0", b"\x80", b"\""] {
+        let t = token_of(bytes);
+        let l = llama_allowed(&mut sampler, n)[t as usize];
+        let s = sluicegate_alive && bit(&matcher.compute_mask_vec(), t as usize);
+        trace.push(format!("{}: llama.cpp {l}, sluicegate {s}", escape(bytes)));
+        if bytes == b"\x80" && trace.len() == 2 {
+            assert!(!s, "sluicegate allows an overlong UTF-8 form");
+        }
+        if s {
+            matcher.consume_token(t).unwrap();
+        } else {
+            sluicegate_alive = false;
+        }
+        if !l {
+            break;
+        }
+        sampler.accept(LlamaToken(t as i32));
+    }
+    println!("after `\"` in json.gbnf, byte by byte (allowed?):\n  {}", trace.join("\n  "));
 }
