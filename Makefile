@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench bench-grammars build suite suite-baseline maskbench sample
+.PHONY: demo test lint bench bench-grammars bench-gbnf-llama build suite suite-baseline maskbench sample
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -38,6 +38,10 @@ bench: build
 # Compile and mask times of the built-in GBNF/Lark grammars.
 bench-grammars: build
 	./target/release/sluicegate-bench grammars --tokenizer $(TOKENIZER)
+
+# The built-in GBNF grammars: sluicegate vs llama.cpp's grammar sampler (default model's vocabulary).
+bench-gbnf-llama: build
+	./target/release/sluicegate-bench gbnf-vs-llama
 
 # JSON-Schema-Test-Suite results per keyword (writes out/suite.json).
 suite: build

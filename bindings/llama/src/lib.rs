@@ -25,3 +25,8 @@ pub use model::{default_model_path, Message, Model, ModelOptions, Prompt, MODEL_
 pub use sampling::SamplingOptions;
 pub use sluicegate_grammars::Constraint;
 pub use typed::{schema_for, typed_options, Tool, ToolCall, ToolOptions};
+
+/// The `llama-cpp-2` crate this backend is built on (the version that
+/// [`Model::llama_model`] returns a model of), for callers who need
+/// llama.cpp's own APIs next to sluicegate's.
+pub use llama_cpp_2;

@@ -200,6 +200,15 @@ impl Model {
         &self.options
     }
 
+    /// The underlying `llama-cpp-2` model: an escape hatch for what this
+    /// crate does not wrap (llama.cpp's own samplers, e.g. its grammar
+    /// sampler in the differential test and `sluicegate-bench gbnf-vs-llama`).
+    /// Nothing here depends on how it is used; sluicegate's vocabulary was
+    /// read from it at load and does not change.
+    pub fn llama_model(&self) -> &LlamaModel {
+        &self.model
+    }
+
     /// Compile a constraint for this model's vocabulary. The result is
     /// reusable across generations and threads.
     pub fn compile(&self, constraint: &Constraint) -> Result<Arc<CompiledGrammar>> {
