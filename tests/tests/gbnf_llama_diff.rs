@@ -248,13 +248,18 @@ impl Rng {
     }
 }
 
-#[test]
-fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
-    let model = Model::load(
+/// The default model's vocabulary (no weights); fails, never skips, when missing.
+fn vocab_only_model() -> Model {
+    Model::load(
         default_model_path().unwrap_or_else(|e| panic!("the default model is needed for this test: {e}")),
         ModelOptions { vocab_only: true, ..ModelOptions::default() },
     )
-    .expect("load the default model (vocabulary only)");
+    .expect("load the default model (vocabulary only)")
+}
+
+#[test]
+fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
+    let model = vocab_only_model();
     let llama = model.llama_model();
     let lv = llama.vocab();
     let n = lv.n_tokens() as usize;
@@ -396,11 +401,7 @@ fn builtin_gbnf_masks_match_llama_cpp_grammar_sampler() {
 /// own mask allowed it), not asserted: it is llama.cpp's behaviour.
 #[test]
 fn overlong_utf8_in_a_json_string() {
-    let model = Model::load(
-        default_model_path().unwrap_or_else(|e| panic!("the default model is needed for this test: {e}")),
-        ModelOptions { vocab_only: true, ..ModelOptions::default() },
-    )
-    .expect("load the default model (vocabulary only)");
+    let model = vocab_only_model();
     let llama = model.llama_model();
     let lv = llama.vocab();
     let n = lv.n_tokens() as usize;
