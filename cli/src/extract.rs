@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{json, Value};
 use sluicegate_grammars::Constraint;
-use sluicegate_llama::{typed_options, Event, Finish, Message, Prompt, Request};
+use sluicegate_llama::{extraction_messages, typed_options, Event, Finish, Prompt, Request};
 
 use crate::constraint::read_schema;
 use crate::generate::{ModelArgs, SamplingArgs};
@@ -207,49 +207,6 @@ pub fn resume_output(path: &Path) -> Result<HashSet<String>, String> {
     Ok(done)
 }
 
-/// The prompt's description of the fields: names, types and descriptions.
-fn describe_fields(schema: &Value) -> String {
-    let mut lines = Vec::new();
-    if let Some(Value::Object(props)) = schema.get("properties") {
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map_or(vec![], |r| r.iter().filter_map(Value::as_str).collect());
-        for (name, p) in props {
-            let mut kind = p.get("type").map_or_else(|| "value".to_string(), |t| t.to_string().replace('"', ""));
-            if let Some(Value::Array(e)) = p.get("enum") {
-                kind = format!("one of {}", Value::Array(e.clone()));
-            }
-            let desc = p.get("description").and_then(Value::as_str).unwrap_or("");
-            let req = if required.contains(&name.as_str()) { "" } else { " (optional)" };
-            lines.push(format!("- {name} ({kind}){req}: {desc}"));
-        }
-    }
-    lines.join("\n")
-}
-
-fn build_messages(
-    schema: &Value,
-    instructions: Option<&str>,
-    examples: &[(String, Value)],
-    text: &str,
-) -> Vec<Message> {
-    let mut system = String::from(instructions.unwrap_or("Extract structured data from the text."));
-    let fields = describe_fields(schema);
-    if !fields.is_empty() {
-        system.push_str("\nFields:\n");
-        system.push_str(&fields);
-    }
-    system.push_str("\nReply with one JSON object only.");
-    let mut messages = vec![Message::system(system)];
-    for (t, out) in examples {
-        messages.push(Message::user(t.clone()));
-        messages.push(Message::assistant(out.to_string()));
-    }
-    messages.push(Message::user(text));
-    messages
-}
-
 fn read_examples(path: &str, validator: &jsonschema::Validator) -> Result<Vec<(String, Value)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read examples {path}: {e}"))?;
     let mut out = Vec::new();
@@ -419,7 +376,7 @@ pub fn run(args: ExtractArgs) -> Result<ExitCode, String> {
     let gen_options = args.sampling.options();
     let ids: Vec<String> = usable.iter().map(|(id, _)| id.clone()).collect();
     let requests = usable.into_iter().map(|(_, text)| Request {
-        prompt: Prompt::Chat(build_messages(&schema, args.instructions.as_deref(), &examples, &text)),
+        prompt: Prompt::Chat(extraction_messages(&schema, args.instructions.as_deref(), &examples, &text)),
         constraint: Some(grammar.clone()),
         options: gen_options.clone(),
     });

@@ -14,12 +14,14 @@
 #![deny(missing_docs)]
 
 mod error;
+mod extract;
 mod generate;
 mod model;
 mod sampling;
 mod typed;
 
 pub use error::{Error, Incomplete, Result};
+pub use extract::extraction_messages;
 pub use generate::{Event, Finish, GenerateOptions, Generation, Request, Session};
 pub use model::{default_model_path, Message, Model, ModelOptions, Prompt, MODEL_ENV};
 pub use sampling::SamplingOptions;
