@@ -4,6 +4,7 @@ from os import PathLike
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from typing import final
 import numpy.typing as npt
 
 __version__: str
@@ -12,6 +13,7 @@ _Path = Union[str, PathLike[str]]
 _Messages = Sequence[Tuple[str, str]]
 _Outcome = Tuple[str, str, Dict[str, Any]]
 
+@final
 class Tokenizer:
     @staticmethod
     def from_file(
@@ -48,6 +50,7 @@ class Tokenizer:
     def token_bytes(self, id: int) -> bytes: ...
     def decode(self, ids: Sequence[int]) -> bytes: ...
 
+@final
 class Grammar:
     @staticmethod
     def json_schema(
@@ -77,6 +80,7 @@ class Grammar:
     @property
     def dropped(self) -> List[Tuple[str, str, str]]: ...
 
+@final
 class CompiledGrammar:
     def matcher(self) -> Matcher: ...
     @property
@@ -84,6 +88,7 @@ class CompiledGrammar:
     @property
     def num_states(self) -> int: ...
 
+@final
 class Matcher:
     def fill_next_token_bitmask(self, bitmask: npt.NDArray[np.int32], index: int = 0) -> None: ...
     def next_token_bitmask(self) -> npt.NDArray[np.int32]: ...
@@ -102,6 +107,7 @@ class Matcher:
     def num_consumed(self) -> int: ...
     def _time_fill_in_rust(self, bitmask: npt.NDArray[np.int32], n: int) -> float: ...
 
+@final
 class Model:
     @staticmethod
     def load(

@@ -140,7 +140,7 @@ class Tokenizer:
         return repr(self._native)
 
 
-def schema_of(schema: Any) -> dict:
+def schema_of(schema: Any) -> Union[dict, bool]:
     """A JSON Schema as a dict, from a dict, JSON text, or a Pydantic model class."""
     if isinstance(schema, dict):
         return schema
@@ -155,7 +155,7 @@ def schema_of(schema: Any) -> dict:
             raise SchemaError("a JSON Schema must be an object or a boolean")
         return value
     if isinstance(schema, bool):
-        return schema  # type: ignore[return-value]
+        return schema
     json_schema = getattr(schema, "model_json_schema", None)
     if callable(json_schema):
         return json_schema()
@@ -167,7 +167,7 @@ class Grammar:
 
     __slots__ = ("_native", "schema")
 
-    def __init__(self, native: _native.Grammar, schema: Optional[dict] = None) -> None:
+    def __init__(self, native: _native.Grammar, schema: Union[dict, bool, None] = None) -> None:
         self._native = native
         #: The JSON Schema, for ``json_schema`` grammars.
         self.schema = schema

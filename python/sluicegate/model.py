@@ -82,8 +82,9 @@ class _Tool:
             self.function = tool
             self.name = tool.__name__
             self.description = inspect.getdoc(tool) or ""
-            self.model = _signature_model(tool)
-            self.schema = self.model.model_json_schema()
+            model = _signature_model(tool)
+            self.model = model
+            self.schema = model.model_json_schema()
         else:
             raise TypeError(f"a tool is a function, a Pydantic model class or a dict, not {type(tool).__name__}")
 
@@ -100,7 +101,7 @@ class _Tool:
         return ToolCall(self.name, parsed)
 
 
-def _signature_model(fn: Callable[..., Any]) -> type:
+def _signature_model(fn: Callable[..., Any]) -> Any:
     """A Pydantic model of ``fn``'s parameters (annotations and defaults)."""
     import pydantic
 

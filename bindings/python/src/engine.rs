@@ -58,7 +58,8 @@ impl Tokenizer {
     ) -> PyResult<Self> {
         let opts = hf_options(eos_token_ids, vocab_size, verify);
         let raw = text.as_bytes().to_vec();
-        let vocab = py.detach(|| Vocabulary::from_hf_bytes(&raw, "<tokenizer.json text>", &opts)).map_err(vocab_error)?;
+        let vocab =
+            py.detach(|| Vocabulary::from_hf_bytes(&raw, "<tokenizer.json text>", &opts)).map_err(vocab_error)?;
         Ok(Tokenizer { vocab: Arc::new(vocab) })
     }
 
@@ -83,11 +84,8 @@ impl Tokenizer {
         let special = special_token_ids.unwrap_or_default();
         let entries = tokens.into_iter().enumerate().filter_map(|(id, bytes)| {
             let id = id as u32;
-            let kind = if special.contains(&id) || eos_token_ids.contains(&id) {
-                TokenKind::Special
-            } else {
-                TokenKind::Text
-            };
+            let kind =
+                if special.contains(&id) || eos_token_ids.contains(&id) { TokenKind::Special } else { TokenKind::Text };
             bytes.map(|bytes| TokenEntry { id, bytes, kind })
         });
         let vocab = Vocabulary::from_tokens(entries, &eos_token_ids, vocab_size).map_err(vocab_error)?;
@@ -115,7 +113,10 @@ impl Tokenizer {
     /// The bytes of token `id` (a special token's spelling; empty for unused ids).
     fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
         if id as usize >= self.vocab.mask_width() {
-            return Err(PyIndexError::new_err(format!("token id {id} is out of range (vocab size {})", self.vocab.mask_width())));
+            return Err(PyIndexError::new_err(format!(
+                "token id {id} is out of range (vocab size {})",
+                self.vocab.mask_width()
+            )));
         }
         Ok(pyo3::types::PyBytes::new(py, self.vocab.token_bytes(id)))
     }
@@ -125,7 +126,10 @@ impl Tokenizer {
         let mut out = Vec::new();
         for id in ids {
             if id as usize >= self.vocab.mask_width() {
-                return Err(PyIndexError::new_err(format!("token id {id} is out of range (vocab size {})", self.vocab.mask_width())));
+                return Err(PyIndexError::new_err(format!(
+                    "token id {id} is out of range (vocab size {})",
+                    self.vocab.mask_width()
+                )));
             }
             if self.vocab.kind(id) == TokenKind::Text {
                 out.extend_from_slice(self.vocab.token_bytes(id));
@@ -176,7 +180,9 @@ pub(crate) fn json_options(
     let whitespace = match whitespace {
         "flexible" => Whitespace::Flexible { max_run: max_whitespace },
         "compact" => Whitespace::Compact,
-        other => return Err(PyValueError::new_err(format!("whitespace must be 'flexible' or 'compact', not {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!("whitespace must be 'flexible' or 'compact', not {other:?}")))
+        }
     };
     let additional_properties = match additional_properties {
         "spec" => AdditionalProperties::Spec,
@@ -191,7 +197,8 @@ pub(crate) fn json_options(
 }
 
 pub(crate) fn parse_schema(schema_json: &str) -> PyResult<Value> {
-    serde_json::from_str(schema_json).map_err(|e| crate::errors::error("SchemaError", format!("the schema is not valid JSON: {e}"), &[]))
+    serde_json::from_str(schema_json)
+        .map_err(|e| crate::errors::error("SchemaError", format!("the schema is not valid JSON: {e}"), &[]))
 }
 
 #[pymethods]
@@ -210,8 +217,14 @@ impl Grammar {
         any_order_max: usize,
     ) -> PyResult<Self> {
         let schema = parse_schema(schema_json)?;
-        let opts =
-            json_options(whitespace, max_whitespace, additional_properties, lenient, integers_without_fraction, any_order_max)?;
+        let opts = json_options(
+            whitespace,
+            max_whitespace,
+            additional_properties,
+            lenient,
+            integers_without_fraction,
+            any_order_max,
+        )?;
         let translated = guard(|| json::grammar(&schema, &opts).map_err(|e| compile_error(e, Source::Schema)))?;
         let dropped = translated.dropped.into_iter().map(|d| (d.pointer, d.keyword, d.reason)).collect();
         Ok(Grammar { constraint: Constraint::JsonSchema(schema, opts), kind: "json_schema", dropped })
@@ -334,11 +347,7 @@ pub struct Matcher {
 }
 
 /// The `index` row of a 2-D int32 bitmask (or the whole 1-D one) as mask words.
-fn bitmask_row<'a>(
-    bitmask: &'a mut PyReadwriteArray2<'_, i32>,
-    index: usize,
-    words: usize,
-) -> PyResult<&'a mut [u32]> {
+fn bitmask_row<'a>(bitmask: &'a mut PyReadwriteArray2<'_, i32>, index: usize, words: usize) -> PyResult<&'a mut [u32]> {
     let shape = bitmask.shape().to_vec();
     if index >= shape[0] {
         return Err(PyIndexError::new_err(format!("bitmask has {} rows; index {index} is out of range", shape[0])));
@@ -350,9 +359,8 @@ fn bitmask_row<'a>(
         )));
     }
     let row_len = shape[1];
-    let all = bitmask
-        .as_slice_mut()
-        .map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
+    let all =
+        bitmask.as_slice_mut().map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
     let row = &mut all[index * row_len..index * row_len + words];
     Ok(bytemuck::cast_slice_mut(row))
 }
@@ -492,9 +500,8 @@ pub fn fill_next_token_bitmasks(
             )));
         }
     }
-    let all = bitmask
-        .as_slice_mut()
-        .map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
+    let all =
+        bitmask.as_slice_mut().map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
     // Pair each matcher with its own row: rows are disjoint chunks.
     let mut rows: Vec<Option<&mut [i32]>> = all.chunks_mut(row_len.max(1)).map(Some).collect();
     let mut jobs: Vec<(&mut CoreMatcher, &mut [u32])> = Vec::with_capacity(matchers.len());
@@ -503,9 +510,5 @@ pub fn fill_next_token_bitmasks(
         let words = m.inner.grammar().vocab().mask_words();
         jobs.push((&mut m.inner, bytemuck::cast_slice_mut(&mut row[..words])));
     }
-    py.detach(|| {
-        guard(|| {
-            jobs.par_iter_mut().try_for_each(|(m, row)| m.compute_mask(row)).map_err(match_error)
-        })
-    })
+    py.detach(|| guard(|| jobs.par_iter_mut().try_for_each(|(m, row)| m.compute_mask(row)).map_err(match_error)))
 }

@@ -122,13 +122,18 @@ impl NativeModel {
 
     /// Compile a grammar for this model's vocabulary.
     fn compile(&self, py: Python<'_>, grammar: &Grammar) -> PyResult<CompiledGrammar> {
-        let source = if matches!(grammar.constraint, Constraint::JsonSchema(..)) { Source::Schema } else { Source::Grammar };
+        let source =
+            if matches!(grammar.constraint, Constraint::JsonSchema(..)) { Source::Schema } else { Source::Grammar };
         let model = &self.model;
         let constraint = &grammar.constraint;
-        let inner = py.detach(|| guard(|| model.compile(constraint).map_err(|e| match e {
-            LlamaError::Compile(c) => compile_error(c, source),
-            other => llama_error(other),
-        })))?;
+        let inner = py.detach(|| {
+            guard(|| {
+                model.compile(constraint).map_err(|e| match e {
+                    LlamaError::Compile(c) => compile_error(c, source),
+                    other => llama_error(other),
+                })
+            })
+        })?;
         Ok(CompiledGrammar { inner })
     }
 
