@@ -252,33 +252,39 @@ impl CompiledGrammar {
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
         let (dfa, s, base) = self.local(g);
         let trie = self.vocab.trie();
-        let mut tokens = vec![0u32; self.vocab.mask_words()].into_boxed_slice();
         let mut exits = Vec::new();
         let mut calls_at = Vec::new();
+        // Inside free text, a slice gives most tokens at once and only the
+        // rest of the trie is walked (same result as the whole walk).
+        let slice = self.vocab.slices().best_for(dfa, s);
+        let mut tokens = match slice {
+            Some(slice) => slice.tokens.clone(),
+            None => vec![0u32; self.vocab.mask_words()].into_boxed_slice(),
+        };
+        let step = |st: u32, b: u8| {
+            let n = dfa.next(st, b);
+            (n != DEAD).then_some(n)
+        };
+        let visit = |node: usize, st: u32| {
+            for &t in trie.tokens_at(node) {
+                tokens[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            // Leaving the automaton only matters for longer tokens.
+            if !trie.has_children(node) {
+                return;
+            }
+            if !dfa.calls(st).is_empty() {
+                calls_at.push((node as u32, base + st));
+            }
+            if self.returns_matter(base + st) && dfa.is_accepting(st) {
+                exits.push((node as u32, base + st, false));
+            }
+        };
         // Fast pass: bytes inside this rule's automaton.
-        trie.walk(
-            s,
-            stack,
-            |st, b| {
-                let n = dfa.next(st, b);
-                (n != DEAD).then_some(n)
-            },
-            |node, st| {
-                for &t in trie.tokens_at(node) {
-                    tokens[(t >> 5) as usize] |= 1 << (t & 31);
-                }
-                // Leaving the automaton only matters for longer tokens.
-                if !trie.has_children(node) {
-                    return;
-                }
-                if !dfa.calls(st).is_empty() {
-                    calls_at.push((node as u32, base + st));
-                }
-                if self.returns_matter(base + st) && dfa.is_accepting(st) {
-                    exits.push((node as u32, base + st, false));
-                }
-            },
-        );
+        match slice {
+            Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
+            None => trie.walk(s, stack, step, visit),
+        }
         // Calls made inside a token are context-independent too: follow
         // them with a stack local to this walk, whose bottom is this state's
         // own frame. Only returns below that frame depend on the real stack;

@@ -367,6 +367,12 @@ impl ByteDfa {
         self.trans[state as usize * self.stride + self.classes[b as usize] as usize]
     }
 
+    /// The equivalence class of byte `b` (bytes of one class have the same transitions everywhere).
+    #[inline]
+    pub fn class_of(&self, b: u8) -> u8 {
+        self.classes[b as usize]
+    }
+
     /// Whether the input so far is a complete match.
     #[inline]
     pub fn is_accepting(&self, state: u32) -> bool {

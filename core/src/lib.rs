@@ -49,6 +49,7 @@ pub mod hf;
 pub mod ir;
 pub mod matcher;
 mod pda;
+mod slice;
 pub mod trie;
 pub mod vocab;
 
