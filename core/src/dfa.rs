@@ -42,7 +42,7 @@ impl Default for DfaLimits {
 }
 
 /// A deterministic automaton over bytes. Every live state can reach acceptance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ByteDfa {
     classes: [u8; 256],
     stride: usize,

@@ -63,15 +63,11 @@ impl Slices {
     }
 
     /// The largest slice that `start` covers in `dfa` (see the module notes).
+    /// Largest first: in free text the first check succeeds, and the bounded
+    /// slices, whose searches pair every automaton state with every
+    /// character count, are only tried where it fails.
     pub(crate) fn best_for(&self, dfa: &ByteDfa, start: u32) -> Option<&Slice> {
-        let mut best = None;
-        for slice in &self.list {
-            if !slice.covers(dfa, start) {
-                break;
-            }
-            best = Some(slice);
-        }
-        best
+        self.list.iter().rev().find(|slice| slice.covers(dfa, start))
     }
 }
 
