@@ -32,6 +32,8 @@ enum Command {
     Maskbench(MaskbenchArgs),
     /// Soundness sampling: random walks through the masks, outputs validated.
     Sample(SampleArgs),
+    /// Batch masks per second: valid instances decoded in lockstep, one parallel batch call per step.
+    Batch(BatchArgs),
     /// Compile and mask times of the built-in GBNF/Lark grammars.
     Grammars(GrammarsArgs),
     /// Generation speed on a GGUF model: constrained vs unconstrained, fast-forward gain.
@@ -121,6 +123,15 @@ struct MaskbenchArgs {
 }
 
 #[derive(Args)]
+struct BatchArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Thread counts to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+}
+
+#[derive(Args)]
 struct SampleArgs {
     #[command(flatten)]
     corpus: CorpusArgs,
@@ -173,6 +184,17 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
+    Ok(())
+}
+
+fn batch(args: BatchArgs) -> Result<(), String> {
+    let (vocab, cases) = load_corpus(&args.corpus)?;
+    let rows = sluicegate_bench::batch::run(&vocab, &cases, &args.threads)?;
+    println!("| threads | sequences | masks | cold masks/s | warm masks/s |");
+    println!("|---|---|---|---|---|");
+    for (n, lanes, cold, warm) in rows {
+        println!("| {n} | {lanes} | {} | {:.0} | {:.0} |", warm.masks, cold.per_second(), warm.per_second());
+    }
     Ok(())
 }
 
@@ -521,6 +543,7 @@ fn main() -> std::process::ExitCode {
         Command::Suite(a) => suite(a),
         Command::Maskbench(a) => maskbench(a),
         Command::Sample(a) => sample(a),
+        Command::Batch(a) => batch(a),
         Command::Grammars(a) => grammars(a),
         Command::Generate(a) => generate(a),
         Command::GbnfVsLlama(a) => gbnf_vs_llama(a),

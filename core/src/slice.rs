@@ -18,6 +18,7 @@
 //! already allowed, and every other node is in the view and walked.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::dfa::{ByteDfa, DfaLimits, DEAD};
 use crate::trie::TrieView;
@@ -114,7 +115,7 @@ impl Slice {
         // One byte per pair of byte classes (ours, theirs) is enough.
         let mut joint = HashSet::new();
         let bytes: Vec<u8> = (0..=255u8).filter(|&b| joint.insert((self.dfa.class_of(b), dfa.class_of(b)))).collect();
-        let mut seen: HashSet<(u32, u32)> = HashSet::new();
+        let mut seen: HashSet<(u32, u32), BuildHasherDefault<PairHasher>> = HashSet::default();
         let mut level = vec![(self.dfa.start(), start)];
         seen.insert(level[0]);
         let mut next = Vec::new();
@@ -141,6 +142,28 @@ impl Slice {
             next.clear();
         }
         true
+    }
+}
+
+/// A multiplicative hash for pairs of state ids: the search inserts a pair
+/// per automaton transition it follows, and SipHash was most of its cost.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 

@@ -226,6 +226,25 @@ fn rules_with_equal_automata_share_masks_but_return_to_their_own_callers() {
 }
 
 #[test]
+fn batch_masks_equal_one_by_one_masks() {
+    let v = vocab(None);
+    let g = compile(&v, "(a|b|c)*x");
+    let other = compile(&v, "\"[a-z]+\"");
+    let mut matchers: Vec<Matcher> = (0..6).map(|i| if i % 2 == 0 { g.matcher() } else { other.matcher() }).collect();
+    matchers[2].consume_token(2).unwrap();
+    matchers[3].consume_token(5).unwrap();
+    let words = v.mask_words();
+    let mut batch = vec![u32::MAX; matchers.len() * words];
+    sluicegate_core::compute_masks(&mut matchers, &mut batch).unwrap();
+    for (i, m) in matchers.iter_mut().enumerate() {
+        assert_eq!(&batch[i * words..(i + 1) * words], &m.compute_mask_vec()[..], "matcher {i}");
+    }
+    assert_ne!(batch[..words], batch[words..2 * words], "different constraints, different masks");
+    let mut short = vec![0; words];
+    assert!(matches!(sluicegate_core::compute_masks(&mut matchers, &mut short), Err(MatchError::BadMaskBuffer { .. })));
+}
+
+#[test]
 fn vocabulary_errors() {
     assert!(Vocabulary::from_tokens(Vec::new(), &[], None).is_err());
     let dup = vec![
