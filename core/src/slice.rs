@@ -112,9 +112,17 @@ impl Slice {
     /// smallest depth.
     #[inline(never)]
     fn covers(&self, dfa: &ByteDfa, start: u32) -> bool {
-        // One byte per pair of byte classes (ours, theirs) is enough.
-        let mut joint = HashSet::new();
-        let bytes: Vec<u8> = (0..=255u8).filter(|&b| joint.insert((self.dfa.class_of(b), dfa.class_of(b)))).collect();
+        // One byte per pair of byte classes (ours, theirs) is enough; the
+        // pairs are marked in a 65,536-bit set.
+        let mut joint = [0u64; 1024];
+        let bytes: Vec<u8> = (0..=255u8)
+            .filter(|&b| {
+                let key = (self.dfa.class_of(b) as usize) << 8 | dfa.class_of(b) as usize;
+                let fresh = joint[key >> 6] & 1 << (key & 63) == 0;
+                joint[key >> 6] |= 1 << (key & 63);
+                fresh
+            })
+            .collect();
         let mut seen: HashSet<(u32, u32), BuildHasherDefault<PairHasher>> = HashSet::default();
         let mut level = vec![(self.dfa.start(), start)];
         seen.insert(level[0]);
