@@ -288,6 +288,9 @@ fn masks(args: MasksArgs) -> Result<(), String> {
         vocab.mask_words(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    let t = Instant::now();
+    vocab.prepare_masks();
+    println!("token slices built in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     let mut buf = vec![0u32; vocab.mask_words()];
     // The floor: writing the bitset at all.
     let t = Instant::now();

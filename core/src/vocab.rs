@@ -266,6 +266,15 @@ impl Vocabulary {
         &self.trie
     }
 
+    /// Build the per-vocabulary tables that cold masks use (token slices for
+    /// free text) now, rather than in the first cold mask that needs them.
+    ///
+    /// # Cost
+    /// A few walks of the token trie (milliseconds at 128k tokens), once.
+    pub fn prepare_masks(&self) {
+        self.slices();
+    }
+
     /// The token slices of this vocabulary (built on the first call: a few trie walks).
     pub(crate) fn slices(&self) -> &Slices {
         self.slices.get_or_init(|| Arc::new(Slices::build(self)))
