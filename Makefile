@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint python-dev python-test python-bench bench bench-grammars bench-gbnf-llama build suite suite-baseline maskbench sample
+.PHONY: demo test lint python-dev python-test python-bench bench bench-grammars bench-gbnf-llama bench-batch build suite suite-baseline maskbench sample
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -74,6 +74,10 @@ suite-baseline: suite
 # MaskBench, sluicegate and llguidance in one run (EVERY=10 keeps every 10th schema).
 maskbench: build
 	./target/release/sluicegate-bench maskbench --data $(MASKBENCH) --tokenizer $(TOKENIZER) --every $(EVERY) --out out/maskbench
+
+# Batch masks per second: valid MaskBench instances decoded in lockstep, one parallel call per step.
+bench-batch: build
+	./target/release/sluicegate-bench batch --data $(MASKBENCH) --tokenizer $(TOKENIZER) --every 10 --limit 300 --threads 1,2
 
 # Soundness sampling: random walks through the masks, every completed output validated.
 sample: build

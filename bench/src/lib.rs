@@ -2,6 +2,7 @@
 //! binary), shared with the integration tests.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod engines;
 pub mod feed;
 pub mod generation;

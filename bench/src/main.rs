@@ -32,6 +32,8 @@ enum Command {
     Maskbench(MaskbenchArgs),
     /// Soundness sampling: random walks through the masks, outputs validated.
     Sample(SampleArgs),
+    /// Batch masks per second: valid instances decoded in lockstep, one parallel batch call per step.
+    Batch(BatchArgs),
     /// Compile and mask times of the built-in GBNF/Lark grammars.
     Grammars(GrammarsArgs),
     /// Generation speed on a GGUF model: constrained vs unconstrained, fast-forward gain.
@@ -100,6 +102,9 @@ struct CorpusArgs {
     /// Stop after this many schemas.
     #[arg(long)]
     limit: Option<usize>,
+    /// Keep only these schema ids (comma-separated), e.g. the slowest ones to profile.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Args)]
@@ -115,6 +120,15 @@ struct MaskbenchArgs {
     /// Time limit per schema, seconds.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Thread counts to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
 }
 
 #[derive(Args)]
@@ -138,7 +152,10 @@ struct SampleArgs {
 fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench::maskbench::Case>), String> {
     let vocab = Arc::new(Vocabulary::from_hf_file(&c.tokenizer).map_err(|e| e.to_string())?);
     let tok = sluicegate_bench::feed::hf_tokenizer(&c.tokenizer)?;
-    let cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit)?;
+    let mut cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit)?;
+    if !c.only.is_empty() {
+        cases.retain(|case| c.only.contains(&case.id));
+    }
     eprintln!("{} schemas, {} instances", cases.len(), cases.iter().map(|c| c.tests.len()).sum::<usize>());
     Ok((vocab, cases))
 }
@@ -167,6 +184,17 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
+    Ok(())
+}
+
+fn batch(args: BatchArgs) -> Result<(), String> {
+    let (vocab, cases) = load_corpus(&args.corpus)?;
+    let rows = sluicegate_bench::batch::run(&vocab, &cases, &args.threads)?;
+    println!("| threads | sequences | masks | cold masks/s | warm masks/s |");
+    println!("|---|---|---|---|---|");
+    for (n, lanes, cold, warm) in rows {
+        println!("| {n} | {lanes} | {} | {:.0} | {:.0} |", warm.masks, cold.per_second(), warm.per_second());
+    }
     Ok(())
 }
 
@@ -260,6 +288,9 @@ fn masks(args: MasksArgs) -> Result<(), String> {
         vocab.mask_words(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    let t = Instant::now();
+    vocab.prepare_masks();
+    println!("token slices built in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     let mut buf = vec![0u32; vocab.mask_words()];
     // The floor: writing the bitset at all.
     let t = Instant::now();
@@ -515,6 +546,7 @@ fn main() -> std::process::ExitCode {
         Command::Suite(a) => suite(a),
         Command::Maskbench(a) => maskbench(a),
         Command::Sample(a) => sample(a),
+        Command::Batch(a) => batch(a),
         Command::Grammars(a) => grammars(a),
         Command::Generate(a) => generate(a),
         Command::GbnfVsLlama(a) => gbnf_vs_llama(a),

@@ -69,6 +69,8 @@ pub struct SchemaResult {
     invalidation_errors: usize,
     valid_not_accepting: usize,
     tokens: usize,
+    /// The slowest mask of this schema, to find the tail's schemas.
+    tbm_max_us: f64,
 }
 
 impl SchemaResult {
@@ -78,6 +80,12 @@ impl SchemaResult {
             && self.crash.is_none()
             && self.validation_errors == 0
             && self.invalidation_errors == 0
+    }
+
+    fn record_tbm(&mut self, t0: Instant, tbm: &mut Vec<f64>) {
+        let us = t0.elapsed().as_secs_f64() * 1e6;
+        self.tbm_max_us = self.tbm_max_us.max(us);
+        tbm.push(us);
     }
 }
 
@@ -114,7 +122,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                 first = false;
             }
             if !allowed {
-                tbm.push(t0.elapsed().as_secs_f64() * 1e6);
+                r.record_tbm(t0, tbm);
                 rejected = true;
                 break;
             }
@@ -122,7 +130,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                 r.crash = Some(format!("consume of an allowed token failed: {e}"));
                 return r;
             }
-            tbm.push(t0.elapsed().as_secs_f64() * 1e6);
+            r.record_tbm(t0, tbm);
             r.tokens += 1;
         }
         if first {
@@ -212,6 +220,7 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
             "crash": r.crash, "ttfm_us": r.ttfm.map(|t| t.as_secs_f64() * 1e6),
             "validation_errors": r.validation_errors, "invalidation_errors": r.invalidation_errors,
             "valid_not_accepting": r.valid_not_accepting, "tokens": r.tokens,
+            "tbm_max_us": r.tbm_max_us,
         });
         writeln!(per_schema, "{line}").map_err(|e| e.to_string())?;
         if (i + 1) % 500 == 0 {

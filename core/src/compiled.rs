@@ -76,6 +76,9 @@ pub struct CompiledGrammar {
     /// The rule of each global state.
     owner: Vec<u32>,
     entries: Vec<OnceLock<Arc<StateEntry>>>,
+    /// For each rule, the first rule with the same automaton (itself if
+    /// none): its states' entries are computed once and shared.
+    twin: Vec<u32>,
     cache_used: AtomicUsize,
     cache_limit: usize,
 }
@@ -102,12 +105,14 @@ impl CompiledGrammar {
             return Err(CompileError::TooLarge("too many automaton states".into()));
         }
         let entries = (0..owner.len()).map(|_| OnceLock::new()).collect();
+        let twin = twin_rules(&rules);
         let g = CompiledGrammar {
             vocab,
             rules,
             base,
             owner,
             entries,
+            twin,
             cache_used: AtomicUsize::new(0),
             cache_limit: opts.mask_cache_bytes,
         };
@@ -237,8 +242,24 @@ impl CompiledGrammar {
         if let Some(e) = slot.get() {
             return Arc::clone(e);
         }
-        let entry = Arc::new(self.compute_entry(g, stack));
-        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+        let (entry, bytes) = match self.twin_state(g) {
+            Some((t, shift)) => {
+                let twin = self.entry(t, stack);
+                if twin.exits.is_empty() {
+                    // Nothing rule-specific: the same entry, no new bytes.
+                    (twin, 0)
+                } else {
+                    let exits = twin.exits.iter().map(|&(node, d, c)| (node, d + shift, c)).collect::<Vec<_>>();
+                    let bytes = twin.tokens.len() * 4 + exits.len() * 12;
+                    (Arc::new(StateEntry { tokens: twin.tokens.clone(), exits }), bytes)
+                }
+            }
+            None => {
+                let entry = Arc::new(self.compute_entry(g, stack));
+                let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+                (entry, bytes)
+            }
+        };
         if self.cache_used.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.cache_limit {
             if slot.set(Arc::clone(&entry)).is_err() {
                 self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
@@ -249,36 +270,53 @@ impl CompiledGrammar {
         entry
     }
 
+    /// The same state in the twin rule of `g`'s rule, with the distance
+    /// between the two rules' global ids, if the rule has a twin.
+    fn twin_state(&self, g: u32) -> Option<(u32, u32)> {
+        let r = self.owner[g as usize] as usize;
+        let t = self.twin[r] as usize;
+        (t != r).then(|| {
+            let shift = self.base[r] - self.base[t];
+            (g - shift, shift)
+        })
+    }
+
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
         let (dfa, s, base) = self.local(g);
         let trie = self.vocab.trie();
-        let mut tokens = vec![0u32; self.vocab.mask_words()].into_boxed_slice();
         let mut exits = Vec::new();
         let mut calls_at = Vec::new();
+        // Inside free text, a slice gives most tokens at once and only the
+        // rest of the trie is walked (same result as the whole walk).
+        let slice = self.vocab.slices().best_for(dfa, s);
+        let mut tokens = match slice {
+            Some(slice) => slice.tokens.clone(),
+            None => vec![0u32; self.vocab.mask_words()].into_boxed_slice(),
+        };
+        let step = |st: u32, b: u8| {
+            let n = dfa.next(st, b);
+            (n != DEAD).then_some(n)
+        };
+        let visit = |node: usize, st: u32| {
+            for &t in trie.tokens_at(node) {
+                tokens[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            // Leaving the automaton only matters for longer tokens.
+            if !trie.has_children(node) {
+                return;
+            }
+            if !dfa.calls(st).is_empty() {
+                calls_at.push((node as u32, base + st));
+            }
+            if self.returns_matter(base + st) && dfa.is_accepting(st) {
+                exits.push((node as u32, base + st, false));
+            }
+        };
         // Fast pass: bytes inside this rule's automaton.
-        trie.walk(
-            s,
-            stack,
-            |st, b| {
-                let n = dfa.next(st, b);
-                (n != DEAD).then_some(n)
-            },
-            |node, st| {
-                for &t in trie.tokens_at(node) {
-                    tokens[(t >> 5) as usize] |= 1 << (t & 31);
-                }
-                // Leaving the automaton only matters for longer tokens.
-                if !trie.has_children(node) {
-                    return;
-                }
-                if !dfa.calls(st).is_empty() {
-                    calls_at.push((node as u32, base + st));
-                }
-                if self.returns_matter(base + st) && dfa.is_accepting(st) {
-                    exits.push((node as u32, base + st, false));
-                }
-            },
-        );
+        match slice {
+            Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
+            None => trie.walk(s, stack, step, visit),
+        }
         // Calls made inside a token are context-independent too: follow
         // them with a stack local to this walk, whose bottom is this state's
         // own frame. Only returns below that frame depend on the real stack;
@@ -444,6 +482,24 @@ impl CompiledGrammar {
         }
         Ok(())
     }
+}
+
+/// For each rule, the first rule with an equal automaton and the same
+/// `called` flag, among rules without calls: their entries differ only by
+/// the offset of their global state ids (a schema often repeats one
+/// property-name difference or one member shape many times). Rules with
+/// calls keep their own entries, whose exits may lie in other rules.
+fn twin_rules(rules: &[CompiledRule]) -> Vec<u32> {
+    let mut first: HashMap<(&ByteDfa, bool), u32> = HashMap::new();
+    let mut twin = Vec::with_capacity(rules.len());
+    for (i, r) in rules.iter().enumerate() {
+        if r.dfa.has_calls() {
+            twin.push(i as u32);
+        } else {
+            twin.push(*first.entry((&r.dfa, r.called)).or_insert(i as u32));
+        }
+    }
+    twin
 }
 
 /// Per-matcher scratch space for mask computation.

@@ -42,7 +42,7 @@ impl Default for DfaLimits {
 }
 
 /// A deterministic automaton over bytes. Every live state can reach acceptance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ByteDfa {
     classes: [u8; 256],
     stride: usize,
@@ -365,6 +365,12 @@ impl ByteDfa {
     #[inline]
     pub fn next(&self, state: u32, b: u8) -> u32 {
         self.trans[state as usize * self.stride + self.classes[b as usize] as usize]
+    }
+
+    /// The equivalence class of byte `b` (bytes of one class have the same transitions everywhere).
+    #[inline]
+    pub fn class_of(&self, b: u8) -> u8 {
+        self.classes[b as usize]
     }
 
     /// Whether the input so far is a complete match.

@@ -37,10 +37,14 @@
 //! m.consume_token(11).unwrap();
 //! ```
 //!
-//! Costs: a mask is one trie walk the first time an automaton state is seen,
-//! then a copy of `ceil(n_vocab / 32)` words from the shared cache.
+//! Costs: a mask is one trie walk the first time an automaton state is seen
+//! (inside free text, a precomputed token slice plus a walk of the few
+//! thousand trie nodes outside it), then a copy of `ceil(n_vocab / 32)`
+//! words from the shared cache. [`compute_masks`] computes a batch of
+//! matchers' masks in parallel.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod compiled;
 pub mod dfa;
 pub mod error;
@@ -49,9 +53,11 @@ pub mod hf;
 pub mod ir;
 pub mod matcher;
 mod pda;
+mod slice;
 pub mod trie;
 pub mod vocab;
 
+pub use batch::compute_masks;
 pub use compiled::{CompileOptions, CompiledGrammar};
 pub use dfa::DfaLimits;
 pub use error::{CompileError, GrammarErrorKind, MatchError, VocabError};

@@ -158,24 +158,146 @@ impl TokenTrie {
         &self,
         start: S,
         stack: &mut Vec<S>,
+        step: impl FnMut(S, u8) -> Option<S>,
+        visit: impl FnMut(usize, S),
+    ) {
+        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, step, visit);
+    }
+
+    /// [`TokenTrie::walk`] over the nodes of `view` only (a sub-trie: the
+    /// nodes that lead to some token of interest). `visit` gets the node's
+    /// index in the whole trie.
+    #[inline]
+    pub fn walk_view<S: Copy>(
+        &self,
+        view: &TrieView,
+        start: S,
+        stack: &mut Vec<S>,
+        step: impl FnMut(S, u8) -> Option<S>,
+        visit: impl FnMut(usize, S),
+    ) {
+        self.walk_order(view, start, stack, step, visit);
+    }
+
+    #[inline(always)]
+    fn walk_order<S: Copy>(
+        &self,
+        order: &impl PreOrder,
+        start: S,
+        stack: &mut Vec<S>,
         mut step: impl FnMut(S, u8) -> Option<S>,
         mut visit: impl FnMut(usize, S),
     ) {
         stack.clear();
         stack.resize(self.max_depth + 1, start);
         let nodes = &self.nodes[..];
+        let end = order.len();
         let mut i = 1;
-        while i < nodes.len() {
-            let node = nodes[i];
+        while i < end {
+            let id = order.node(i);
+            let node = nodes[id];
             let depth = node.depth as usize;
             match step(stack[depth - 1], node.byte) {
-                None => i = node.skip as usize,
+                None => i = order.skip(i, node.skip),
                 Some(s) => {
                     stack[depth] = s;
-                    visit(i, s);
+                    visit(id, s);
                     i += 1;
                 }
             }
         }
+    }
+
+    /// The sub-trie of the nodes for which `keep(node)` holds in their own
+    /// subtree (a node is kept when it or a descendant is), root included.
+    pub fn view(&self, mut keep: impl FnMut(usize) -> bool) -> TrieView {
+        let n = self.nodes.len();
+        let mut kept: Vec<bool> = (0..n).map(&mut keep).collect();
+        // The parent of a node is the last node one level up before it (preorder).
+        let mut last_at_depth = vec![0usize; self.max_depth + 1];
+        let mut parent = vec![0usize; n];
+        for (i, p) in parent.iter_mut().enumerate().skip(1) {
+            let d = self.depth(i);
+            *p = last_at_depth[d - 1];
+            last_at_depth[d] = i;
+        }
+        // Backwards, children come before their parents.
+        for i in (1..n).rev() {
+            if kept[i] {
+                kept[parent[i]] = true;
+            }
+        }
+        kept[0] = true;
+        // Position of each whole-trie index in the view (the count of kept nodes before it).
+        let mut pos = Vec::with_capacity(n + 1);
+        let mut count = 0u32;
+        for &k in &kept {
+            pos.push(count);
+            count += k as u32;
+        }
+        pos.push(count);
+        let mut nodes = Vec::with_capacity(count as usize);
+        let mut skip = Vec::with_capacity(count as usize);
+        for i in (0..n).filter(|&i| kept[i]) {
+            nodes.push(i as u32);
+            skip.push(pos[self.skip(i)]);
+        }
+        TrieView { nodes, skip }
+    }
+}
+
+/// A sub-trie in preorder: whole-trie node indices, each with the view
+/// index one past its subtree.
+#[derive(Debug, Clone, Default)]
+pub struct TrieView {
+    nodes: Vec<u32>,
+    skip: Vec<u32>,
+}
+
+impl TrieView {
+    /// Number of nodes, the root included.
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// A preorder sequence of trie nodes with subtree skips.
+trait PreOrder {
+    fn len(&self) -> usize;
+    /// The whole-trie index of the `i`-th node.
+    fn node(&self, i: usize) -> usize;
+    /// The position after the `i`-th node's subtree (`whole_skip` is its skip in the whole trie).
+    fn skip(&self, i: usize, whole_skip: u32) -> usize;
+}
+
+struct WholeTrie(usize);
+
+impl PreOrder for WholeTrie {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0
+    }
+    #[inline(always)]
+    fn node(&self, i: usize) -> usize {
+        i
+    }
+    #[inline(always)]
+    fn skip(&self, _: usize, whole_skip: u32) -> usize {
+        whole_skip as usize
+    }
+}
+
+impl PreOrder for TrieView {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    #[inline(always)]
+    fn node(&self, i: usize) -> usize {
+        self.nodes[i] as usize
+    }
+    #[inline(always)]
+    fn skip(&self, i: usize, _: u32) -> usize {
+        self.skip[i] as usize
     }
 }

@@ -4,7 +4,10 @@
 //! per model (from a HF `tokenizer.json`, a GGUF file's token list, or an
 //! explicit list) and shared by every constraint compiled for that model.
 
+use std::sync::{Arc, OnceLock};
+
 use crate::error::{escape_bytes, VocabError};
+use crate::slice::Slices;
 use crate::trie::TokenTrie;
 
 /// What a token id may be used for.
@@ -75,6 +78,9 @@ pub struct Vocabulary {
     mask_width: usize,
     trie: TokenTrie,
     report: LoadReport,
+    /// Token slices for free-text lexemes, computed on first use (they
+    /// depend on the trie and the mask width, so changing either resets them).
+    slices: OnceLock<Arc<Slices>>,
 }
 
 /// Names that tokenizers use for end-of-sequence / end-of-turn tokens.
@@ -163,6 +169,7 @@ impl Vocabulary {
             eos: eos_sorted,
             mask_width: width,
             trie: TokenTrie::default(),
+            slices: OnceLock::new(),
             report: LoadReport {
                 tokens: n_ids,
                 text_tokens,
@@ -190,6 +197,7 @@ impl Vocabulary {
         }
         self.eos = eos;
         self.trie = TokenTrie::build(&self);
+        self.slices = OnceLock::new();
         Ok(self)
     }
 
@@ -205,6 +213,7 @@ impl Vocabulary {
         self.offsets.resize(width + 1, end);
         self.kinds.resize(width, TokenKind::Unusable);
         self.mask_width = width;
+        self.slices = OnceLock::new();
         Ok(self)
     }
 
@@ -255,6 +264,20 @@ impl Vocabulary {
     /// The token trie over all text tokens.
     pub fn trie(&self) -> &TokenTrie {
         &self.trie
+    }
+
+    /// Build the per-vocabulary tables that cold masks use (token slices for
+    /// free text) now, rather than in the first cold mask that needs them.
+    ///
+    /// # Cost
+    /// A few walks of the token trie (milliseconds at 128k tokens), once.
+    pub fn prepare_masks(&self) {
+        self.slices();
+    }
+
+    /// The token slices of this vocabulary (built on the first call: a few trie walks).
+    pub(crate) fn slices(&self) -> &Slices {
+        self.slices.get_or_init(|| Arc::new(Slices::build(self)))
     }
 
     /// How the vocabulary was loaded, and what could not be mapped.

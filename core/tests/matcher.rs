@@ -192,6 +192,59 @@ fn recursive_grammar() {
 }
 
 #[test]
+fn rules_with_equal_automata_share_masks_but_return_to_their_own_callers() {
+    // Two called rules with the same body; the returns out of the second
+    // must lead to ";", never to the "," that follows the first.
+    let texts = ["a", "b", "ab", ",", ";", "a,", "ab,", "a;", "ab;", ",a", ";a"];
+    let tokens = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TokenEntry { id: i as u32, bytes: t.as_bytes().to_vec(), kind: TokenKind::Text })
+        .chain([TokenEntry { id: EOS, bytes: b"</s>".to_vec(), kind: TokenKind::Special }]);
+    let v = Arc::new(Vocabulary::from_tokens(tokens, &[EOS], None).unwrap());
+    let word = || Expr::Regular(parse("[ab]+").unwrap());
+    let g = Grammar {
+        rules: vec![
+            Rule::new("start", Expr::Seq(vec![Expr::Rule(1), Expr::literal(","), Expr::Rule(2), Expr::literal(";")])),
+            Rule { inline: false, ..Rule::new("first", word()) },
+            Rule { inline: false, ..Rule::new("second", word()) },
+        ],
+        start: 0,
+    };
+    let g = CompiledGrammar::new(&g, v.clone(), &CompileOptions::default()).unwrap();
+    let mut m = g.matcher();
+    // a, b, ab, "a," and "ab," inside the first word.
+    assert_eq!(allowed(&mut m), vec![0, 1, 2, 5, 6]);
+    m.consume_token(0).unwrap();
+    assert_eq!(allowed(&mut m), vec![0, 1, 2, 3, 5, 6, 9]);
+    m.consume_token(3).unwrap();
+    m.consume_token(0).unwrap();
+    // The same automaton state in the second word: ";" instead of ",".
+    assert_eq!(allowed(&mut m), vec![0, 1, 2, 4, 7, 8]);
+    m.consume_token(8).unwrap();
+    assert!(m.is_accepting());
+}
+
+#[test]
+fn batch_masks_equal_one_by_one_masks() {
+    let v = vocab(None);
+    let g = compile(&v, "(a|b|c)*x");
+    let other = compile(&v, "\"[a-z]+\"");
+    let mut matchers: Vec<Matcher> = (0..6).map(|i| if i % 2 == 0 { g.matcher() } else { other.matcher() }).collect();
+    matchers[2].consume_token(2).unwrap();
+    matchers[3].consume_token(5).unwrap();
+    let words = v.mask_words();
+    let mut batch = vec![u32::MAX; matchers.len() * words];
+    sluicegate_core::compute_masks(&mut matchers, &mut batch).unwrap();
+    for (i, m) in matchers.iter_mut().enumerate() {
+        assert_eq!(&batch[i * words..(i + 1) * words], &m.compute_mask_vec()[..], "matcher {i}");
+    }
+    assert_ne!(batch[..words], batch[words..2 * words], "different constraints, different masks");
+    let mut short = vec![0; words];
+    assert!(matches!(sluicegate_core::compute_masks(&mut matchers, &mut short), Err(MatchError::BadMaskBuffer { .. })));
+}
+
+#[test]
 fn vocabulary_errors() {
     assert!(Vocabulary::from_tokens(Vec::new(), &[], None).is_err());
     let dup = vec![
