@@ -99,6 +99,36 @@ fn mask_schema_and_bad_schema_files() {
 }
 
 #[test]
+fn mask_schema_indented() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("sluicegate-cli-indent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("schema.json");
+    std::fs::write(&schema, r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#)
+        .unwrap();
+    let schema = schema.to_str().unwrap();
+    let (ok, json, err) =
+        run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", "{\n  \"ok\": true"]);
+    assert!(ok, "{err}");
+    // Only the newline before the closing brace can follow (as "\n" or "\n}").
+    assert!(json["allowed"].as_u64().unwrap() >= 1 && json["accepting"] == false, "{json}");
+    for prefix in [r#"{"ok": true"#, "{\n    \"ok\""] {
+        let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", prefix]);
+        assert!(!ok && err.contains("prefix is rejected"), "{prefix:?}: {err}");
+    }
+    let (ok, json, _) =
+        run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", "{\n  \"ok\": true\n}"]);
+    assert!(ok && json["accepting"] == true, "{json}");
+    let tree = dir.join("tree.json");
+    std::fs::write(&tree, r##"{"type": "array", "items": {"$ref": "#"}}"##).unwrap();
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", tree.to_str().unwrap(), "--indent", "4"]);
+    assert!(!ok && err.contains("$ref at #/items") && err.contains("indent 4"), "{err}");
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--compact"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
 fn mask_user_grammars() {
     let tok = tokenizer();
     let tok = tok.to_str().unwrap();
