@@ -63,15 +63,22 @@ fn errors_are_messages_not_crashes() {
     }
 }
 
-#[test]
-fn mask_schema_and_bad_schema_files() {
-    let tok = tokenizer();
-    let tok = tok.to_str().unwrap();
-    let dir = std::env::temp_dir().join(format!("sluicegate-cli-{}", std::process::id()));
+/// A fresh temporary folder (named after `tag`) holding `schema.json`: an
+/// object with one required boolean `ok` and nothing else.
+fn ok_schema_file(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sluicegate-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let schema = dir.join("schema.json");
     std::fs::write(&schema, r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#)
         .unwrap();
+    (dir, schema)
+}
+
+#[test]
+fn mask_schema_and_bad_schema_files() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let (dir, schema) = ok_schema_file("schema");
     let (ok, json, err) =
         run(&["mask", "--tokenizer", tok, "--schema", schema.to_str().unwrap(), "--prefix", r#"{"ok": tr"#]);
     assert!(ok, "{err}");
@@ -102,11 +109,7 @@ fn mask_schema_and_bad_schema_files() {
 fn mask_schema_indented() {
     let tok = tokenizer();
     let tok = tok.to_str().unwrap();
-    let dir = std::env::temp_dir().join(format!("sluicegate-cli-indent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let schema = dir.join("schema.json");
-    std::fs::write(&schema, r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#)
-        .unwrap();
+    let (dir, schema) = ok_schema_file("indent");
     let schema = schema.to_str().unwrap();
     let (ok, json, err) =
         run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", "{\n  \"ok\": true"]);
