@@ -13,11 +13,21 @@ use sluicegate_core::Matcher;
 /// `json.dumps(value, ensure_ascii=False)`.
 pub fn python_dumps(v: &Value) -> String {
     let mut out = String::new();
-    write_value(v, &mut out);
+    write_value(v, None, 0, &mut out);
     out
 }
 
-fn write_value(v: &Value, out: &mut String) {
+/// `json.dumps(value, ensure_ascii=False, indent=width)`: every item and
+/// every closing bracket of a non-empty container on its own line, `","`
+/// at line ends, `": "` after names, `[]` and `{}` when empty.
+pub fn python_dumps_indent(v: &Value, width: usize) -> String {
+    let mut out = String::new();
+    write_value(v, Some(width), 0, &mut out);
+    out
+}
+
+/// Writes `v` at nesting `level`; `indent`: `None` for one line.
+fn write_value(v: &Value, indent: Option<usize>, level: usize, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -29,29 +39,44 @@ fn write_value(v: &Value, out: &mut String) {
             }
         }
         Value::String(s) => out.push_str(&serde_json::to_string(s).expect("string")),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_value(x, out);
-            }
-            out.push(']');
-        }
+        Value::Array(a) => write_items(('[', ']'), a.iter().map(|x| (None, x)), a.is_empty(), indent, level, out),
         Value::Object(o) => {
-            out.push('{');
-            for (i, (k, x)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&serde_json::to_string(k).expect("string"));
-                out.push_str(": ");
-                write_value(x, out);
-            }
-            out.push('}');
+            write_items(('{', '}'), o.iter().map(|(k, x)| (Some(k), x)), o.is_empty(), indent, level, out)
         }
     }
+}
+
+/// A container's items (with their names, in an object) between brackets.
+fn write_items<'a>(
+    (open, close): (char, char),
+    items: impl Iterator<Item = (Option<&'a String>, &'a Value)>,
+    empty: bool,
+    indent: Option<usize>,
+    level: usize,
+    out: &mut String,
+) {
+    let newline = |out: &mut String, level: usize| {
+        if let Some(w) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(w * level));
+        }
+    };
+    out.push(open);
+    for (i, (name, x)) in items.enumerate() {
+        if i > 0 {
+            out.push_str(if indent.is_some() { "," } else { ", " });
+        }
+        newline(out, level + 1);
+        if let Some(k) = name {
+            out.push_str(&serde_json::to_string(k).expect("string"));
+            out.push_str(": ");
+        }
+        write_value(x, indent, level + 1, out);
+    }
+    if !empty {
+        newline(out, level);
+    }
+    out.push(close);
 }
 
 /// Python's `repr(float)`: shortest round-trip digits, fixed notation for
@@ -168,5 +193,18 @@ mod tests {
         }
         let v: Value = serde_json::from_str(r#"{"a": [1, 2.5, "é\n"], "b": {}}"#).unwrap();
         assert_eq!(python_dumps(&v), r#"{"a": [1, 2.5, "é\n"], "b": {}}"#);
+    }
+
+    #[test]
+    fn indent_like_python() {
+        let v: Value =
+            serde_json::from_str(r#"{"a": [1, 2.5, "é\n", [], {}], "b": {"c": [[true]], "d": null}}"#).unwrap();
+        // Both strings printed by Python 3: json.dumps(v, ensure_ascii=False, indent=2) and indent=0.
+        let two = "{\n  \"a\": [\n    1,\n    2.5,\n    \"é\\n\",\n    [],\n    {}\n  ],\n  \"b\": {\n    \"c\": [\n      [\n        true\n      ]\n    ],\n    \"d\": null\n  }\n}";
+        let zero =
+            "{\n\"a\": [\n1,\n2.5,\n\"é\\n\",\n[],\n{}\n],\n\"b\": {\n\"c\": [\n[\ntrue\n]\n],\n\"d\": null\n}\n}";
+        assert_eq!(python_dumps_indent(&v, 2), two);
+        assert_eq!(python_dumps_indent(&v, 0), zero);
+        assert_eq!(python_dumps_indent(&v, 2), serde_json::to_string_pretty(&v).unwrap());
     }
 }

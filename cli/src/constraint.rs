@@ -34,6 +34,10 @@ pub struct ConstraintArgs {
     /// JSON Schema: allow whitespace between tokens (the default for `mask`).
     #[arg(long, conflicts_with = "compact")]
     pub flexible_whitespace: bool,
+    /// JSON Schema: exactly the layout of Python's `json.dumps(v, indent=N)` (N = 2 is serde's
+    /// `to_string_pretty`). Schemas whose values can nest to any depth are refused.
+    #[arg(long, value_name = "N", conflicts_with_all = ["compact", "flexible_whitespace"])]
+    pub indent: Option<u32>,
     /// JSON Schema: forbid properties the schema does not declare, unless it allows them explicitly.
     #[arg(long)]
     pub forbid_additional: bool,
@@ -97,7 +101,9 @@ impl ConstraintArgs {
                     }),
                     ..JsonSchemaOptions::default()
                 };
-                if self.compact || (for_generation && !self.flexible_whitespace) {
+                if let Some(width) = self.indent {
+                    opts.whitespace = Whitespace::Indent { width };
+                } else if self.compact || (for_generation && !self.flexible_whitespace) {
                     opts.whitespace = Whitespace::Compact;
                 }
                 if self.forbid_additional {

@@ -63,15 +63,22 @@ fn errors_are_messages_not_crashes() {
     }
 }
 
-#[test]
-fn mask_schema_and_bad_schema_files() {
-    let tok = tokenizer();
-    let tok = tok.to_str().unwrap();
-    let dir = std::env::temp_dir().join(format!("sluicegate-cli-{}", std::process::id()));
+/// A fresh temporary folder (named after `tag`) holding `schema.json`: an
+/// object with one required boolean `ok` and nothing else.
+fn ok_schema_file(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sluicegate-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let schema = dir.join("schema.json");
     std::fs::write(&schema, r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#)
         .unwrap();
+    (dir, schema)
+}
+
+#[test]
+fn mask_schema_and_bad_schema_files() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let (dir, schema) = ok_schema_file("schema");
     let (ok, json, err) =
         run(&["mask", "--tokenizer", tok, "--schema", schema.to_str().unwrap(), "--prefix", r#"{"ok": tr"#]);
     assert!(ok, "{err}");
@@ -96,6 +103,32 @@ fn mask_schema_and_bad_schema_files() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dropped uniqueItems"));
+}
+
+#[test]
+fn mask_schema_indented() {
+    let tok = tokenizer();
+    let tok = tok.to_str().unwrap();
+    let (dir, schema) = ok_schema_file("indent");
+    let schema = schema.to_str().unwrap();
+    let (ok, json, err) =
+        run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", "{\n  \"ok\": true"]);
+    assert!(ok, "{err}");
+    // Only the newline before the closing brace can follow (as "\n" or "\n}").
+    assert!(json["allowed"].as_u64().unwrap() >= 1 && json["accepting"] == false, "{json}");
+    for prefix in [r#"{"ok": true"#, "{\n    \"ok\""] {
+        let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", prefix]);
+        assert!(!ok && err.contains("prefix is rejected"), "{prefix:?}: {err}");
+    }
+    let (ok, json, _) =
+        run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--prefix", "{\n  \"ok\": true\n}"]);
+    assert!(ok && json["accepting"] == true, "{json}");
+    let tree = dir.join("tree.json");
+    std::fs::write(&tree, r##"{"type": "array", "items": {"$ref": "#"}}"##).unwrap();
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", tree.to_str().unwrap(), "--indent", "4"]);
+    assert!(!ok && err.contains("$ref at #/items") && err.contains("indent 4"), "{err}");
+    let (ok, _, err) = run(&["mask", "--tokenizer", tok, "--schema", schema, "--indent", "2", "--compact"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use sluicegate_core::{CompileError, Expr, RuleId};
 
-use super::{seq, star, Builder, Member, OBJECT_STATE_LIMIT};
+use super::{seq, star, Builder, Items, Member, OBJECT_STATE_LIMIT};
 
 /// The counts an object must meet.
 pub(super) struct MemberSets {
@@ -98,7 +98,7 @@ impl Builder<'_> {
         members: &[Member],
         extra: &Option<Expr>,
         c: &MemberSets,
-    ) -> Result<Option<Expr>, CompileError> {
+    ) -> Result<Option<Items>, CompileError> {
         let n = members.len();
         if n > 16 {
             return Ok(None);
@@ -124,8 +124,8 @@ impl Builder<'_> {
         // Each member (name, colon, value) is one rule shared by every
         // state, with a twin that starts with the separator: a state is
         // only a few calls, and whitespace states are shared too.
-        let colon = self.sep(":");
-        let sep = self.sep(",");
+        let colon = self.colon();
+        let sep = self.comma();
         let mut firsts = Vec::new();
         let mut laters = Vec::new();
         for (k, m) in members.iter().enumerate() {
@@ -186,6 +186,6 @@ impl Builder<'_> {
             let r = rules[&s];
             self.rules[r].body = body;
         }
-        Ok(Some(Expr::Alt(first)))
+        Ok(Some(Items::from_alternatives(first)))
     }
 }

@@ -13,6 +13,7 @@
 
 mod check;
 mod ecma;
+mod layout;
 mod members;
 mod merge;
 mod negate;
@@ -21,12 +22,13 @@ mod refs;
 pub mod string;
 mod unique;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regex_syntax::hir::Hir;
 use serde_json::{Map, Value};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
+use layout::Items;
 use members::MemberSets;
 use number::Bound;
 use refs::Resolver;
@@ -43,6 +45,16 @@ pub enum Whitespace {
     },
     /// No whitespace at all.
     Compact,
+    /// Exactly what `json.dumps(value, indent=width)` writes (and, for
+    /// width 2, `serde_json::to_string_pretty`): each item and each
+    /// closing bracket of a non-empty container on a new line indented by
+    /// `width` spaces per nesting level, `", "` never, `": "` after names,
+    /// `[]` and `{}` when empty. Schemas whose values can nest to any depth
+    /// (recursive `$ref`, unconstrained values) are refused.
+    Indent {
+        /// Spaces per nesting level.
+        width: u32,
+    },
 }
 
 /// What `additionalProperties` means when a schema does not say.
@@ -182,6 +194,8 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         chunk_rule: None,
         dropped: Vec::new(),
         draft4,
+        level: 0,
+        refs_in_progress: HashSet::new(),
     };
     let start = b.add_rule("root", None, true);
     let base = b.resolver.base_at("#");
@@ -239,6 +253,11 @@ struct Builder<'a> {
     dropped: Vec<Dropped>,
     /// The schema declares draft 4 (or 3): integers have no fraction part.
     draft4: bool,
+    /// Nesting level of the values being compiled (the root is 0); only
+    /// indented whitespace depends on it.
+    level: u32,
+    /// `$ref` targets whose rule is being built.
+    refs_in_progress: HashSet<String>,
 }
 
 /// One object member slot, in schema order.
@@ -266,21 +285,11 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn ws(&self) -> Expr {
-        match self.opts.whitespace {
-            Whitespace::Flexible { max_run } => re(&format!("[ \\t\\n\\r]{{0,{max_run}}}")),
-            Whitespace::Compact => seq(vec![]),
-        }
-    }
-
-    fn sep(&self, punct: &str) -> Expr {
-        seq(vec![self.ws(), lit(punct), self.ws()])
-    }
-
     /// Any JSON value. Scalars are inlined where they are used; objects and
     /// arrays share one recursive rule, so a return from it happens only
     /// after a closing bracket, never inside a string or a number.
-    fn any(&mut self) -> Expr {
+    fn any(&mut self, ptr: &str) -> Result<Expr, CompileError> {
+        self.bounded_depth(ptr, "schema", "an unconstrained value nests arrays and objects to any depth")?;
         let container = match self.any_rule {
             Some(r) => r,
             None => {
@@ -288,20 +297,20 @@ impl<'a> Builder<'a> {
                 self.any_rule = Some(r);
                 let value = self.any_value(r);
                 let string = self.string_expr(Expr::Regular(string::any_body()));
-                let member = seq(vec![string, self.sep(":"), value.clone()]);
+                let member = seq(vec![string, self.colon(), value.clone()]);
                 let object = self.list("{", "}", member);
                 let array = self.list("[", "]", value);
                 self.rules[r].body = Expr::Alt(vec![object, array]);
                 r
             }
         };
-        self.any_value(container)
+        Ok(self.any_value(container))
     }
 
     /// `open`, any number of `item`s separated by commas, `close`.
     fn list(&self, open: &str, close: &str, item: Expr) -> Expr {
-        let items = opt(seq(vec![item.clone(), star(seq(vec![self.sep(","), item]))]));
-        seq(vec![lit(open), self.ws(), items, self.ws(), lit(close)])
+        let items = seq(vec![item.clone(), star(seq(vec![self.comma(), item]))]);
+        self.container(open, close, Items::optional(items))
     }
 
     fn any_value(&self, container: RuleId) -> Expr {
@@ -325,7 +334,7 @@ impl<'a> Builder<'a> {
             return Err(err(ptr, "$ref", "schema nesting is too deep"));
         }
         match s {
-            Value::Bool(true) => Ok(self.any()),
+            Value::Bool(true) => self.any(ptr),
             Value::Bool(false) => Err(CompileError::Empty),
             Value::Object(m) => {
                 let base = match m.get("$id").and_then(Value::as_str) {
@@ -354,13 +363,27 @@ impl<'a> Builder<'a> {
         let reference = m["$ref"].as_str().ok_or_else(|| err(ptr, "$ref", "must be a string"))?;
         let (target_ptr, target_base, target) =
             self.resolver.resolve(base, reference).map_err(|e| err(ptr, "$ref", e))?;
-        if let Some(&r) = self.ref_rules.get(&target_ptr) {
+        // Indented, the same target nested deeper is written differently:
+        // one rule per level, and recursion that nests deeper is refused.
+        let key = match self.opts.whitespace {
+            Whitespace::Indent { .. } => format!("{target_ptr}@{}", self.level),
+            _ => target_ptr.clone(),
+        };
+        if let Some(&r) = self.ref_rules.get(&key) {
             return Ok(Expr::Rule(r));
         }
+        if self.refs_in_progress.contains(&target_ptr) {
+            let why = format!("{target_ptr:?} refers to itself one level deeper each time");
+            self.bounded_depth(ptr, "$ref", &why)?;
+        }
         let r = self.add_rule(&target_ptr, None, true);
-        self.ref_rules.insert(target_ptr.clone(), r);
-        let body = self.schema(target, &target_ptr, &target_base, depth + 1)?;
-        self.rules[r].body = body;
+        self.ref_rules.insert(key, r);
+        let fresh = self.refs_in_progress.insert(target_ptr.clone());
+        let body = self.schema(target, &target_ptr, &target_base, depth + 1);
+        if fresh {
+            self.refs_in_progress.remove(&target_ptr);
+        }
+        self.rules[r].body = body?;
         Ok(Expr::Rule(r))
     }
 
@@ -1009,23 +1032,34 @@ impl<'a> Builder<'a> {
     }
 
     /// `open`, the elements separated by commas, `close`, with whitespace.
+    /// Called inside [`Builder::nested`], like every container.
     fn bracketed(&self, open: &str, close: &str, elements: Vec<Expr>) -> Expr {
-        let mut items = vec![lit(open), self.ws()];
+        if elements.is_empty() {
+            return self.container(open, close, Items::none());
+        }
+        let mut items = Vec::new();
         for (i, e) in elements.into_iter().enumerate() {
             if i > 0 {
-                items.push(self.sep(","));
+                items.push(self.comma());
             }
             items.push(e);
         }
-        items.push(self.ws());
-        items.push(lit(close));
-        seq(items)
+        self.container(open, close, Items::required(seq(items)))
     }
 
     /// A JSON value as a literal, as [`Builder::literal`], except that the
     /// members of an object (with at most `any_order_max` members) may come
     /// in any order.
     fn value_literal(&mut self, v: &Value, ptr: &str) -> Result<Expr, CompileError> {
+        match v {
+            Value::Object(_) | Value::Array(_) => self.nested(|b| b.container_literal(v, ptr)),
+            other => Ok(self.literal(other)),
+        }
+    }
+
+    /// [`Builder::value_literal`] of an object or array, inside
+    /// [`Builder::nested`].
+    fn container_literal(&mut self, v: &Value, ptr: &str) -> Result<Expr, CompileError> {
         match v {
             Value::Object(o) if o.len() > 1 && o.len() <= self.opts.any_order_max => {
                 let mut members = Vec::new();
@@ -1036,17 +1070,17 @@ impl<'a> Builder<'a> {
                 let c = MemberSets { min_count: 0, max_count: None, ptr: format!("{ptr}:const") };
                 match self.member_sets(&members, &None, &c)? {
                     Some(body) => {
-                        let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                        let obj = self.container("{", "}", body);
                         Ok(Expr::Rule(self.add_rule(&format!("{ptr}:const"), Some(obj), false)))
                     }
-                    None => Ok(self.literal(v)),
+                    None => Ok(self.container_items_literal(v)),
                 }
             }
             Value::Object(o) => {
                 let mut members = Vec::new();
                 for (k, x) in o {
                     let key = lit(&serde_json::to_string(k).expect("string"));
-                    members.push(seq(vec![key, self.sep(":"), self.value_literal(x, ptr)?]));
+                    members.push(seq(vec![key, self.colon(), self.value_literal(x, ptr)?]));
                 }
                 Ok(self.bracketed("{", "}", members))
             }
@@ -1062,18 +1096,9 @@ impl<'a> Builder<'a> {
     }
 
     /// A JSON value as a literal, with whitespace allowed between its tokens.
-    fn literal(&self, v: &Value) -> Expr {
+    fn literal(&mut self, v: &Value) -> Expr {
         match v {
-            Value::Object(o) => {
-                let members = o
-                    .iter()
-                    .map(|(k, x)| {
-                        seq(vec![lit(&serde_json::to_string(k).expect("string")), self.sep(":"), self.literal(x)])
-                    })
-                    .collect();
-                self.bracketed("{", "}", members)
-            }
-            Value::Array(a) => self.bracketed("[", "]", a.iter().map(|x| self.literal(x)).collect()),
+            Value::Object(_) | Value::Array(_) => self.nested(|b| b.container_items_literal(v)),
             Value::Number(n) => {
                 // 1 and 1.0 are the same JSON Schema value.
                 let f = n.as_f64().unwrap_or(0.0);
@@ -1086,6 +1111,28 @@ impl<'a> Builder<'a> {
                 }
             }
             other => lit(&serde_json::to_string(other).expect("scalar")),
+        }
+    }
+
+    /// [`Builder::literal`] of an object or array, inside [`Builder::nested`].
+    fn container_items_literal(&mut self, v: &Value) -> Expr {
+        match v {
+            Value::Object(o) => {
+                let mut members = Vec::new();
+                for (k, x) in o {
+                    members.push(seq(vec![
+                        lit(&serde_json::to_string(k).expect("string")),
+                        self.colon(),
+                        self.literal(x),
+                    ]));
+                }
+                self.bracketed("{", "}", members)
+            }
+            Value::Array(a) => {
+                let items = a.iter().map(|x| self.literal(x)).collect();
+                self.bracketed("[", "]", items)
+            }
+            other => self.literal(other),
         }
     }
 
@@ -1371,6 +1418,17 @@ impl<'a> Builder<'a> {
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
+        self.nested(|b| b.object_members_type(m, ptr, base, depth))
+    }
+
+    /// [`Builder::object_type`] inside [`Builder::nested`].
+    fn object_members_type(
+        &mut self,
+        m: &Map<String, Value>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
         let props = m.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
         let required: Vec<String> = m
             .get("required")
@@ -1462,7 +1520,7 @@ impl<'a> Builder<'a> {
                     if !required.is_empty() {
                         return Err(CompileError::Empty);
                     }
-                    let obj = seq(vec![lit("{"), self.ws(), lit("}")]);
+                    let obj = self.container("{", "}", Items::none());
                     let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
                     return Ok(Expr::Rule(r));
                 }
@@ -1480,7 +1538,7 @@ impl<'a> Builder<'a> {
                 let key_body = self.key_language(Expr::Regular(body.clone()), &names_body, &declared);
                 let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
                 match self.schema(ps, &pptr, base, depth + 1) {
-                    Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
+                    Ok(v) => extra.push(seq(vec![key_body.clone(), self.colon(), v])),
                     Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if ps == &Value::Bool(false) => {}
                     Err(e) => return Err(e),
                 }
@@ -1519,7 +1577,7 @@ impl<'a> Builder<'a> {
                     });
                 }
                 let key = if items.len() == 1 { items.pop().expect("one") } else { Expr::Intersect(items) };
-                extra.push(seq(vec![key, self.sep(":"), v]));
+                extra.push(seq(vec![key, self.colon(), v]));
             }
         }
         if let Some(a) = &additional {
@@ -1527,7 +1585,7 @@ impl<'a> Builder<'a> {
             excluded.extend(pattern_bodies.iter().cloned().map(Expr::Regular));
             let key_body = self.key_language(Expr::Regular(string::any_body()), &names_body, &excluded);
             match self.schema(a, &format!("{ptr}/additionalProperties"), base, depth + 1) {
-                Ok(v) => extra.push(seq(vec![key_body.clone(), self.sep(":"), v])),
+                Ok(v) => extra.push(seq(vec![key_body.clone(), self.colon(), v])),
                 Err(CompileError::Empty) => {}
                 Err(e) => return Err(e),
             }
@@ -1557,7 +1615,7 @@ impl<'a> Builder<'a> {
             let members_set = MemberSets { min_count, max_count, ptr: ptr.to_string() };
             match self.member_sets(&members, &extra, &members_set)? {
                 Some(body) => {
-                    let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+                    let obj = self.container("{", "}", body);
                     let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
                     return Ok(Expr::Rule(r));
                 }
@@ -1570,7 +1628,7 @@ impl<'a> Builder<'a> {
         }
         let non_empty = min_count > n_required;
         let body = self.members(members, extra, non_empty);
-        let obj = seq(vec![lit("{"), self.ws(), body, self.ws(), lit("}")]);
+        let obj = self.container("{", "}", body);
         let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
         Ok(Expr::Rule(r))
     }
@@ -1582,8 +1640,8 @@ impl<'a> Builder<'a> {
     /// earlier member is optional), where `R_k` is extras then `, I_k`
     /// (optional unless required). Spelling the first member out for each
     /// possible position instead would be quadratic.
-    fn members(&self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool) -> Expr {
-        let sep = self.sep(",");
+    fn members(&self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool) -> Items {
+        let sep = self.comma();
         let extras = match &extra {
             Some(a) => star(seq(vec![sep.clone(), a.clone()])),
             None => seq(vec![]),
@@ -1592,7 +1650,7 @@ impl<'a> Builder<'a> {
         let mut u: Option<Expr> = extra.clone();
         let mut all_optional_so_far = true;
         for m in members {
-            let expr = seq(vec![m.key, self.sep(":"), m.value]);
+            let expr = seq(vec![m.key, self.colon(), m.value]);
             let item = seq(vec![sep.clone(), expr.clone()]);
             let r = seq(vec![extras.clone(), if m.required { item } else { opt(item) }]);
             let mut alts = Vec::new();
@@ -1609,14 +1667,7 @@ impl<'a> Builder<'a> {
                 _ => Some(Expr::Alt(alts)),
             };
         }
-        let mut out = Vec::new();
-        if let Some(u) = u {
-            out.push(seq(vec![u, extras]));
-        }
-        if all_optional_so_far && !non_empty {
-            out.push(seq(vec![]));
-        }
-        Expr::Alt(out)
+        Items { some: u.map(|u| seq(vec![u, extras])), empty: all_optional_so_far && !non_empty }
     }
 
     fn key_body(&mut self, names: &Value, ptr: &str) -> Result<Option<Expr>, CompileError> {
@@ -1722,6 +1773,17 @@ impl<'a> Builder<'a> {
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
+        self.nested(|b| b.array_items_type(m, ptr, base, depth))
+    }
+
+    /// [`Builder::array_type`] inside [`Builder::nested`].
+    fn array_items_type(
+        &mut self,
+        m: &Map<String, Value>,
+        ptr: &str,
+        base: &str,
+        depth: usize,
+    ) -> Result<Expr, CompileError> {
         // Positional items and the schema for the rest.
         let (prefix, rest): (Vec<Value>, Option<Value>) = match (m.get("prefixItems"), m.get("items")) {
             (Some(Value::Array(p)), items) => (p.clone(), Some(items.cloned().unwrap_or(Value::Bool(true)))),
@@ -1806,7 +1868,7 @@ impl<'a> Builder<'a> {
             None => None,
         };
         // Build from the end: tail(i) = elements i.. each preceded by a separator.
-        let sep = self.sep(",");
+        let sep = self.comma();
         let m_len = items.len() as u64;
         let mut tail = match &rest_expr {
             Some(r) if max.is_none_or(|x| x > m_len) => {
@@ -1850,9 +1912,9 @@ impl<'a> Builder<'a> {
         let elements = if usable > 0 {
             let e = seq(vec![items[0].clone().expect("usable"), tail]);
             if min > 0 {
-                e
+                Items::required(e)
             } else {
-                opt(e)
+                Items::optional(e)
             }
         } else {
             // No positional items: the rest schema from the first element.
@@ -1867,20 +1929,20 @@ impl<'a> Builder<'a> {
                     };
                     let e = seq(vec![r.clone(), rest_tail]);
                     if min > 0 {
-                        e
+                        Items::required(e)
                     } else {
-                        opt(e)
+                        Items::optional(e)
                     }
                 }
                 _ => {
                     if min > 0 {
                         return Err(CompileError::Empty);
                     }
-                    seq(vec![])
+                    Items::none()
                 }
             }
         };
-        let arr = seq(vec![lit("["), self.ws(), elements, self.ws(), lit("]")]);
+        let arr = self.container("[", "]", elements);
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Expr::Rule(r))
     }
@@ -1913,7 +1975,7 @@ impl Builder<'_> {
             if lo > 0 {
                 return Err(CompileError::Empty);
             }
-            let r = self.add_rule(&format!("{ptr}:array"), Some(seq(vec![lit("["), self.ws(), lit("]")])), false);
+            let r = self.add_rule(&format!("{ptr}:array"), Some(self.container("[", "]", Items::none())), false);
             return Ok(Expr::Rule(r));
         };
         let cptr = format!("{ptr}/contains");
@@ -1935,7 +1997,7 @@ impl Builder<'_> {
             Err(CompileError::Empty) => None,
             Err(e) => return Err(e),
         };
-        let sep = self.sep(",");
+        let sep = self.comma();
         let mut content = Vec::new();
         if lo == 0 {
             if let Some(n) = &n_item {
@@ -1958,8 +2020,8 @@ impl Builder<'_> {
         } else if lo > 0 {
             return Err(CompileError::Empty);
         }
-        let body = if lo == 0 { opt(Expr::Alt(content)) } else { Expr::Alt(content) };
-        let arr = seq(vec![lit("["), self.ws(), body, self.ws(), lit("]")]);
+        let body = if lo == 0 { Items::optional(Expr::Alt(content)) } else { Items::required(Expr::Alt(content)) };
+        let arr = self.container("[", "]", body);
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Expr::Rule(r))
     }

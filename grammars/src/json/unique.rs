@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use sluicegate_core::{CompileError, Expr, RuleId};
 
-use super::{check, lit, merge, seq, Builder};
+use super::{check, merge, seq, Builder, Items};
 
 /// Most distinct values an array with unique items may draw from.
 const MAX_VALUES: usize = 10;
@@ -152,7 +152,7 @@ impl Builder<'_> {
         for v in &values {
             items.push(self.value_literal(v, ptr)?);
         }
-        let sep = self.sep(",");
+        let sep = self.comma();
         let mut rules: HashMap<State, RuleId> = HashMap::new();
         let mut todo: Vec<State> = Vec::new();
         let call = |b: &mut Self, s: State, rules: &mut HashMap<State, RuleId>, todo: &mut Vec<State>| {
@@ -188,7 +188,7 @@ impl Builder<'_> {
             let r = rules[&s];
             self.rules[r].body = Expr::Alt(alts);
         }
-        let arr = seq(vec![lit("["), self.ws(), Expr::Alt(first), self.ws(), lit("]")]);
+        let arr = self.container("[", "]", Items::from_alternatives(first));
         let r = self.add_rule(&format!("{ptr}:array"), Some(arr), false);
         Ok(Some(Expr::Rule(r)))
     }
