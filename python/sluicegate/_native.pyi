@@ -58,6 +58,7 @@ class Grammar:
         *,
         whitespace: str = "flexible",
         max_whitespace: int = 20,
+        indent: int = 2,
         additional_properties: str = "spec",
         lenient: bool = False,
         integers_without_fraction: bool = False,

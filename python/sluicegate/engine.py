@@ -179,6 +179,7 @@ class Grammar:
         *,
         whitespace: str = "flexible",
         max_whitespace: int = 20,
+        indent: int = 2,
         additional_properties: str = "spec",
         lenient: bool = False,
         integers_without_fraction: bool = False,
@@ -189,7 +190,9 @@ class Grammar:
         Options:
           * ``whitespace``: ``"flexible"`` (runs of at most ``max_whitespace``
             whitespace characters between tokens, which accepts ``json.dumps``
-            output and indented JSON) or ``"compact"`` (none).
+            output and indented JSON), ``"compact"`` (none), or ``"indent"``
+            (exactly ``json.dumps(value, indent=indent)``; schemas whose nesting
+            is unbounded are refused with :class:`SchemaError`).
           * ``additional_properties``: ``"spec"`` (absent means allowed, as the
             specification says) or ``"forbid"``.
           * ``lenient``: drop keywords that cannot be enforced exactly instead
@@ -205,6 +208,7 @@ class Grammar:
             json.dumps(value),
             whitespace=whitespace,
             max_whitespace=max_whitespace,
+            indent=indent,
             additional_properties=additional_properties,
             lenient=lenient,
             integers_without_fraction=integers_without_fraction,

@@ -163,6 +163,26 @@ def test_force_feed_json_dumps_and_forced_tokens(llama3: sg.Tokenizer) -> None:
     assert forced and llama3.decode(forced) == b'"kind":"'[: len(llama3.decode(forced))]
 
 
+def test_indented_json_is_exactly_json_dumps_indent(llama3: sg.Tokenizer) -> None:
+    value = {"name": "Ada", "tags": ["a", "b"], "empty": []}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+                       "empty": {"type": "array", "items": {"type": "integer"}}},
+        "additionalProperties": False,
+    }
+    m = sg.compile(sg.Grammar.json_schema(schema, whitespace="indent", indent=4), llama3).matcher()
+    m.consume_bytes(json.dumps(value, indent=4).encode())
+    assert m.is_accepting()
+    m.reset()
+    with pytest.raises(sg.MatcherError):
+        m.consume_bytes(json.dumps(value, indent=2).encode())
+    tree = {"$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"}
+    with pytest.raises(sg.SchemaError) as e:
+        sg.Grammar.json_schema(tree, whitespace="indent")
+    assert "indent" in str(e.value)
+
+
 def test_regex_choice_gbnf_lark_builtin(llama3: sg.Tokenizer) -> None:
     cases = [
         (sg.Grammar.regex(r"[0-9]{3}-[a-z]{2}"), b"123-ab", b"12-ab"),

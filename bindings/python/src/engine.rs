@@ -172,6 +172,7 @@ impl Grammar {
 pub(crate) fn json_options(
     whitespace: &str,
     max_whitespace: u32,
+    indent: u32,
     additional_properties: &str,
     lenient: bool,
     integers_without_fraction: bool,
@@ -180,8 +181,11 @@ pub(crate) fn json_options(
     let whitespace = match whitespace {
         "flexible" => Whitespace::Flexible { max_run: max_whitespace },
         "compact" => Whitespace::Compact,
+        "indent" => Whitespace::Indent { width: indent },
         other => {
-            return Err(PyValueError::new_err(format!("whitespace must be 'flexible' or 'compact', not {other:?}")))
+            return Err(PyValueError::new_err(format!(
+                "whitespace must be 'flexible', 'compact' or 'indent', not {other:?}"
+            )))
         }
     };
     let additional_properties = match additional_properties {
@@ -205,12 +209,14 @@ pub(crate) fn parse_schema(schema_json: &str) -> PyResult<Value> {
 impl Grammar {
     /// A JSON value valid against a JSON Schema (given as JSON text).
     #[staticmethod]
-    #[pyo3(signature = (schema_json, *, whitespace="flexible", max_whitespace=20, additional_properties="spec",
-        lenient=false, integers_without_fraction=false, any_order_max=8))]
+    #[pyo3(signature = (schema_json, *, whitespace="flexible", max_whitespace=20, indent=2,
+        additional_properties="spec", lenient=false, integers_without_fraction=false, any_order_max=8))]
+    #[allow(clippy::too_many_arguments)]
     fn json_schema(
         schema_json: &str,
         whitespace: &str,
         max_whitespace: u32,
+        indent: u32,
         additional_properties: &str,
         lenient: bool,
         integers_without_fraction: bool,
@@ -220,6 +226,7 @@ impl Grammar {
         let opts = json_options(
             whitespace,
             max_whitespace,
+            indent,
             additional_properties,
             lenient,
             integers_without_fraction,
