@@ -18,6 +18,7 @@ use regex_automata::{Anchored, MatchKind};
 use regex_syntax::hir::Hir;
 
 use crate::error::CompileError;
+use crate::limits::{self, Limit};
 
 /// The state id meaning "no continuation is possible".
 pub const DEAD: u32 = u32::MAX;
@@ -93,7 +94,8 @@ impl ByteDfa {
             .map_err(|e| {
                 let msg = e.to_string();
                 if msg.contains("size limit") || msg.contains("exceeded") {
-                    CompileError::TooLarge(format!("regular expression automaton: {msg}"))
+                    let limit = limits.determinize_bytes.min(limits.dfa_bytes);
+                    limits::exceeded(Limit::AutomatonBytes, limit, format!("regular expression automaton: {msg}"))
                 } else if msg.contains("word boundary") {
                     CompileError::Unsupported(format!("{msg} (use an ASCII word boundary, (?-u:\\b))"))
                 } else {
@@ -146,7 +148,11 @@ impl ByteDfa {
                 raw_trans.push(id);
             }
             if order.len() > limits.max_states {
-                return Err(CompileError::TooLarge(format!("automaton has more than {} states", limits.max_states)));
+                let detail = format!("automaton states: more than {}", limits.max_states);
+                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+            }
+            if i % 1024 == 0 {
+                limits::check_time()?;
             }
             i += 1;
         }
@@ -275,10 +281,11 @@ impl ByteDfa {
                 raw_trans.push(id);
             }
             if order.len() > limits.max_states {
-                return Err(CompileError::TooLarge(format!(
-                    "intersection automaton has more than {} states",
-                    limits.max_states
-                )));
+                let detail = format!("intersection automaton states: more than {}", limits.max_states);
+                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+            }
+            if i % 1024 == 0 {
+                limits::check_time()?;
             }
             i += 1;
         }

@@ -40,9 +40,13 @@ pub enum CompileError {
         /// The parser's explanation, with position.
         message: String,
     },
-    /// The automaton would exceed a configured size limit.
+    /// The constraint exceeds one of the engine's fixed capacities (called
+    /// rules, state ids); configurable limits are [`CompileError::Limit`].
     #[error("constraint too large: {0}")]
     TooLarge(String),
+    /// A configured resource limit was exceeded (see [`crate::limits`]).
+    #[error("resource limit exceeded: {0}")]
+    Limit(crate::limits::LimitExceeded),
     /// The constraint uses something the engine cannot enforce exactly.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -138,6 +142,14 @@ pub enum MatchError {
     /// Something was fed after the matcher finished (EOS consumed).
     #[error("the matcher is finished (EOS was consumed); roll back to continue")]
     Finished,
+    /// The step (or mask) would need more parser configurations than
+    /// `Limits::max_configs`: the grammar is too ambiguous here. The state
+    /// is unchanged; dropping configurations silently would lose parses.
+    #[error("more than {limit} parser configurations would be live (CompileOptions::resources.max_configs = {limit})")]
+    ConfigLimit {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The caller's mask buffer has the wrong length.
     #[error("mask buffer has {got} words, expected {expected}")]
     BadMaskBuffer {

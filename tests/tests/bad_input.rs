@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use sluicegate_core::{CompileError, CompileOptions, HfLoadOptions, MatchError, VocabError, Vocabulary};
+use sluicegate_core::{
+    CompileError, CompileOptions, HfLoadOptions, Limit, LimitExceeded, MatchError, VocabError, Vocabulary,
+};
 use sluicegate_grammars::{compile, Constraint};
 use sluicegate_tests::{load, tokenizer_path};
 
@@ -81,7 +83,7 @@ fn huge_regex_hits_limits() {
     let mut opts = CompileOptions::default();
     opts.limits.determinize_bytes = 1 << 20;
     let err = compile(&Constraint::Regex("(\\w{2,50}\\s){20}".into()), vocab, &opts).unwrap_err();
-    assert!(matches!(err, CompileError::TooLarge(_)), "{err:?}");
+    assert!(matches!(err, CompileError::Limit(LimitExceeded { limit: Limit::AutomatonBytes, .. })), "{err:?}");
 }
 
 #[test]

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 
 use regex_syntax::hir::Hir;
 use serde_json::{Map, Value};
+use sluicegate_core::limits::{self, Limit};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
 use members::MemberSets;
@@ -190,6 +191,18 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
     Ok(JsonGrammar { grammar: Grammar { rules: b.rules, start }, dropped: b.dropped })
 }
 
+/// `enum` (and `const`, which becomes a one-value `enum`) within the active
+/// [`limits::Limits`]: a literal set is lowered value by value and checked
+/// against the rest of its schema, so its size is the compile cost.
+fn check_literal_size(values: &[Value], ptr: &str) -> Result<(), CompileError> {
+    let active = limits::active();
+    let what = format!("values of the enum at {ptr}");
+    limits::check_count(Limit::EnumValues, values.len(), active.max_enum_values, &what)?;
+    let bytes: usize = values.iter().map(|v| v.to_string().len()).sum();
+    let what = format!("bytes of the enum/const at {ptr}");
+    limits::check_count(Limit::LiteralBytes, bytes, active.max_literal_bytes, &what)
+}
+
 fn err(ptr: &str, keyword: &str, message: impl Into<String>) -> CompileError {
     CompileError::Schema { pointer: ptr.to_string(), keyword: keyword.to_string(), message: message.into() }
 }
@@ -324,6 +337,7 @@ impl<'a> Builder<'a> {
         if depth > 200 {
             return Err(err(ptr, "$ref", "schema nesting is too deep"));
         }
+        limits::check_time()?;
         match s {
             Value::Bool(true) => Ok(self.any()),
             Value::Bool(false) => Err(CompileError::Empty),
@@ -973,6 +987,7 @@ impl<'a> Builder<'a> {
         ptr: &str,
         base: &str,
     ) -> Result<Expr, CompileError> {
+        check_literal_size(&values, ptr)?;
         let mut rest = m.clone();
         rest.remove("enum");
         rest.remove("x-sluicegate-not-types");
