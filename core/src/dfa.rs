@@ -77,10 +77,20 @@ impl ByteDfa {
     /// Compile a regular expression (full-match semantics: the whole input
     /// must match, as if wrapped in `\A(?:...)\z`).
     pub fn from_hir(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
+        // Counted repetitions expand in the NFA (`x{0,15000000}`): bounded
+        // like the determiniser, so a huge count fails fast instead of
+        // allocating gigabytes.
         let nfa = thompson::Compiler::new()
-            .configure(thompson::Config::new().shrink(false))
+            .configure(thompson::Config::new().shrink(false).nfa_size_limit(Some(limits.determinize_bytes)))
             .build_from_hir(hir)
-            .map_err(|e| CompileError::Invalid(format!("cannot build automaton: {e}")))?;
+            .map_err(|e| {
+                let detail = format!("regular expression automaton: {e}");
+                if e.size_limit().is_some() || e.to_string().contains("NFA states") {
+                    limits::exceeded(Limit::AutomatonBytes, limits.determinize_bytes, detail)
+                } else {
+                    CompileError::Invalid(detail)
+                }
+            })?;
         let dense = dense::Builder::new()
             .configure(
                 dense::Config::new()

@@ -50,9 +50,20 @@ pub enum CompileError {
     /// The constraint uses something the engine cannot enforce exactly.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// The constraint matches no string at all.
-    #[error("the constraint matches no string (its language is empty)")]
+    /// The constraint matches no string at all: a regex or grammar with an
+    /// empty language, or a JSON Schema that admits no value.
+    #[error("the constraint matches no string (its language is empty; for a JSON Schema: the schema admits no value)")]
     Empty,
+    /// A JSON Schema given as text is not valid JSON (or not UTF-8).
+    #[error("schema text is not valid JSON at line {line}, column {column}: {message}")]
+    SchemaText {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (in bytes).
+        column: usize,
+        /// The parser's explanation.
+        message: String,
+    },
     /// Any other invalid constraint.
     #[error("invalid constraint: {0}")]
     Invalid(String),

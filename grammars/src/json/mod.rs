@@ -169,6 +169,16 @@ pub(crate) fn number_value(v: &Value) -> Option<f64> {
     }
 }
 
+/// Parse schema text (UTF-8 JSON) into a value, with the position of any error.
+pub fn parse_schema(text: &[u8]) -> Result<Value, CompileError> {
+    serde_json::from_slice(text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json appends " at line L column C"; the fields carry it.
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        CompileError::SchemaText { line: e.line(), column: e.column(), message }
+    })
+}
+
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
     let resolver = Resolver::new(schema);
