@@ -71,7 +71,7 @@ generate-bench: build
 # A crash stops the run; its input is in fuzz/artifacts/<target>/: copy it to fuzz/regressions/.
 FUZZ_TARGETS ?= schema_text schema_structured regex differential
 FUZZ_SECONDS ?= 25
-FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=512 -len_control=0
 fuzz-smoke:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O

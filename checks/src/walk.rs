@@ -23,10 +23,7 @@ impl Oracle<'_> {
     pub fn check(&self, output: &[u8]) {
         match self {
             Oracle::Schema(schema) => {
-                let Ok(validator) = jsonschema::options().should_validate_formats(true).build(&sorted_keys(schema))
-                else {
-                    return;
-                };
+                let Some(validator) = reference_validator(schema) else { return };
                 let text = std::str::from_utf8(output)
                     .unwrap_or_else(|e| panic!("accepted output is not UTF-8 ({e}): {output:?}"));
                 let value: Value = serde_json::from_str(text)
@@ -44,10 +41,16 @@ impl Oracle<'_> {
     }
 }
 
+/// The reference validator for `schema` (formats asserted, keys sorted), if
+/// the `jsonschema` crate can build one. Validate [`sorted_keys`] of a value.
+pub fn reference_validator(schema: &Value) -> Option<jsonschema::Validator> {
+    jsonschema::options().should_validate_formats(true).build(&sorted_keys(schema)).ok()
+}
+
 /// `v` with object members sorted by name: the validator compares objects in
 /// `enum`/`const` member by member in map order (`preserve_order`), and key
-/// order asserts nothing in JSON.
-fn sorted_keys(v: &Value) -> Value {
+/// order asserts nothing in JSON (`{"b": 2, "a": 1}` equals `{"a": 1, "b": 2}`).
+pub fn sorted_keys(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
