@@ -322,8 +322,7 @@ fn limits_name_themselves() {
     let g = CompiledGrammar::new(&doubling, v.clone(), &opts).unwrap();
     assert!(g.num_rules() > 1);
     // An expired time budget stops compilation with its own error.
-    let mut opts = CompileOptions::default();
-    opts.time_budget = std::time::Duration::ZERO;
+    let opts = CompileOptions { time_budget: std::time::Duration::ZERO, ..CompileOptions::default() };
     match CompiledGrammar::new(&seq, v, &opts) {
         Err(CompileError::Limit(e)) => assert_eq!(e.limit, Limit::TimeBudget),
         other => panic!("expected the time budget, got {other:?}"),
