@@ -219,10 +219,9 @@ fn enormous_enums_and_counts_hit_limits_or_compile_in_bounds() {
 
     // Huge counts: a typed error (limit or unsupported keyword) or a small
     // automaton, within seconds; never a hang or an allocation of the count.
-    let mut opts = CompileOptions::default();
-    opts.time_budget = std::time::Duration::from_secs(3);
     // regex-automata's determiniser is not interruptible: its memory bound
     // is what stops `a{1000}{1000}` early (at 64 MiB it runs for seconds).
+    let mut opts = CompileOptions { time_budget: std::time::Duration::from_secs(3), ..CompileOptions::default() };
     opts.limits.determinize_bytes = 8 << 20;
     for schema in [
         json!({"type": "string", "maxLength": 4_000_000_000u64}),
