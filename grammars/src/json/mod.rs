@@ -393,6 +393,9 @@ impl<'a> Builder<'a> {
         if depth > 32 {
             return Err(err(ptr, "allOf", "recursive $ref/allOf chain cannot be merged"));
         }
+        // Merging `allOf`/`$ref` chains can run long without reaching `schema`
+        // (seen on a JsonSchemaStore schema): check the budget here too.
+        limits::check_time()?;
         let mut m = match s {
             Value::Bool(true) => return Ok(Map::new()),
             Value::Bool(false) => {
