@@ -2,7 +2,7 @@
 TOKENIZER ?= ../shared/data/tokenizers/llama3_1.tokenizer.json.gz
 CARGO ?= cargo
 
-.PHONY: demo test lint python-dev python-test python-bench bench bench-grammars bench-gbnf-llama bench-batch build suite suite-baseline maskbench sample
+.PHONY: demo test lint python-dev python-test python-bench bench bench-grammars bench-gbnf-llama bench-batch build suite suite-baseline maskbench sample fuzz-smoke fuzz
 
 MASKBENCH ?= ../shared/data/maskbench/dev.jsonl.gz
 EVERY ?= 1
@@ -87,3 +87,23 @@ sample: build
 # Generation speed on the default model: constrained vs unconstrained tokens/s and the fast-forward gain.
 generate-bench: build
 	./target/release/sluicegate-bench generate --data $(MASKBENCH) --n 20 --stride 100 --max-tokens 128
+
+# Fuzzing (fuzz/, cargo-fuzz). Nightly features through RUSTC_BOOTSTRAP=1 on the stable toolchain;
+# cargo-fuzz is installed from crates.io when missing. New inputs go to fuzz/corpus/<target>
+# (ignored); fuzz/regressions/<target> is read as seeds (and replayed on stable by `make test`).
+# A crash stops the run; its input is in fuzz/artifacts/<target>/: copy it to fuzz/regressions/.
+FUZZ_TARGETS ?= schema_text schema_structured regex differential
+FUZZ_SECONDS ?= 25
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=512 -len_control=0
+fuzz-smoke:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t regressions/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
+	done
+
+# A longer run of one target: make fuzz TARGET=differential FUZZ_SECONDS=600
+fuzz:
+	$(MAKE) fuzz-smoke FUZZ_TARGETS=$(TARGET) FUZZ_SECONDS=$(FUZZ_SECONDS)

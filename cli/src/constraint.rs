@@ -128,6 +128,6 @@ fn read(path: &str) -> Result<String, String> {
 
 /// Read and parse a JSON Schema file.
 pub fn read_schema(path: &str) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("schema {path} is not valid JSON: {e}"))
+    let text = std::fs::read(path).map_err(|e| format!("cannot read schema {path}: {e}"))?;
+    sluicegate_grammars::json::parse_schema(&text).map_err(|e| format!("schema {path}: {e}"))
 }

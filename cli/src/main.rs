@@ -85,7 +85,7 @@ fn mask(args: MaskArgs) -> Result<(), String> {
     }
     let mut m = grammar.matcher();
     m.consume_bytes(args.prefix.as_bytes()).map_err(|e| format!("the prefix is rejected: {e}"))?;
-    let mask = m.compute_mask_vec();
+    let mask = m.try_compute_mask_vec().map_err(|e| format!("cannot compute the mask: {e}"))?;
     let tokens: Vec<u32> =
         (0..vocab.mask_width() as u32).filter(|&t| mask[(t >> 5) as usize] >> (t & 31) & 1 == 1).collect();
     let mut out = serde_json::json!({

@@ -16,8 +16,9 @@ use regex_syntax::hir::{Hir, Repetition};
 use crate::dfa::{call_marker, ByteDfa, DfaLimits, DEAD};
 use crate::error::CompileError;
 use crate::ir::{Expr, Grammar, RuleId};
+use crate::limits::{self, Budget, Limit, Limits};
 use crate::matcher::Matcher;
-use crate::pda::{Config, Stacks, MAX_CONFIGS, ROOT};
+use crate::pda::{Config, Stacks, ROOT};
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -28,8 +29,11 @@ pub struct CompileOptions {
     /// Bytes of token masks the shared cache may hold; states beyond it are
     /// computed on every visit.
     pub mask_cache_bytes: usize,
-    /// Wall-clock time compilation may take (checked between rules).
+    /// Wall-clock time compilation may take (checked cooperatively while
+    /// automata are built and schemas lowered; see [`crate::limits`]).
     pub time_budget: std::time::Duration,
+    /// Grammar size, literal sets and configurations per matcher step.
+    pub resources: Limits,
 }
 
 impl Default for CompileOptions {
@@ -38,6 +42,7 @@ impl Default for CompileOptions {
             limits: DfaLimits::default(),
             mask_cache_bytes: 512 << 20,
             time_budget: std::time::Duration::from_secs(20),
+            resources: Limits::default(),
         }
     }
 }
@@ -59,6 +64,9 @@ pub(crate) struct StateEntry {
     /// or a returning state: `(node, global_state, has_calls)`. Tokens
     /// through such nodes may also be allowed by way of the stack.
     pub exits: Vec<(u32, u32, bool)>,
+    /// A walk inside a token hit the configuration limit: `tokens` may be
+    /// incomplete, and a mask built from it is refused.
+    pub overflowed: bool,
 }
 
 /// An immutable compiled constraint, shared by all matchers and threads.
@@ -81,17 +89,19 @@ pub struct CompiledGrammar {
     twin: Vec<u32>,
     cache_used: AtomicUsize,
     cache_limit: usize,
+    max_configs: usize,
 }
 
 impl CompiledGrammar {
     /// Compile `grammar` for `vocab`.
     pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
-        let deadline = std::time::Instant::now() + opts.time_budget;
+        let _budget = Budget::enter(&opts.resources, opts.time_budget);
+        limits::check_grammar_size(grammar, &opts.resources)?;
         // A rule too large to inline everything into is retried with every
         // reference as a call; grammar-wide limits are final.
-        let rules = match RuleBuilder::build(grammar, &opts.limits, true, deadline) {
-            Err((CompileError::TooLarge(_), true)) => {
-                RuleBuilder::build(grammar, &opts.limits, false, deadline).map_err(|(e, _)| e)?
+        let rules = match RuleBuilder::build(grammar, &opts.limits, &opts.resources, true) {
+            Err((CompileError::TooLarge(_) | CompileError::Limit(_), true)) => {
+                RuleBuilder::build(grammar, &opts.limits, &opts.resources, false).map_err(|(e, _)| e)?
             }
             other => other.map_err(|(e, _)| e)?,
         };
@@ -115,9 +125,24 @@ impl CompiledGrammar {
             twin,
             cache_used: AtomicUsize::new(0),
             cache_limit: opts.mask_cache_bytes,
+            max_configs: opts.resources.max_configs,
         };
         g.check_left_recursion()?;
+        g.check_start_configs()?;
         Ok(Arc::new(g))
+    }
+
+    /// Matchers start from the closed start set; if that alone is over the
+    /// configuration limit, no matcher could take a step.
+    fn check_start_configs(&self) -> Result<(), CompileError> {
+        let mut stacks = Stacks::default();
+        let mut start = vec![Config { top: self.start(), below: ROOT }];
+        self.close(&mut start, &mut stacks);
+        if stacks.overflowed {
+            let detail = "configurations at the start of the output".to_string();
+            return Err(limits::exceeded(Limit::Configurations, self.max_configs, detail));
+        }
+        Ok(())
     }
 
     /// A fresh matcher at the start of the output.
@@ -138,6 +163,11 @@ impl CompiledGrammar {
     /// Total automaton states over all rules.
     pub fn num_states(&self) -> usize {
         self.owner.len()
+    }
+
+    /// The configuration limit of its matchers (`Limits::max_configs`).
+    pub fn max_configs(&self) -> usize {
+        self.max_configs
     }
 
     /// Bytes currently held by the mask cache.
@@ -199,9 +229,11 @@ impl CompiledGrammar {
                 }
             }
             i += 1;
-            if set.len() > MAX_CONFIGS {
+            // The set is cut to bound memory; the flag makes the matcher
+            // refuse the step (or the mask) rather than use the cut set.
+            if set.len() > self.max_configs {
                 stacks.overflowed = true;
-                set.truncate(MAX_CONFIGS);
+                set.truncate(self.max_configs);
                 break;
             }
         }
@@ -335,7 +367,7 @@ impl CompiledGrammar {
         }
         exits.sort_unstable();
         exits.dedup();
-        StateEntry { tokens, exits }
+        StateEntry { tokens, exits, overflowed: local.overflowed }
     }
 
     /// Whether returning from `g`'s rule can happen (some call enters it).
@@ -409,6 +441,7 @@ impl CompiledGrammar {
         out.fill(0);
         for (i, c) in set.iter().enumerate() {
             let entry = self.entry(c.top, &mut scratch.stack);
+            scratch.stacks.overflowed |= entry.overflowed;
             if i == 0 {
                 out.copy_from_slice(&entry.tokens);
             } else {
@@ -522,6 +555,10 @@ enum Source {
 struct RuleBuilder<'g> {
     grammar: &'g Grammar,
     limits: &'g DfaLimits,
+    /// Expression nodes left before inlining has made the expressions of
+    /// this build too large (inlining copies a rule into every use).
+    nodes_left: usize,
+    max_nodes: usize,
     inline: bool,
     sources: Vec<(String, Source)>,
     by_rule: HashMap<RuleId, usize>,
@@ -533,18 +570,25 @@ impl<'g> RuleBuilder<'g> {
     fn build(
         grammar: &'g Grammar,
         limits: &'g DfaLimits,
+        resources: &Limits,
         inline: bool,
-        deadline: std::time::Instant,
     ) -> Result<Vec<CompiledRule>, (CompileError, bool)> {
-        let mut b = RuleBuilder { grammar, limits, inline, sources: Vec::new(), by_rule: HashMap::new() };
+        let max_nodes = resources.max_expr_nodes;
+        let mut b = RuleBuilder {
+            grammar,
+            limits,
+            nodes_left: max_nodes,
+            max_nodes,
+            inline,
+            sources: Vec::new(),
+            by_rule: HashMap::new(),
+        };
         b.rule_index(grammar.start).map_err(|e| (e, false))?;
         let mut dfas = Vec::new();
         let mut total_bytes = 0usize;
         let mut i = 0;
         while i < b.sources.len() {
-            if std::time::Instant::now() > deadline {
-                return Err((CompileError::TooLarge("compilation exceeded its time budget".into()), false));
-            }
+            limits::check_time().map_err(|e| (e, false))?;
             let dfa = match &mut b.sources[i].1 {
                 Source::Rule(r) => {
                     let r = *r;
@@ -557,12 +601,8 @@ impl<'g> RuleBuilder<'g> {
             };
             total_bytes += dfa.table_bytes();
             if total_bytes > b.limits.max_total_bytes {
-                let e = CompileError::TooLarge(format!(
-                    "the automata of this grammar exceed {} MiB ({} rules so far)",
-                    b.limits.max_total_bytes >> 20,
-                    dfas.len() + 1
-                ));
-                return Err((e, false));
+                let detail = format!("automaton tables of {} rules: {total_bytes} bytes", dfas.len() + 1);
+                return Err((limits::exceeded(Limit::GrammarTableBytes, b.limits.max_total_bytes, detail), false));
             }
             dfas.push(dfa);
             i += 1;
@@ -604,6 +644,11 @@ impl<'g> RuleBuilder<'g> {
     /// The regular expression of `e`, with calls (as marker bytes) where
     /// inlining would recurse. `calls_ok` is false inside intersections.
     fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
+        if self.nodes_left == 0 {
+            let detail = "expressions after inlining rules into their uses".to_string();
+            return Err(limits::exceeded(Limit::ExprNodes, self.max_nodes, detail));
+        }
+        self.nodes_left -= 1;
         Ok(match e {
             Expr::Regular(h) => h.clone(),
             Expr::Seq(items) => {

@@ -18,6 +18,7 @@ use regex_automata::{Anchored, MatchKind};
 use regex_syntax::hir::Hir;
 
 use crate::error::CompileError;
+use crate::limits::{self, Limit};
 
 /// The state id meaning "no continuation is possible".
 pub const DEAD: u32 = u32::MAX;
@@ -76,10 +77,20 @@ impl ByteDfa {
     /// Compile a regular expression (full-match semantics: the whole input
     /// must match, as if wrapped in `\A(?:...)\z`).
     pub fn from_hir(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
+        // Counted repetitions expand in the NFA (`x{0,15000000}`): bounded
+        // like the determiniser, so a huge count fails fast instead of
+        // allocating gigabytes.
         let nfa = thompson::Compiler::new()
-            .configure(thompson::Config::new().shrink(false))
+            .configure(thompson::Config::new().shrink(false).nfa_size_limit(Some(limits.determinize_bytes)))
             .build_from_hir(hir)
-            .map_err(|e| CompileError::Invalid(format!("cannot build automaton: {e}")))?;
+            .map_err(|e| {
+                let detail = format!("regular expression automaton: {e}");
+                if e.size_limit().is_some() || e.to_string().contains("NFA states") {
+                    limits::exceeded(Limit::AutomatonBytes, limits.determinize_bytes, detail)
+                } else {
+                    CompileError::Invalid(detail)
+                }
+            })?;
         let dense = dense::Builder::new()
             .configure(
                 dense::Config::new()
@@ -93,7 +104,8 @@ impl ByteDfa {
             .map_err(|e| {
                 let msg = e.to_string();
                 if msg.contains("size limit") || msg.contains("exceeded") {
-                    CompileError::TooLarge(format!("regular expression automaton: {msg}"))
+                    let limit = limits.determinize_bytes.min(limits.dfa_bytes);
+                    limits::exceeded(Limit::AutomatonBytes, limit, format!("regular expression automaton: {msg}"))
                 } else if msg.contains("word boundary") {
                     CompileError::Unsupported(format!("{msg} (use an ASCII word boundary, (?-u:\\b))"))
                 } else {
@@ -146,7 +158,11 @@ impl ByteDfa {
                 raw_trans.push(id);
             }
             if order.len() > limits.max_states {
-                return Err(CompileError::TooLarge(format!("automaton has more than {} states", limits.max_states)));
+                let detail = format!("automaton states: more than {}", limits.max_states);
+                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+            }
+            if i % 1024 == 0 {
+                limits::check_time()?;
             }
             i += 1;
         }
@@ -275,10 +291,11 @@ impl ByteDfa {
                 raw_trans.push(id);
             }
             if order.len() > limits.max_states {
-                return Err(CompileError::TooLarge(format!(
-                    "intersection automaton has more than {} states",
-                    limits.max_states
-                )));
+                let detail = format!("intersection automaton states: more than {}", limits.max_states);
+                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+            }
+            if i % 1024 == 0 {
+                limits::check_time()?;
             }
             i += 1;
         }

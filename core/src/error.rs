@@ -40,15 +40,30 @@ pub enum CompileError {
         /// The parser's explanation, with position.
         message: String,
     },
-    /// The automaton would exceed a configured size limit.
+    /// The constraint exceeds one of the engine's fixed capacities (called
+    /// rules, state ids); configurable limits are [`CompileError::Limit`].
     #[error("constraint too large: {0}")]
     TooLarge(String),
+    /// A configured resource limit was exceeded (see [`crate::limits`]).
+    #[error("resource limit exceeded: {0}")]
+    Limit(crate::limits::LimitExceeded),
     /// The constraint uses something the engine cannot enforce exactly.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// The constraint matches no string at all.
-    #[error("the constraint matches no string (its language is empty)")]
+    /// The constraint matches no string at all: a regex or grammar with an
+    /// empty language, or a JSON Schema that admits no value.
+    #[error("the constraint matches no string (its language is empty; for a JSON Schema: the schema admits no value)")]
     Empty,
+    /// A JSON Schema given as text is not valid JSON (or not UTF-8).
+    #[error("schema text is not valid JSON at line {line}, column {column}: {message}")]
+    SchemaText {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (in bytes).
+        column: usize,
+        /// The parser's explanation.
+        message: String,
+    },
     /// Any other invalid constraint.
     #[error("invalid constraint: {0}")]
     Invalid(String),
@@ -138,6 +153,14 @@ pub enum MatchError {
     /// Something was fed after the matcher finished (EOS consumed).
     #[error("the matcher is finished (EOS was consumed); roll back to continue")]
     Finished,
+    /// The step (or mask) would need more parser configurations than
+    /// `Limits::max_configs`: the grammar is too ambiguous here. The state
+    /// is unchanged; dropping configurations silently would lose parses.
+    #[error("more than {limit} parser configurations would be live (CompileOptions::resources.max_configs = {limit})")]
+    ConfigLimit {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The caller's mask buffer has the wrong length.
     #[error("mask buffer has {got} words, expected {expected}")]
     BadMaskBuffer {

@@ -51,6 +51,7 @@ pub mod error;
 #[cfg(feature = "hf")]
 pub mod hf;
 pub mod ir;
+pub mod limits;
 pub mod matcher;
 mod pda;
 mod slice;
@@ -64,6 +65,7 @@ pub use error::{CompileError, GrammarErrorKind, MatchError, VocabError};
 #[cfg(feature = "hf")]
 pub use hf::HfLoadOptions;
 pub use ir::{Expr, Grammar, Rule, RuleId};
+pub use limits::{Limit, LimitExceeded, Limits};
 pub use matcher::Matcher;
 pub use regex_syntax;
 pub use trie::TokenTrie;

@@ -62,12 +62,18 @@ impl Matcher {
         self.history.last().expect("history never empty")
     }
 
-    /// Whether a configuration set of this matcher was ever cut at the
-    /// engine's limit (4096 configurations). Past that point the matcher may
-    /// miss continuations (it never allows a wrong one); only extremely
-    /// ambiguous recursive grammars get there.
-    pub fn configs_truncated(&self) -> bool {
-        self.scratch.stacks.overflowed
+    /// Clear the configuration-limit flag before a step or a mask.
+    fn arm_config_limit(&mut self) {
+        self.scratch.stacks.overflowed = false;
+    }
+
+    /// Whether the work since [`Matcher::arm_config_limit`] cut a
+    /// configuration set: then its result must not be used.
+    fn config_limit_hit(&self) -> Result<(), MatchError> {
+        if self.scratch.stacks.overflowed {
+            return Err(MatchError::ConfigLimit { limit: self.grammar.max_configs() });
+        }
+        Ok(())
     }
 
     /// Number of steps consumed (tokens, byte strings and EOS).
@@ -77,7 +83,9 @@ impl Matcher {
 
     /// Write the allowed-token bitset into `out`: bit `t % 32` of word
     /// `t / 32` is set iff token `t` is allowed now. `out` must have
-    /// `ceil(mask_width / 32)` words.
+    /// `ceil(mask_width / 32)` words. Fails with [`MatchError::ConfigLimit`]
+    /// (the state unchanged, `out` unspecified) when the mask needs more
+    /// configurations than the limit.
     pub fn compute_mask(&mut self, out: &mut [u32]) -> Result<(), MatchError> {
         let vocab = self.grammar.vocab();
         if out.len() != vocab.mask_words() {
@@ -95,7 +103,9 @@ impl Matcher {
             out.copy_from_slice(m);
             return Ok(());
         }
+        self.scratch.stacks.overflowed = false;
         self.grammar.fill_mask(set, out, &mut self.scratch);
+        self.config_limit_hit()?;
         if self.masks.len() >= MATCHER_MASK_CACHE {
             self.masks.clear();
         }
@@ -104,16 +114,33 @@ impl Matcher {
     }
 
     /// The mask as a fresh vector.
+    ///
+    /// # Panics
+    /// When the configuration limit is hit (see [`Matcher::compute_mask`]);
+    /// code that serves untrusted grammars uses [`Matcher::try_compute_mask_vec`].
     pub fn compute_mask_vec(&mut self) -> Vec<u32> {
+        self.try_compute_mask_vec().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The mask as a fresh vector, or the error of [`Matcher::compute_mask`].
+    pub fn try_compute_mask_vec(&mut self) -> Result<Vec<u32>, MatchError> {
         let mut out = vec![0; self.grammar.vocab().mask_words()];
-        self.compute_mask(&mut out).expect("buffer has the right size");
-        out
+        self.compute_mask(&mut out)?;
+        Ok(out)
     }
 
     /// Step the current set through `bytes`; the resulting closed set is in
-    /// `buf_a`. Returns the offset of the byte that killed every
-    /// configuration, if one did.
-    fn run_bytes(&mut self, bytes: &[u8]) -> Result<(), usize> {
+    /// `buf_a`. Returns `Ok(Err(offset))` with the offset of the byte that
+    /// killed every configuration, if one did, and an error when a set went
+    /// over the configuration limit.
+    fn run_bytes(&mut self, bytes: &[u8]) -> Result<Result<(), usize>, MatchError> {
+        self.arm_config_limit();
+        let run = self.run_bytes_unchecked(bytes);
+        self.config_limit_hit()?;
+        Ok(run)
+    }
+
+    fn run_bytes_unchecked(&mut self, bytes: &[u8]) -> Result<(), usize> {
         self.buf_a.clear();
         self.buf_a.extend_from_slice(self.history.last().expect("history never empty"));
         for (i, &b) in bytes.iter().enumerate() {
@@ -144,7 +171,7 @@ impl Matcher {
         if self.eos_step.is_some() || vocab.kind(token) != TokenKind::Text {
             return Ok(false);
         }
-        Ok(self.run_bytes(vocab.token_bytes(token)).is_ok())
+        Ok(self.run_bytes(vocab.token_bytes(token))?.is_ok())
     }
 
     /// Consume `token` if the constraint allows it; `Ok(false)` (state
@@ -169,7 +196,7 @@ impl Matcher {
         if vocab.kind(token) != TokenKind::Text {
             return Ok(false);
         }
-        if self.run_bytes(vocab.token_bytes(token)).is_err() {
+        if self.run_bytes(vocab.token_bytes(token))?.is_err() {
             return Ok(false);
         }
         let next = self.buf_a.clone();
@@ -216,7 +243,7 @@ impl Matcher {
         if self.eos_step.is_some() {
             return Err(MatchError::Finished);
         }
-        match self.run_bytes(bytes) {
+        match self.run_bytes(bytes)? {
             Ok(()) => {
                 let next = self.buf_a.clone();
                 self.history.push(next);
@@ -263,6 +290,7 @@ impl Matcher {
             return out;
         }
         let mut stacks = self.scratch.stacks.clone();
+        stacks.overflowed = false;
         let mut set = self.current().to_vec();
         let mut next = Vec::new();
         let mut only = Vec::new();
@@ -279,6 +307,10 @@ impl Matcher {
                     forced = Some(b);
                     std::mem::swap(&mut only, &mut next);
                 }
+            }
+            // A cut set may look forced when it is not: stop before it.
+            if stacks.overflowed {
+                break;
             }
             match forced {
                 Some(b) => {

@@ -12,10 +12,6 @@ use std::collections::HashMap;
 /// The empty stack.
 pub(crate) const ROOT: u32 = 0;
 
-/// Limit on the size of one configuration set; past it the set is cut and
-/// [`Stacks::overflowed`] is raised (a grammar that ambiguous is an error).
-pub(crate) const MAX_CONFIGS: usize = 4096;
-
 /// A global automaton state on top of an interned stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Config {
@@ -28,6 +24,8 @@ pub(crate) struct Config {
 pub(crate) struct Stacks {
     nodes: Vec<(u32, u32)>,
     index: HashMap<(u32, u32), u32>,
+    /// A closure went over the configuration limit (`Limits::max_configs`)
+    /// and its set was cut; the matcher turns this into an error.
     pub overflowed: bool,
 }
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use regex_syntax::parse;
 use sluicegate_core::{
-    CompileError, CompileOptions, CompiledGrammar, Expr, Grammar, MatchError, Matcher, Rule, TokenEntry, TokenKind,
-    Vocabulary,
+    CompileError, CompileOptions, CompiledGrammar, Expr, Grammar, Limit, MatchError, Matcher, Rule, TokenEntry,
+    TokenKind, Vocabulary,
 };
 
 const EOS: u32 = 100;
@@ -143,7 +143,13 @@ fn build_errors() {
     let mut small = CompileOptions::default();
     small.limits.max_states = 100;
     let big = Grammar::regular(parse("[a-z]{500}").unwrap());
-    assert!(matches!(CompiledGrammar::new(&big, v.clone(), &small), Err(CompileError::TooLarge(_))));
+    match CompiledGrammar::new(&big, v.clone(), &small) {
+        Err(CompileError::Limit(e)) => {
+            assert_eq!((e.limit, e.value), (Limit::AutomatonStates, 100));
+            assert!(e.to_string().contains("limits.max_states = 100"), "{e}");
+        }
+        other => panic!("expected the state limit, got {other:?}"),
+    }
     // Left recursion cannot be run by the pushdown matcher: an error, not a hang.
     let left = Grammar {
         rules: vec![Rule::new(
@@ -289,4 +295,89 @@ fn shared_across_threads() {
             });
         }
     });
+}
+
+/// `S = "a" S | "a" S "b" | ""`: every `a` can open a frame that waits for a
+/// `b` or not, so the live configurations grow with the number of `a`s.
+fn ambiguous() -> Grammar {
+    let s = || Expr::Rule(0);
+    let body = Expr::Alt(vec![
+        Expr::Seq(vec![Expr::literal("a"), s()]),
+        Expr::Seq(vec![Expr::literal("a"), s(), Expr::literal("b")]),
+        Expr::literal(""),
+    ]);
+    Grammar { rules: vec![Rule { name: "s".into(), body, inline: false }], start: 0 }
+}
+
+#[test]
+fn configuration_limit_is_an_error_not_a_cut() {
+    let v = vocab(None);
+    let mut opts = CompileOptions::default();
+    opts.resources.max_configs = 6;
+    let g = CompiledGrammar::new(&ambiguous(), v.clone(), &opts).unwrap();
+    let mut m = g.matcher();
+    let mut refused = None;
+    for i in 0..20 {
+        match m.consume_token(0) {
+            // The mask walks more sets than the step: it may hit the limit first.
+            Ok(()) => assert!(matches!(m.try_compute_mask_vec(), Ok(_) | Err(MatchError::ConfigLimit { limit: 6 }))),
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (consumed, err) = refused.expect("the limit is reached within 20 a's");
+    assert_eq!(err, MatchError::ConfigLimit { limit: 6 });
+    assert!(err.to_string().contains("resources.max_configs = 6"), "{err}");
+    // The refused step left the state as it was (`a` repeated is complete).
+    assert_eq!(m.num_steps(), consumed);
+    assert!(m.is_accepting());
+    assert_eq!(m.consume_token(0), Err(MatchError::ConfigLimit { limit: 6 }));
+    assert_eq!(m.num_steps(), consumed);
+
+    // The default limit takes the same input.
+    let g = CompiledGrammar::new(&ambiguous(), v, &CompileOptions::default()).unwrap();
+    let mut m = g.matcher();
+    for _ in 0..=consumed {
+        m.consume_token(0).unwrap();
+    }
+    assert!(m.is_accepting());
+}
+
+#[test]
+fn limits_name_themselves() {
+    let v = vocab(None);
+    let mut opts = CompileOptions::default();
+    opts.resources.max_rules = 1;
+    let two = Grammar { rules: vec![Rule::new("a", Expr::Rule(1)), Rule::new("b", Expr::literal("b"))], start: 0 };
+    match CompiledGrammar::new(&two, v.clone(), &opts) {
+        Err(CompileError::Limit(e)) => assert_eq!((e.limit, e.value), (Limit::Rules, 1)),
+        other => panic!("expected the rule limit, got {other:?}"),
+    }
+    let mut opts = CompileOptions::default();
+    opts.resources.max_expr_nodes = 3;
+    let seq = Grammar::regular(parse("ab").unwrap());
+    assert!(CompiledGrammar::new(&seq, v.clone(), &opts).is_ok());
+    let wide = Grammar { rules: vec![Rule::new("w", Expr::Seq(vec![Expr::literal("a"); 5]))], start: 0 };
+    match CompiledGrammar::new(&wide, v.clone(), &opts) {
+        Err(CompileError::Limit(e)) => assert_eq!((e.limit, e.value), (Limit::ExprNodes, 3)),
+        other => panic!("expected the expression limit, got {other:?}"),
+    }
+    // Inlining copies a rule into each use: 2^12 copies of "a" from 13 small rules.
+    let mut rules: Vec<Rule> =
+        (0..12).map(|i| Rule::new(format!("r{i}"), Expr::Seq(vec![Expr::Rule(i + 1); 2]))).collect();
+    rules.push(Rule::new("leaf", Expr::literal("a")));
+    let doubling = Grammar { rules, start: 0 };
+    let mut opts = CompileOptions::default();
+    opts.resources.max_expr_nodes = 1000;
+    // Too many nodes to inline; with calls instead it is small and compiles.
+    let g = CompiledGrammar::new(&doubling, v.clone(), &opts).unwrap();
+    assert!(g.num_rules() > 1);
+    // An expired time budget stops compilation with its own error.
+    let opts = CompileOptions { time_budget: std::time::Duration::ZERO, ..CompileOptions::default() };
+    match CompiledGrammar::new(&seq, v, &opts) {
+        Err(CompileError::Limit(e)) => assert_eq!(e.limit, Limit::TimeBudget),
+        other => panic!("expected the time budget, got {other:?}"),
+    }
 }

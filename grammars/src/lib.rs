@@ -65,11 +65,13 @@ impl Constraint {
     }
 }
 
-/// Translate and compile a constraint for a vocabulary.
+/// Translate and compile a constraint for a vocabulary. `opts.time_budget`
+/// and `opts.resources` cover the translation too.
 pub fn compile(
     constraint: &Constraint,
     vocab: Arc<Vocabulary>,
     opts: &CompileOptions,
 ) -> Result<Arc<CompiledGrammar>, CompileError> {
+    let _budget = sluicegate_core::limits::Budget::enter(&opts.resources, opts.time_budget);
     CompiledGrammar::new(&constraint.to_grammar()?, vocab, opts)
 }

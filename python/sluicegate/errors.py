@@ -43,7 +43,9 @@ class GrammarError(SluicegateError, ValueError):
 
 
 class LimitError(SluicegateError, ValueError):
-    """A constraint exceeds a size or time limit of the compiler."""
+    """A constraint exceeds a resource limit: automaton size, grammar size, enum size, the
+    compile time budget, or the configurations a matcher step may hold (the message names
+    the limit and its value)."""
 
 
 class TokenizerError(SluicegateError, ValueError):

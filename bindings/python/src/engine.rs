@@ -392,7 +392,7 @@ impl Matcher {
 
     /// The allowed-token bitmask as a new 1-D int32 array.
     fn next_token_bitmask<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, numpy::PyArray1<i32>>> {
-        let words = guard(|| Ok(self.inner.compute_mask_vec()))?;
+        let words = guard(|| self.inner.try_compute_mask_vec().map_err(match_error))?;
         let signed: Vec<i32> = words.into_iter().map(|w| w as i32).collect();
         Ok(numpy::PyArray1::from_vec(py, signed))
     }

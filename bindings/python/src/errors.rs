@@ -55,7 +55,10 @@ pub(crate) fn compile_error(e: CompileError, source: Source) -> PyErr {
             message,
             &[("line", attr(line)), ("column", attr(column)), ("kind", attr(format!("{kind:?}")))],
         ),
-        CompileError::TooLarge(_) => error("LimitError", message, &[]),
+        CompileError::TooLarge(_) | CompileError::Limit(_) => error("LimitError", message, &[]),
+        CompileError::SchemaText { line, column, .. } => {
+            error("SchemaError", message, &[("line", attr(line)), ("column", attr(column))])
+        }
         _ if source == Source::Schema => error("SchemaError", message, &[]),
         _ => error("GrammarError", message, &[]),
     }
@@ -72,6 +75,7 @@ pub(crate) fn match_error(e: MatchError) -> PyErr {
             Python::attach(|_| pyo3::exceptions::PyIndexError::new_err(format!("{message} (token {token})")))
         }
         MatchError::TokenRejected { token, .. } => error("TokenRejected", message, &[("token", attr(token))]),
+        MatchError::ConfigLimit { .. } => error("LimitError", message, &[]),
         _ => error("MatcherError", message, &[]),
     }
 }

@@ -26,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 use regex_syntax::hir::Hir;
 use serde_json::{Map, Value};
+use sluicegate_core::limits::{self, Limit};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
 use layout::Items;
@@ -180,6 +181,16 @@ pub(crate) fn number_value(v: &Value) -> Option<f64> {
     }
 }
 
+/// Parse schema text (UTF-8 JSON) into a value, with the position of any error.
+pub fn parse_schema(text: &[u8]) -> Result<Value, CompileError> {
+    serde_json::from_slice(text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json appends " at line L column C"; the fields carry it.
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        CompileError::SchemaText { line: e.line(), column: e.column(), message }
+    })
+}
+
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
     let resolver = Resolver::new(schema);
@@ -202,6 +213,18 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
     let body = b.schema(schema, "#", &base, 0)?;
     b.rules[start].body = body;
     Ok(JsonGrammar { grammar: Grammar { rules: b.rules, start }, dropped: b.dropped })
+}
+
+/// `enum` (and `const`, which becomes a one-value `enum`) within the active
+/// [`limits::Limits`]: a literal set is lowered value by value and checked
+/// against the rest of its schema, so its size is the compile cost.
+fn check_literal_size(values: &[Value], ptr: &str) -> Result<(), CompileError> {
+    let active = limits::active();
+    let what = format!("values of the enum at {ptr}");
+    limits::check_count(Limit::EnumValues, values.len(), active.max_enum_values, &what)?;
+    let bytes: usize = values.iter().map(|v| v.to_string().len()).sum();
+    let what = format!("bytes of the enum/const at {ptr}");
+    limits::check_count(Limit::LiteralBytes, bytes, active.max_literal_bytes, &what)
 }
 
 fn err(ptr: &str, keyword: &str, message: impl Into<String>) -> CompileError {
@@ -333,6 +356,7 @@ impl<'a> Builder<'a> {
         if depth > 200 {
             return Err(err(ptr, "$ref", "schema nesting is too deep"));
         }
+        limits::check_time()?;
         match s {
             Value::Bool(true) => self.any(ptr),
             Value::Bool(false) => Err(CompileError::Empty),
@@ -392,6 +416,9 @@ impl<'a> Builder<'a> {
         if depth > 32 {
             return Err(err(ptr, "allOf", "recursive $ref/allOf chain cannot be merged"));
         }
+        // Merging `allOf`/`$ref` chains can run long without reaching `schema`
+        // (seen on a JsonSchemaStore schema): check the budget here too.
+        limits::check_time()?;
         let mut m = match s {
             Value::Bool(true) => return Ok(Map::new()),
             Value::Bool(false) => {
@@ -996,6 +1023,7 @@ impl<'a> Builder<'a> {
         ptr: &str,
         base: &str,
     ) -> Result<Expr, CompileError> {
+        check_literal_size(&values, ptr)?;
         let mut rest = m.clone();
         rest.remove("enum");
         rest.remove("x-sluicegate-not-types");

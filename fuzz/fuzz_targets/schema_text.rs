@@ -1,0 +1,3 @@
+#![no_main]
+// The check is sluicegate_checks::Target::SchemaText (shared with the stable replay test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sluicegate_checks::Target::SchemaText.run(data));
