@@ -283,7 +283,7 @@ impl CompiledGrammar {
                 } else {
                     let exits = twin.exits.iter().map(|&(node, d, c)| (node, d + shift, c)).collect::<Vec<_>>();
                     let bytes = twin.tokens.len() * 4 + exits.len() * 12;
-                    (Arc::new(StateEntry { tokens: twin.tokens.clone(), exits }), bytes)
+                    (Arc::new(StateEntry { tokens: twin.tokens.clone(), exits, overflowed: twin.overflowed }), bytes)
                 }
             }
             None => {
