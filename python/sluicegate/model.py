@@ -344,9 +344,10 @@ class Llama:
         With ``return_exceptions`` (the default) a text whose extraction fails
         gets its exception in the result list instead of stopping the batch.
         """
-        schema_json = json.dumps(schema_of(schema))
+        schema_value = schema_of(schema)
+        schema_json = json.dumps(schema_value)
         shown = [(t, _as_json_text(out)) for t, out in examples]
-        compiled = self._schema_grammar(schema)
+        compiled = self._schema_grammar(schema_value)
         chats = [_native.Model.extraction_messages(schema_json, t, shown, instructions) for t in texts]
         options = _options(max_tokens, temperature, 0, 1.0, 0.0, seed)
         results = self._native.generate_batch(options, chats, [compiled] * len(chats), n_parallel)

@@ -29,6 +29,18 @@ fn hf_options(eos_token_ids: Option<Vec<u32>>, vocab_size: Option<usize>, verify
     HfLoadOptions { verify, mask_width: vocab_size, eos: eos_token_ids }
 }
 
+impl Tokenizer {
+    fn check_id(&self, id: u32) -> PyResult<()> {
+        if id as usize >= self.vocab.mask_width() {
+            return Err(PyIndexError::new_err(format!(
+                "token id {id} is out of range (vocab size {})",
+                self.vocab.mask_width()
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[pymethods]
 impl Tokenizer {
     /// Load a Hugging Face `tokenizer.json` (or `.json.gz`).
@@ -112,12 +124,7 @@ impl Tokenizer {
 
     /// The bytes of token `id` (a special token's spelling; empty for unused ids).
     fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        if id as usize >= self.vocab.mask_width() {
-            return Err(PyIndexError::new_err(format!(
-                "token id {id} is out of range (vocab size {})",
-                self.vocab.mask_width()
-            )));
-        }
+        self.check_id(id)?;
         Ok(pyo3::types::PyBytes::new(py, self.vocab.token_bytes(id)))
     }
 
@@ -125,12 +132,7 @@ impl Tokenizer {
     fn decode<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
         let mut out = Vec::new();
         for id in ids {
-            if id as usize >= self.vocab.mask_width() {
-                return Err(PyIndexError::new_err(format!(
-                    "token id {id} is out of range (vocab size {})",
-                    self.vocab.mask_width()
-                )));
-            }
+            self.check_id(id)?;
             if self.vocab.kind(id) == TokenKind::Text {
                 out.extend_from_slice(self.vocab.token_bytes(id));
             }
@@ -153,14 +155,6 @@ pub struct Grammar {
 }
 
 impl Grammar {
-    fn source(&self) -> Source {
-        if matches!(self.constraint, Constraint::JsonSchema(..)) {
-            Source::Schema
-        } else {
-            Source::Grammar
-        }
-    }
-
     /// Check a non-schema constraint by translating it once.
     fn checked(constraint: Constraint, kind: &'static str) -> PyResult<Self> {
         guard(|| constraint.to_grammar().map_err(|e| compile_error(e, Source::Grammar)))?;
@@ -307,7 +301,7 @@ pub fn compile(
         opts.time_budget = std::time::Duration::try_from_secs_f64(s)
             .map_err(|_| PyValueError::new_err(format!("time_budget_s must be a positive number, not {s}")))?;
     }
-    let source = grammar.source();
+    let source = Source::of(&grammar.constraint);
     let vocab = Arc::clone(&tokenizer.vocab);
     let constraint = &grammar.constraint;
     let inner = py.detach(|| {
@@ -353,6 +347,11 @@ pub struct Matcher {
     pub(crate) inner: CoreMatcher,
 }
 
+/// All words of a bitmask, which must be C-contiguous.
+fn contiguous_words<'a>(bitmask: &'a mut PyReadwriteArray2<'_, i32>) -> PyResult<&'a mut [i32]> {
+    bitmask.as_slice_mut().map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))
+}
+
 /// The `index` row of a 2-D int32 bitmask (or the whole 1-D one) as mask words.
 fn bitmask_row<'a>(bitmask: &'a mut PyReadwriteArray2<'_, i32>, index: usize, words: usize) -> PyResult<&'a mut [u32]> {
     let shape = bitmask.shape().to_vec();
@@ -366,8 +365,7 @@ fn bitmask_row<'a>(bitmask: &'a mut PyReadwriteArray2<'_, i32>, index: usize, wo
         )));
     }
     let row_len = shape[1];
-    let all =
-        bitmask.as_slice_mut().map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
+    let all = contiguous_words(bitmask)?;
     let row = &mut all[index * row_len..index * row_len + words];
     Ok(bytemuck::cast_slice_mut(row))
 }
@@ -507,8 +505,7 @@ pub fn fill_next_token_bitmasks(
             )));
         }
     }
-    let all =
-        bitmask.as_slice_mut().map_err(|_| PyValueError::new_err("the bitmask must be a C-contiguous int32 array"))?;
+    let all = contiguous_words(&mut bitmask)?;
     // Pair each matcher with its own row: rows are disjoint chunks.
     let mut rows: Vec<Option<&mut [i32]>> = all.chunks_mut(row_len.max(1)).map(Some).collect();
     let mut jobs: Vec<(&mut CoreMatcher, &mut [u32])> = Vec::with_capacity(matchers.len());

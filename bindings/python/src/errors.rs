@@ -21,6 +21,17 @@ pub(crate) enum Source {
     Grammar,
 }
 
+impl Source {
+    /// The front end of `constraint`.
+    pub(crate) fn of(constraint: &sluicegate_grammars::Constraint) -> Self {
+        if matches!(constraint, sluicegate_grammars::Constraint::JsonSchema(..)) {
+            Source::Schema
+        } else {
+            Source::Grammar
+        }
+    }
+}
+
 /// An instance of `sluicegate.errors.<class>(message, **attrs)` as a `PyErr`.
 pub(crate) fn error(class: &str, message: impl Into<String>, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
     let message = message.into();

@@ -75,6 +75,24 @@ fn outcome<'py>(py: Python<'py>, g: &Generation) -> PyResult<(String, &'static s
     Ok((g.text(), finish, stats))
 }
 
+impl NativeModel {
+    /// Compile for the model's vocabulary without the GIL; compile errors
+    /// keep their front end's exception class.
+    fn compile_constraint(&self, py: Python<'_>, constraint: &Constraint) -> PyResult<CompiledGrammar> {
+        let source = Source::of(constraint);
+        let model = &self.model;
+        let inner = py.detach(|| {
+            guard(|| {
+                model.compile(constraint).map_err(|e| match e {
+                    LlamaError::Compile(c) => compile_error(c, source),
+                    other => llama_error(other),
+                })
+            })
+        })?;
+        Ok(CompiledGrammar { inner })
+    }
+}
+
 #[pymethods]
 impl NativeModel {
     /// Load a GGUF file; `path=None` loads the default model (SmolLM2-135M-Instruct
@@ -122,19 +140,7 @@ impl NativeModel {
 
     /// Compile a grammar for this model's vocabulary.
     fn compile(&self, py: Python<'_>, grammar: &Grammar) -> PyResult<CompiledGrammar> {
-        let source =
-            if matches!(grammar.constraint, Constraint::JsonSchema(..)) { Source::Schema } else { Source::Grammar };
-        let model = &self.model;
-        let constraint = &grammar.constraint;
-        let inner = py.detach(|| {
-            guard(|| {
-                model.compile(constraint).map_err(|e| match e {
-                    LlamaError::Compile(c) => compile_error(c, source),
-                    other => llama_error(other),
-                })
-            })
-        })?;
-        Ok(CompiledGrammar { inner })
+        self.compile_constraint(py, &grammar.constraint)
     }
 
     /// Compile a JSON Schema with the generation settings of typed outputs:
@@ -142,16 +148,7 @@ impl NativeModel {
     /// name, integers without a fraction.
     fn compile_for_generation(&self, py: Python<'_>, schema_json: &str) -> PyResult<CompiledGrammar> {
         let schema = parse_schema(schema_json)?;
-        let model = &self.model;
-        let inner = py.detach(|| {
-            guard(|| {
-                model.compile(&Constraint::JsonSchema(schema, typed_options())).map_err(|e| match e {
-                    LlamaError::Compile(c) => compile_error(c, Source::Schema),
-                    other => llama_error(other),
-                })
-            })
-        })?;
-        Ok(CompiledGrammar { inner })
+        self.compile_constraint(py, &Constraint::JsonSchema(schema, typed_options()))
     }
 
     /// The prompt text a chat renders to with the model's template.
