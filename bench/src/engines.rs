@@ -40,12 +40,20 @@ pub trait EngineMatcher {
 /// sluicegate with default options.
 pub struct Sluicegate {
     vocab: Arc<Vocabulary>,
+    cold: bool,
 }
 
 impl Sluicegate {
-    /// An engine over `vocab`.
+    /// An engine over `vocab`. Automata built for one schema are shared with
+    /// the next ones (`sluicegate_core::shared`), as in a long-running server.
     pub fn new(vocab: Arc<Vocabulary>) -> Self {
-        Sluicegate { vocab }
+        Sluicegate { vocab, cold: false }
+    }
+
+    /// The same, but every schema starts with no shared automata: each
+    /// compilation is measured as if it were the process's first.
+    pub fn cold(vocab: Arc<Vocabulary>) -> Self {
+        Sluicegate { vocab, cold: true }
     }
 }
 
@@ -64,6 +72,9 @@ impl Engine for Sluicegate {
         env!("CARGO_PKG_VERSION").to_string()
     }
     fn compile(&self, schema: &Value) -> Result<Box<dyn Compiled>, String> {
+        if self.cold {
+            sluicegate_core::shared::clear_shared_automata();
+        }
         let c = Constraint::JsonSchema(schema.clone(), JsonSchemaOptions::default());
         let g = compile(&c, self.vocab.clone(), &CompileOptions::default()).map_err(|e| e.to_string())?;
         Ok(Box::new(SgCompiled(g)))

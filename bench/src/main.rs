@@ -40,6 +40,24 @@ enum Command {
     Generate(GenerateArgs),
     /// Built-in GBNF grammars: sluicegate vs llama.cpp's grammar sampler (compile, per-mask times).
     GbnfVsLlama(GbnfVsLlamaArgs),
+    /// Where one schema's time to first mask goes: front end, each rule automaton, first mask.
+    Compile(CompileArgs),
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Compilations per schema (the fastest is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Rules listed per schema, slowest first.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Keep automata shared between compilations (by default each one
+    /// starts with none, so every rule is built).
+    #[arg(long)]
+    warm: bool,
 }
 
 #[derive(Args)]
@@ -120,6 +138,10 @@ struct MaskbenchArgs {
     /// Time limit per schema, seconds.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
+    /// Start every schema with no automata shared from earlier schemas
+    /// (sluicegate; by default they are shared, as in a long-running process).
+    #[arg(long)]
+    cold_automata: bool,
 }
 
 #[derive(Args)]
@@ -166,11 +188,12 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     let out = std::path::Path::new(&args.out);
     let timeout = Duration::from_secs(args.timeout_s);
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();
+    let ours = || if args.cold_automata { Sluicegate::cold(vocab.clone()) } else { Sluicegate::new(vocab.clone()) };
     match args.engine.as_str() {
-        "sluicegate" => engines.push(Box::new(Sluicegate::new(vocab.clone()))),
+        "sluicegate" => engines.push(Box::new(ours())),
         "llguidance" => engines.push(Box::new(Llguidance::new(&vocab)?)),
         "both" => {
-            engines.push(Box::new(Sluicegate::new(vocab.clone())));
+            engines.push(Box::new(ours()));
             engines.push(Box::new(Llguidance::new(&vocab)?));
         }
         other => return Err(format!("unknown engine {other:?} (sluicegate, llguidance or both)")),
@@ -184,6 +207,81 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
+    Ok(())
+}
+
+/// Time to first mask of each selected schema, split into the JSON front
+/// end (schema to grammar IR), the rule automata and the first mask, with
+/// the slowest rules listed.
+fn compile_profile(args: CompileArgs) -> Result<(), String> {
+    use sluicegate_core::CompiledGrammar;
+    use sluicegate_grammars::json::JsonSchemaOptions;
+    let (vocab, cases) = load_corpus(&args.corpus)?;
+    vocab.prepare_masks();
+    let opts = CompileOptions::default();
+    println!("| schema | front end ms | automata ms | first mask ms | rules | states |");
+    println!("|---|---|---|---|---|---|");
+    let mut details = Vec::new();
+    for case in &cases {
+        let constraint = Constraint::JsonSchema(case.schema.clone(), JsonSchemaOptions::default());
+        let mut best: Option<(Duration, Duration, Duration, Arc<CompiledGrammar>)> = None;
+        for _ in 0..args.reps.max(1) {
+            if !args.warm {
+                sluicegate_core::shared::clear_shared_automata();
+            }
+            let t0 = Instant::now();
+            let grammar = match constraint.to_grammar() {
+                Ok(g) => g,
+                Err(e) => {
+                    println!("| {} | compile error: {e} | | | | |", case.id);
+                    break;
+                }
+            };
+            let t1 = Instant::now();
+            let g = match CompiledGrammar::new(&grammar, vocab.clone(), &opts) {
+                Ok(g) => g,
+                Err(e) => {
+                    println!("| {} | compile error: {e} | | | | |", case.id);
+                    break;
+                }
+            };
+            let t2 = Instant::now();
+            let mut m = g.matcher();
+            let mut mask = vec![0u32; vocab.mask_words()];
+            if let Err(e) = m.compute_mask(&mut mask) {
+                println!("| {} | mask error: {e} | | | | |", case.id);
+                break;
+            }
+            let t3 = Instant::now();
+            let total = t3 - t0;
+            if best.as_ref().is_none_or(|b| b.0 + b.1 + b.2 > total) {
+                best = Some((t1 - t0, t2 - t1, t3 - t2, g));
+            }
+        }
+        let Some((front, automata, first, g)) = best else { continue };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            case.id,
+            ms(front),
+            ms(automata),
+            ms(first),
+            g.num_rules(),
+            g.num_states()
+        );
+        let mut rules = g.rule_summaries();
+        rules.sort_by(|a, b| b.build_time.cmp(&a.build_time));
+        details.push((case.id.clone(), rules));
+    }
+    for (id, rules) in details {
+        println!("\n{id}: slowest rules");
+        println!("| rule | ms | states | called | calls |");
+        println!("|---|---|---|---|---|");
+        for r in rules.iter().take(args.top) {
+            let ms = r.build_time.as_secs_f64() * 1e3;
+            println!("| {} | {ms:.3} | {} | {} | {} |", r.name, r.states, r.called, r.has_calls);
+        }
+    }
     Ok(())
 }
 
@@ -550,6 +648,7 @@ fn main() -> std::process::ExitCode {
         Command::Grammars(a) => grammars(a),
         Command::Generate(a) => generate(a),
         Command::GbnfVsLlama(a) => gbnf_vs_llama(a),
+        Command::Compile(a) => compile_profile(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -50,9 +50,27 @@ impl Default for CompileOptions {
 #[derive(Debug)]
 struct CompiledRule {
     name: String,
-    dfa: ByteDfa,
+    dfa: Arc<ByteDfa>,
     /// Whether some call edge enters this rule (so returns from it matter).
     called: bool,
+    /// Time spent building this rule's automaton (its expression, nested
+    /// products and determinisation).
+    build_time: std::time::Duration,
+}
+
+/// What one rule automaton of a compiled constraint is (for profiling).
+#[derive(Debug, Clone)]
+pub struct RuleSummary {
+    /// The grammar rule's name (or `product#N` for an intersection or difference).
+    pub name: String,
+    /// Automaton states.
+    pub states: usize,
+    /// Whether some call edge enters the rule.
+    pub called: bool,
+    /// Whether the rule's automaton calls other rules.
+    pub has_calls: bool,
+    /// Time spent building the automaton, nested products included.
+    pub build_time: std::time::Duration,
 }
 
 /// What one automaton state allows, independently of the stack below it.
@@ -163,6 +181,20 @@ impl CompiledGrammar {
     /// Total automaton states over all rules.
     pub fn num_states(&self) -> usize {
         self.owner.len()
+    }
+
+    /// One line per rule automaton: name, size, build time (for profiling).
+    pub fn rule_summaries(&self) -> Vec<RuleSummary> {
+        self.rules
+            .iter()
+            .map(|r| RuleSummary {
+                name: r.name.clone(),
+                states: r.dfa.num_states(),
+                called: r.called,
+                has_calls: r.dfa.has_calls(),
+                build_time: r.build_time,
+            })
+            .collect()
     }
 
     /// The configuration limit of its matchers (`Limits::max_configs`).
@@ -549,7 +581,7 @@ pub(crate) struct Scratch {
 enum Source {
     Rule(RuleId),
     /// An intersection or difference, computed when it was first met.
-    Product(Option<Box<ByteDfa>>),
+    Product(Option<Arc<ByteDfa>>),
 }
 
 struct RuleBuilder<'g> {
@@ -585,19 +617,21 @@ impl<'g> RuleBuilder<'g> {
         };
         b.rule_index(grammar.start).map_err(|e| (e, false))?;
         let mut dfas = Vec::new();
+        let mut times = Vec::new();
         let mut total_bytes = 0usize;
         let mut i = 0;
         while i < b.sources.len() {
             limits::check_time().map_err(|e| (e, false))?;
+            let started = std::time::Instant::now();
             let dfa = match &mut b.sources[i].1 {
                 Source::Rule(r) => {
                     let r = *r;
                     let mut path = vec![r];
                     let body = &b.grammar.rules[r].body;
                     let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
-                    ByteDfa::from_hir(&hir, b.limits).map_err(|e| (e, true))?
+                    crate::shared::automaton(&hir, b.limits).map_err(|e| (e, true))?
                 }
-                Source::Product(dfa) => *dfa.take().expect("product computed once"),
+                Source::Product(dfa) => dfa.take().expect("product computed once"),
             };
             total_bytes += dfa.table_bytes();
             if total_bytes > b.limits.max_total_bytes {
@@ -605,6 +639,7 @@ impl<'g> RuleBuilder<'g> {
                 return Err((limits::exceeded(Limit::GrammarTableBytes, b.limits.max_total_bytes, detail), false));
             }
             dfas.push(dfa);
+            times.push(started.elapsed());
             i += 1;
         }
         let mut called = vec![false; dfas.len()];
@@ -619,7 +654,8 @@ impl<'g> RuleBuilder<'g> {
             .into_iter()
             .zip(b.sources)
             .zip(called)
-            .map(|((dfa, (name, _)), called)| CompiledRule { name, dfa, called })
+            .zip(times)
+            .map(|(((dfa, (name, _)), called), build_time)| CompiledRule { name, dfa, called, build_time })
             .collect())
     }
 
@@ -708,7 +744,7 @@ impl<'g> RuleBuilder<'g> {
                     Err(CompileError::Empty) => Hir::fail(),
                     Err(err) => return Err(err),
                     Ok(dfa) => {
-                        self.sources.push((format!("product#{idx}"), Source::Product(Some(Box::new(dfa)))));
+                        self.sources.push((format!("product#{idx}"), Source::Product(Some(dfa))));
                         Hir::literal(call_marker(idx).to_vec())
                     }
                 }
@@ -716,18 +752,18 @@ impl<'g> RuleBuilder<'g> {
         })
     }
 
-    fn regular_dfa(&mut self, e: &Expr) -> Result<ByteDfa, CompileError> {
+    fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
         match e {
             Expr::Intersect(_) | Expr::Exclude { .. } => self.product(e),
             _ => {
                 let mut path = Vec::new();
                 let hir = self.hir(e, &mut path, false)?;
-                ByteDfa::from_hir(&hir, self.limits)
+                crate::shared::automaton(&hir, self.limits)
             }
         }
     }
 
-    fn product(&mut self, e: &Expr) -> Result<ByteDfa, CompileError> {
+    fn product(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
         match e {
             Expr::Intersect(items) => {
                 let mut it = items.iter();
@@ -735,7 +771,7 @@ impl<'g> RuleBuilder<'g> {
                 let mut acc = self.regular_dfa(first)?;
                 for x in it {
                     let d = self.regular_dfa(x)?;
-                    acc = ByteDfa::product(&acc, &d, false, self.limits)?;
+                    acc = Arc::new(ByteDfa::product(&acc, &d, false, self.limits)?);
                 }
                 Ok(acc)
             }
@@ -746,7 +782,7 @@ impl<'g> RuleBuilder<'g> {
                     Err(CompileError::Empty) => return Ok(a),
                     Err(e) => return Err(e),
                 };
-                ByteDfa::product(&a, &b, true, self.limits)
+                ByteDfa::product(&a, &b, true, self.limits).map(Arc::new)
             }
             other => self.regular_dfa(other),
         }

@@ -54,6 +54,7 @@ pub mod ir;
 pub mod limits;
 pub mod matcher;
 mod pda;
+pub mod shared;
 mod slice;
 pub mod trie;
 pub mod vocab;

@@ -997,7 +997,7 @@ impl<'a> Builder<'a> {
             // reads `2e1` and a 25-digit integer as integer-valued doubles,
             // which the integer languages here do not spell).
             let safe = (t == "number").then(|| {
-                let int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
+                let int = number::any_int();
                 re(&format!("(?:{int}|{})", number::short_number(true)))
             });
             for i in 0..exprs.len() {
@@ -1361,10 +1361,11 @@ impl<'a> Builder<'a> {
             });
         }
         let regex = if integer {
-            // Unbounded sides stop at the 64-bit range: JSON parsers (and
-            // validators built on them) read larger integers as floats.
-            let ilo = lo.map_or(i64::MIN as i128, |b| if b.exclusive { b.value + 1 } else { b.value });
-            let ihi = hi.map_or(u64::MAX as i128, |b| if b.exclusive { b.value - 1 } else { b.value });
+            // Unbounded sides stop within the 64-bit range (`number::INT_MIN`,
+            // `INT_MAX`): JSON parsers (and validators built on them) read
+            // larger integers as floats.
+            let ilo = lo.map_or(number::INT_MIN, |b| if b.exclusive { b.value + 1 } else { b.value });
+            let ihi = hi.map_or(number::INT_MAX, |b| if b.exclusive { b.value - 1 } else { b.value });
             // `json.dumps` writes integral floats as `2.0`; they are integers
             // too, except under draft 4, where an integer has no fraction.
             let suffix = if self.draft4 || self.opts.integers_without_fraction { "" } else { "(?:\\.0+)?" };
@@ -1417,7 +1418,7 @@ impl<'a> Builder<'a> {
                 return Ok(re(&multiples));
             }
             let range =
-                number::int_range(Some(lo_i.unwrap_or(i64::MIN as i128)), Some(hi_i.unwrap_or(u64::MAX as i128)))
+                number::int_range(Some(lo_i.unwrap_or(number::INT_MIN)), Some(hi_i.unwrap_or(number::INT_MAX)))
                     .ok_or(CompileError::Empty)?;
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
@@ -1435,7 +1436,7 @@ impl<'a> Builder<'a> {
             return Ok(Expr::Intersect(items));
         }
         self.unsupported(ptr, "multipleOf", format!("multipleOf {d} over this range is not supported"))?;
-        let any_int = number::int_range(Some(i64::MIN as i128), Some(u64::MAX as i128)).expect("non-empty range");
+        let any_int = number::any_int();
         Ok(re(&any_int))
     }
 

@@ -29,20 +29,55 @@ fn digits(n: u128) -> u32 {
     }
 }
 
+/// The smallest integer an unbounded `integer` reaches: 18 digits, so
+/// every value is read exactly as a signed 64-bit integer.
+pub const INT_MIN: i128 = -(10i128.pow(18) - 1);
+/// The largest integer an unbounded `integer` reaches: 19 digits, so every
+/// value is read exactly as an unsigned 64-bit integer. (The exact 64-bit
+/// limits, `-9223372036854775808` and `18446744073709551615`, would make the
+/// automaton of every integer about 400 states instead of 40: each digit of a
+/// limit starts its own chain of free digits, and determinisation does not
+/// merge equal chains.)
+pub const INT_MAX: i128 = 10i128.pow(19) - 1;
+
+/// Any integer in `INT_MIN..=INT_MAX`.
+pub fn any_int() -> String {
+    int_range(Some(INT_MIN), Some(INT_MAX)).expect("non-empty range")
+}
+
 /// `lo..=hi` with `lo <= hi`.
 fn bounded(lo: u128, hi: u128) -> String {
     let mut alts = Vec::new();
     let (mut lo, hi) = (lo, hi);
+    // Whole lengths `a..=b` (every number of those lengths, 0 included
+    // when the flag says so), written as one piece: an automaton with one
+    // chain of digits instead of one per length.
+    let mut whole: Option<(u32, u32, bool)> = None;
+    let flush = |whole: &mut Option<(u32, u32, bool)>, alts: &mut Vec<String>| {
+        if let Some((a, b, zero)) = whole.take() {
+            if zero {
+                alts.push("0".into());
+            }
+            alts.push(if a == b { format!("[1-9][0-9]{{{}}}", a - 1) } else { format!("[1-9][0-9]{{{},{}}}", a - 1, b - 1) });
+        }
+    };
     // Split by number of digits: each piece has a fixed length.
     while lo <= hi {
         let d = digits(lo);
         let top = if d >= 39 { u128::MAX } else { (10u128.pow(d) - 1).min(hi) };
-        same_len(&lo.to_string(), &top.to_string(), &mut alts);
+        let first = if d == 1 { 1 } else { 10u128.pow(d - 1) };
+        if d < 39 && lo <= first && top == 10u128.pow(d) - 1 {
+            whole = Some(whole.map_or((d, d, lo == 0), |(a, _, zero)| (a, d, zero)));
+        } else {
+            flush(&mut whole, &mut alts);
+            same_len(&lo.to_string(), &top.to_string(), &mut alts);
+        }
         if top == hi {
             break;
         }
         lo = top + 1;
     }
+    flush(&mut whole, &mut alts);
     format!("(?:{})", alts.join("|"))
 }
 
@@ -553,6 +588,14 @@ mod tests {
                 assert_eq!(m(&n.to_string()), n >= lo && n <= hi, "{n} in {lo}..={hi}: {}", nat_range(lo, Some(hi)));
             }
             assert!(!m("007"));
+        }
+        // Ranges made of whole lengths (one chain of digits for several lengths).
+        for (lo, hi) in [(0u128, 99_999u128), (10, 99_999), (100, 9_999), (1, 99), (0, 12_345), (1_000, 100_000)] {
+            let m = matcher(&nat_range(lo, Some(hi)));
+            for n in 0..120_000u128 {
+                assert_eq!(m(&n.to_string()), n >= lo && n <= hi, "{n} in {lo}..={hi}: {}", nat_range(lo, Some(hi)));
+            }
+            assert!(!m("00") && !m("01"));
         }
         let m = matcher(&nat_range(37, None));
         for n in 0..3000u128 {

@@ -1,0 +1,166 @@
+//! Automata shared by every compilation in the process.
+//!
+//! Determinisation is most of a compilation's time, and the same regular
+//! expressions come back again and again: within one schema (the same
+//! `$ref` shape under several `anyOf` branches) and across schemas (the
+//! any-value container, additional-property members, a definition that
+//! several documents copy). Each rule's automaton is therefore looked up
+//! here by its expression before it is built, and stored after.
+//!
+//! The key is the expression itself: a hash of its printed form selects a
+//! bucket, and the stored [`Hir`] is compared for equality, so a hit is
+//! always the automaton of an equal expression. Entries are immutable
+//! (`Arc<ByteDfa>`), evicted oldest first once their tables pass the byte
+//! budget ([`set_shared_automata_bytes`]; 0 turns the cache off).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use regex_syntax::hir::Hir;
+
+use crate::dfa::{ByteDfa, DfaLimits};
+use crate::error::CompileError;
+
+/// Default budget of the shared automata, in bytes of transition tables.
+pub const DEFAULT_SHARED_AUTOMATA_BYTES: usize = 64 << 20;
+
+/// Automata below this many states are rebuilt rather than shared (building
+/// them costs about as much as the lookup).
+const MIN_SHARED_STATES: usize = 8;
+
+struct Shared {
+    buckets: HashMap<u64, Vec<(Arc<Hir>, Arc<ByteDfa>)>>,
+    /// Insertion order, for eviction.
+    order: VecDeque<(u64, Arc<Hir>)>,
+    bytes: usize,
+    limit: usize,
+}
+
+static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| {
+    Mutex::new(Shared {
+        buckets: HashMap::new(),
+        order: VecDeque::new(),
+        bytes: 0,
+        limit: DEFAULT_SHARED_AUTOMATA_BYTES,
+    })
+});
+
+fn shared() -> std::sync::MutexGuard<'static, Shared> {
+    // A panic while the lock was held cannot leave a half-written entry
+    // (entries are inserted whole), so a poisoned lock is still usable.
+    SHARED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Set the byte budget of the shared automata (0: no sharing) and evict
+/// down to it.
+pub fn set_shared_automata_bytes(limit: usize) {
+    let mut s = shared();
+    s.limit = limit;
+    s.evict();
+}
+
+/// Drop every shared automaton (for measuring cold compilations).
+pub fn clear_shared_automata() {
+    let mut s = shared();
+    s.buckets.clear();
+    s.order.clear();
+    s.bytes = 0;
+}
+
+/// Bytes of transition tables held by the shared automata.
+pub fn shared_automata_bytes() -> usize {
+    shared().bytes
+}
+
+/// A hash of the printed expression, written straight into the hasher.
+fn key(hir: &Hir) -> u64 {
+    struct HashWriter(DefaultHasher);
+    impl Write for HashWriter {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(DefaultHasher::new());
+    let _ = write!(w, "{hir}");
+    w.0.finish()
+}
+
+impl Shared {
+    fn get(&self, key: u64, hir: &Hir) -> Option<Arc<ByteDfa>> {
+        self.buckets.get(&key)?.iter().find(|(h, _)| **h == *hir).map(|(_, d)| Arc::clone(d))
+    }
+
+    fn insert(&mut self, key: u64, hir: Hir, dfa: Arc<ByteDfa>) {
+        let bytes = dfa.table_bytes();
+        if bytes > self.limit || self.get(key, &hir).is_some() {
+            return;
+        }
+        let hir = Arc::new(hir);
+        self.buckets.entry(key).or_default().push((Arc::clone(&hir), dfa));
+        self.order.push_back((key, hir));
+        self.bytes += bytes;
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.bytes > self.limit {
+            let Some((key, hir)) = self.order.pop_front() else { break };
+            if let Some(bucket) = self.buckets.get_mut(&key) {
+                if let Some(i) = bucket.iter().position(|(h, _)| Arc::ptr_eq(h, &hir)) {
+                    let (_, dfa) = bucket.swap_remove(i);
+                    self.bytes -= dfa.table_bytes();
+                }
+                if bucket.is_empty() {
+                    self.buckets.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The automaton of `hir`: a shared one built earlier from an equal
+/// expression, or a new one (then shared). Limits are those of a fresh
+/// build: a shared automaton larger than `limits` allows is rebuilt, which
+/// reports the limit.
+pub fn automaton(hir: &Hir, limits: &DfaLimits) -> Result<Arc<ByteDfa>, CompileError> {
+    if shared().limit == 0 {
+        return ByteDfa::from_hir(hir, limits).map(Arc::new);
+    }
+    let key = key(hir);
+    if let Some(dfa) = shared().get(key, hir) {
+        if dfa.num_states() <= limits.max_states && dfa.table_bytes() <= limits.dfa_bytes {
+            return Ok(dfa);
+        }
+    }
+    let dfa = Arc::new(ByteDfa::from_hir(hir, limits)?);
+    if dfa.num_states() >= MIN_SHARED_STATES {
+        shared().insert(key, hir.clone(), Arc::clone(&dfa));
+    }
+    Ok(dfa)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(re: &str) -> Hir {
+        regex_syntax::ParserBuilder::new().utf8(false).build().parse(re).unwrap()
+    }
+
+    #[test]
+    fn equal_expressions_share_one_automaton_and_others_do_not() {
+        let limits = DfaLimits::default();
+        let a = automaton(&parse("[a-z]{3,40}@example"), &limits).unwrap();
+        let b = automaton(&parse("[a-z]{3,40}@example"), &limits).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = automaton(&parse("[a-z]{3,41}@example"), &limits).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_ne!(*a, *c);
+        // A shared automaton over a caller's limit is rebuilt, so the limit is reported.
+        let tight = DfaLimits { max_states: 10, ..DfaLimits::default() };
+        assert!(automaton(&parse("[a-z]{3,40}@example"), &tight).is_err());
+    }
+}
