@@ -270,7 +270,7 @@ fn compile_profile(args: CompileArgs) -> Result<(), String> {
             g.num_states()
         );
         let mut rules = g.rule_summaries();
-        rules.sort_by(|a, b| b.build_time.cmp(&a.build_time));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.build_time));
         details.push((case.id.clone(), rules));
     }
     for (id, rules) in details {

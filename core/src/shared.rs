@@ -30,8 +30,11 @@ pub const DEFAULT_SHARED_AUTOMATA_BYTES: usize = 64 << 20;
 /// them costs about as much as the lookup).
 const MIN_SHARED_STATES: usize = 8;
 
+/// Automata whose expressions print to the same hash.
+type Bucket = Vec<(Arc<Hir>, Arc<ByteDfa>)>;
+
 struct Shared {
-    buckets: HashMap<u64, Vec<(Arc<Hir>, Arc<ByteDfa>)>>,
+    buckets: HashMap<u64, Bucket>,
     /// Insertion order, for eviction.
     order: VecDeque<(u64, Arc<Hir>)>,
     bytes: usize,

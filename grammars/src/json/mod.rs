@@ -1417,9 +1417,8 @@ impl<'a> Builder<'a> {
             if lo_i.is_none() && hi_i.is_none() {
                 return Ok(re(&multiples));
             }
-            let range =
-                number::int_range(Some(lo_i.unwrap_or(number::INT_MIN)), Some(hi_i.unwrap_or(number::INT_MAX)))
-                    .ok_or(CompileError::Empty)?;
+            let range = number::int_range(Some(lo_i.unwrap_or(number::INT_MIN)), Some(hi_i.unwrap_or(number::INT_MAX)))
+                .ok_or(CompileError::Empty)?;
             return Ok(Expr::Intersect(vec![re(&multiples), re(&range)]));
         }
         if let Some(parts) = number::multiples(d as f64) {

@@ -58,7 +58,11 @@ fn bounded(lo: u128, hi: u128) -> String {
             if zero {
                 alts.push("0".into());
             }
-            alts.push(if a == b { format!("[1-9][0-9]{{{}}}", a - 1) } else { format!("[1-9][0-9]{{{},{}}}", a - 1, b - 1) });
+            alts.push(if a == b {
+                format!("[1-9][0-9]{{{}}}", a - 1)
+            } else {
+                format!("[1-9][0-9]{{{},{}}}", a - 1, b - 1)
+            });
         }
     };
     // Split by number of digits: each piece has a fixed length.
@@ -228,12 +232,46 @@ pub fn number_range(lo: Option<Bound>, hi: Option<Bound>, max_frac_digits: Optio
         let nhi = lo.map(|b| -b.value - 1);
         let tight = (strict(hi) && hi.is_some_and(|b| b.value <= 0), strict(lo));
         range_with_fraction((nlo, nhi), tight, "-", &frac, &capped, &mut alts);
+        alts.extend(exponent_forms(lo, hi));
     }
     if alts.is_empty() {
         None
     } else {
         Some(format!("(?:{})", alts.join("|")))
     }
+}
+
+/// Spellings with an exponent, as `json.dumps` writes very small and very
+/// large floats (`1e-06`, `2.5e+16`: one digit before the point), that lie
+/// inside integer bounds whatever their digits: magnitudes below 1 (a
+/// negative exponent) between bounds on either side of them, and magnitudes
+/// of at least 10^10 (a two-digit positive exponent) where that side is
+/// unbounded. Other exponent spellings stay out of bounded numbers (a subset,
+/// never a wrong value).
+fn exponent_forms(lo: Option<Bound>, hi: Option<Bound>) -> Vec<String> {
+    let mantissa = "[1-9](?:\\.[0-9]*[1-9])?[eE]";
+    let small = format!("{mantissa}-(?:0?[1-9]|[1-9][0-9])");
+    let large = format!("{mantissa}\\+?[1-9][0-9]");
+    let at_most = |b: Option<Bound>, v: i128| b.is_none_or(|b| b.value <= v);
+    let at_least = |b: Option<Bound>, v: i128| b.is_none_or(|b| b.value >= v);
+    let mut out = Vec::new();
+    // 0 < x < 1: above any lo <= 0, below any hi >= 1.
+    if at_most(lo, 0) && at_least(hi, 1) {
+        out.push(small.clone());
+    }
+    // -1 < x < 0.
+    if at_most(lo, -1) && at_least(hi, 0) {
+        out.push(format!("-{small}"));
+    }
+    // x >= 10^10 with no upper bound; x <= -10^10 with no lower bound.
+    let big = 10i128.pow(10);
+    if hi.is_none() && at_most(lo, big - 1) {
+        out.push(large.clone());
+    }
+    if lo.is_none() && at_least(hi, 1 - big) {
+        out.push(format!("-{large}"));
+    }
+    out
 }
 
 /// Most significant digits of a non-integer bound: decimals of at most 15
@@ -640,6 +678,39 @@ mod tests {
                 }
             }
         }
+        // Exponent spellings, as json.dumps writes small and large floats.
+        let exp_cases = [
+            (Some(Bound { value: 0, exclusive: false }), None),
+            (Some(Bound { value: 0, exclusive: true }), Some(Bound { value: 1, exclusive: false })),
+            (Some(Bound { value: 0, exclusive: false }), Some(Bound { value: 1, exclusive: true })),
+            (Some(Bound { value: -1, exclusive: false }), Some(Bound { value: 1, exclusive: false })),
+            (None, Some(Bound { value: 0, exclusive: true })),
+            (Some(Bound { value: 5, exclusive: false }), None),
+            (Some(Bound { value: 20_000_000_000, exclusive: false }), None),
+            (None, Some(Bound { value: 100, exclusive: false })),
+        ];
+        for (lo, hi) in exp_cases {
+            let m = matcher(&number_range(lo, hi, None).unwrap());
+            for sign in ["", "-"] {
+                for mant in ["1", "2.5", "9.75"] {
+                    for e in ["-06", "-5", "-10", "-99", "+10", "+16", "+99", "16", "-0", "+05"] {
+                        let s = format!("{sign}{mant}e{e}");
+                        let x: f64 = s.parse().unwrap();
+                        let ok = lo.is_none_or(|b| if b.exclusive { x > b.value as f64 } else { x >= b.value as f64 })
+                            && hi.is_none_or(|b| if b.exclusive { x < b.value as f64 } else { x <= b.value as f64 });
+                        // Accepted only if inside the bounds (some valid ones are left out).
+                        assert!(!m(&s) || ok, "{s} accepted outside {lo:?}..{hi:?}");
+                    }
+                }
+            }
+        }
+        let nonneg = matcher(&number_range(Some(Bound { value: 0, exclusive: false }), None, None).unwrap());
+        assert!(nonneg("1e-06") && nonneg("2.5e+16") && !nonneg("-1e-06") && !nonneg("1e-6.5"));
+        let unit = matcher(
+            &number_range(Some(Bound { value: 0, exclusive: false }), Some(Bound { value: 1, exclusive: false }), None)
+                .unwrap(),
+        );
+        assert!(unit("1e-06") && unit("9.5e-05") && !unit("1e+16") && !unit("-1e-06"));
         let two = matcher(&number_range(None, None, Some(2)).unwrap());
         assert!(two("1.25") && two("1.5") && two("3") && two("1.20") && !two("1.255"));
     }
