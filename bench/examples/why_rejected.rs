@@ -45,12 +45,9 @@ fn main() {
                 Some(i) => {
                     let lo = i.saturating_sub(120);
                     let hi = (i + 60).min(text.len());
-                    println!(
-                        "{id}: refused at byte {i}: ...{}[[{}]]{}",
-                        &text[text.floor_char_boundary(lo)..text.floor_char_boundary(i)],
-                        &text[text.floor_char_boundary(i)..text.ceil_char_boundary(i + 1)],
-                        &text[text.ceil_char_boundary(i + 1)..text.floor_char_boundary(hi)]
-                    );
+                    let bytes = text.as_bytes();
+                    let show = |a: usize, b: usize| String::from_utf8_lossy(&bytes[a..b]).into_owned();
+                    println!("{id}: refused at byte {i}: ...{}[[{}]]{}", show(lo, i), show(i, i + 1), show(i + 1, hi));
                 }
                 None if !m.is_accepting() => println!("{id}: whole text fed, not accepting"),
                 None => {}
