@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sluicegate_checks::walk::{reference_validator, sorted_keys};
+use sluicegate_checks::walk::{reference_valid, reference_validator, sorted_keys};
 use sluicegate_core::Vocabulary;
 
 use crate::engines::Engine;
@@ -108,7 +108,7 @@ pub fn run(
             };
             match &validator {
                 None => no_validator += 1,
-                Some(v) if v.is_valid(&value) => valid += 1,
+                Some(v) if reference_valid(v, &value) => valid += 1,
                 Some(v) => {
                     invalid += 1;
                     let why: Vec<String> =

@@ -296,6 +296,15 @@ fn multiples_with_a_factor_of_three_and_uri_templates() {
     assert!(
         accepts(&i, &json!(18)) && accepts(&i, &json!(-600)) && !accepts(&i, &json!(15)) && !accepts(&i, &json!(8))
     );
+    // A power of ten has no one-digit multiples: the empty output and a
+    // lone minus sign were once accepted (found by the random-input smoke run).
+    for d in [10, 100, 1000] {
+        let p = json!({"type": "number", "multipleOf": d});
+        let opts = JsonSchemaOptions::default();
+        assert!(!accepts_with(&p, &opts, "") && !accepts_with(&p, &opts, "-"), "multipleOf {d}");
+        assert!(accepts(&p, &json!(d * 7)) && accepts(&p, &json!(-d)) && accepts(&p, &json!(0)));
+        assert!(!accepts(&p, &json!(d + 1)) && !accepts(&p, &json!(d / 10 * 3)));
+    }
     let t = json!({"type": "string", "format": "uri-template"});
     assert!(accepts(&t, &json!("http://example.com/dictionary/{term:1}/{term}")) && accepts(&t, &json!("{?x,y*}")));
     assert!(!accepts(&t, &json!("{term")) && !accepts(&t, &json!("{}")) && !accepts(&t, &json!("{v:0}")));

@@ -1413,7 +1413,11 @@ impl<'a> Builder<'a> {
             let small: Vec<String> = (1..p).filter(|v| v % d == 0).map(|v| v.to_string()).collect();
             let suffixes: Vec<String> =
                 (0..p).filter(|v| v % d == 0).map(|v| format!("{v:0width$}", width = k as usize)).collect();
-            let multiples = format!("0|-?(?:{}|[1-9][0-9]{{0,{}}}(?:{}))", small.join("|"), 14 - k, suffixes.join("|"));
+            // `small` is empty when `d` is 10^k itself: no empty alternative
+            // (it would accept "" and "-").
+            let mut nonzero = small;
+            nonzero.push(format!("[1-9][0-9]{{0,{}}}(?:{})", 14 - k, suffixes.join("|")));
+            let multiples = format!("0|-?(?:{})", nonzero.join("|"));
             if lo_i.is_none() && hi_i.is_none() {
                 return Ok(re(&multiples));
             }
