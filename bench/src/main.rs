@@ -58,6 +58,13 @@ struct CompileArgs {
     /// starts with none, so every rule is built).
     #[arg(long)]
     warm: bool,
+    /// Compile these schema files instead of corpus schemas (repeat the flag).
+    #[arg(long)]
+    schema: Vec<String>,
+    /// JSON Schema option `any_order_max` (objects with at most this many
+    /// declared properties take them in any order).
+    #[arg(long)]
+    any_order_max: Option<usize>,
 }
 
 #[derive(Args)]
@@ -216,14 +223,29 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
 fn compile_profile(args: CompileArgs) -> Result<(), String> {
     use sluicegate_core::CompiledGrammar;
     use sluicegate_grammars::json::JsonSchemaOptions;
-    let (vocab, cases) = load_corpus(&args.corpus)?;
+    let (vocab, mut cases) = load_corpus(&args.corpus)?;
+    if !args.schema.is_empty() {
+        cases.clear();
+        for path in &args.schema {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let schema = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+            cases.push(sluicegate_bench::maskbench::Case { id: path.clone(), schema, tests: Vec::new() });
+        }
+    }
     vocab.prepare_masks();
-    let opts = CompileOptions::default();
+    let mut opts = CompileOptions::default();
+    if let Some(mb) = std::env::var("DEBUG_TABLE_MIB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        opts.limits.max_total_bytes = mb << 20;
+    }
+    let mut json_opts = JsonSchemaOptions::default();
+    if let Some(n) = args.any_order_max {
+        json_opts.any_order_max = n;
+    }
     println!("| schema | front end ms | automata ms | first mask ms | rules | states |");
     println!("|---|---|---|---|---|---|");
     let mut details = Vec::new();
     for case in &cases {
-        let constraint = Constraint::JsonSchema(case.schema.clone(), JsonSchemaOptions::default());
+        let constraint = Constraint::JsonSchema(case.schema.clone(), json_opts.clone());
         let mut best: Option<(Duration, Duration, Duration, Arc<CompiledGrammar>)> = None;
         for _ in 0..args.reps.max(1) {
             if !args.warm {

@@ -594,6 +594,10 @@ struct RuleBuilder<'g> {
     inline: bool,
     sources: Vec<(String, Source)>,
     by_rule: HashMap<RuleId, usize>,
+    /// Products already built, by expression: an intersection used in many
+    /// places (the key language of extra members, in every member slot of
+    /// an object) is one rule.
+    products: Vec<(Expr, usize)>,
 }
 
 impl<'g> RuleBuilder<'g> {
@@ -614,6 +618,7 @@ impl<'g> RuleBuilder<'g> {
             inline,
             sources: Vec::new(),
             by_rule: HashMap::new(),
+            products: Vec::new(),
         };
         b.rule_index(grammar.start).map_err(|e| (e, false))?;
         let mut dfas = Vec::new();
@@ -626,10 +631,15 @@ impl<'g> RuleBuilder<'g> {
             let dfa = match &mut b.sources[i].1 {
                 Source::Rule(r) => {
                     let r = *r;
-                    let mut path = vec![r];
                     let body = &b.grammar.rules[r].body;
-                    let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
-                    crate::shared::automaton(&hir, b.limits).map_err(|e| (e, true))?
+                    match b.call_only(r, body).map_err(|e| (e, false))? {
+                        Some(dfa) => Arc::new(dfa),
+                        None => {
+                            let mut path = vec![r];
+                            let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
+                            crate::shared::automaton(&hir, b.limits).map_err(|e| (e, true))?
+                        }
+                    }
                 }
                 Source::Product(dfa) => dfa.take().expect("product computed once"),
             };
@@ -732,6 +742,9 @@ impl<'g> RuleBuilder<'g> {
                     // Nested products are computed inside the outer product.
                     return Err(CompileError::Unsupported("nested intersections".into()));
                 }
+                if let Some((_, idx)) = self.products.iter().find(|(x, _)| x == e) {
+                    return Ok(Hir::literal(call_marker(*idx).to_vec()));
+                }
                 let idx = self.sources.len();
                 if idx >= crate::dfa::MAX_CALLED_RULES {
                     return Err(CompileError::TooLarge(format!(
@@ -745,11 +758,30 @@ impl<'g> RuleBuilder<'g> {
                     Err(err) => return Err(err),
                     Ok(dfa) => {
                         self.sources.push((format!("product#{idx}"), Source::Product(Some(dfa))));
+                        self.products.push((e.clone(), idx));
                         Hir::literal(call_marker(idx).to_vec())
                     }
                 }
             }
         })
+    }
+
+    /// The automaton of rule `r` built from its call edges alone, when its
+    /// body is made only of calls ([`crate::calls`]).
+    fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
+        let (grammar, inline) = (self.grammar, self.inline);
+        let is_call = |x: RuleId| crate::calls::is_call(grammar, x, r, inline);
+        let Some(automaton) = crate::calls::call_only(body, &is_call) else { return Ok(None) };
+        let mut edges = Vec::with_capacity(automaton.edges.len());
+        for out in automaton.edges {
+            let mut mapped = Vec::with_capacity(out.len());
+            for (callee, ret) in out {
+                mapped.push((self.rule_index(callee)? as u32, ret));
+            }
+            mapped.sort_unstable();
+            edges.push(mapped);
+        }
+        ByteDfa::from_calls(automaton.accepting, edges).map(Some)
     }
 
     fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {

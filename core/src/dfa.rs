@@ -229,6 +229,59 @@ impl ByteDfa {
         self.trans = trans;
     }
 
+    /// An automaton with no byte transitions: only call edges
+    /// (`edges[s]`: `(rule, return_state)`, sorted by rule) and acceptance.
+    /// States from which no accepting state can be reached are removed.
+    pub(crate) fn from_calls(accepting: Vec<bool>, edges: Vec<Vec<(u32, u32)>>) -> Result<ByteDfa, CompileError> {
+        let n = accepting.len();
+        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (s, out) in edges.iter().enumerate() {
+            for &(_, t) in out {
+                preds[t as usize].push(s as u32);
+            }
+        }
+        let mut live = accepting.clone();
+        let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
+        while let Some(s) = queue.pop() {
+            for &p in &preds[s as usize] {
+                if !live[p as usize] {
+                    live[p as usize] = true;
+                    queue.push(p);
+                }
+            }
+        }
+        if !live[0] {
+            return Err(CompileError::Empty);
+        }
+        let mut new_id = vec![DEAD; n];
+        let mut next = 0u32;
+        for s in 0..n {
+            if live[s] {
+                new_id[s] = next;
+                next += 1;
+            }
+        }
+        let mut call_offsets = Vec::with_capacity(next as usize + 1);
+        let mut call_edges = Vec::new();
+        let mut acc = Vec::with_capacity(next as usize);
+        for s in (0..n).filter(|&s| live[s]) {
+            call_offsets.push(call_edges.len() as u32);
+            call_edges
+                .extend(edges[s].iter().filter(|(_, t)| live[*t as usize]).map(|&(r, t)| (r, new_id[t as usize])));
+            acc.push(accepting[s]);
+        }
+        call_offsets.push(call_edges.len() as u32);
+        Ok(ByteDfa {
+            classes: [0; 256],
+            stride: 1,
+            trans: vec![DEAD; next as usize],
+            accepting: acc,
+            start: 0,
+            call_offsets,
+            call_edges,
+        })
+    }
+
     /// The call edges of `state`: `(rule, return_state)`.
     #[inline]
     pub fn calls(&self, state: u32) -> &[(u32, u32)] {

@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+mod calls;
 pub mod compiled;
 pub mod dfa;
 pub mod error;

@@ -348,3 +348,58 @@ fn uris_have_one_query_and_one_fragment() {
     assert!(accepts(&r, &json!("../a/b?q#f")) && accepts(&r, &json!("//host/p")) && accepts(&r, &json!("")));
     assert!(!accepts(&r, &json!("a#b#c")) && !accepts(&r, &json!("a b")));
 }
+
+#[test]
+fn large_ordered_objects_in_blocks() {
+    // 30 declared members: taken in schema order, built in blocks of calls.
+    // Every subset in order is accepted, with extras anywhere; a missing
+    // required member, a repeated one, or a declared name as an extra is not.
+    let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    let props: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), if i % 3 == 0 { json!({"type": "integer"}) } else { json!({"type": "string"}) }))
+        .collect();
+    let required = ["p05", "p17"];
+    let open = json!({"type": "object", "properties": props, "required": required});
+    let closed = json!({"type": "object", "properties": props, "required": required, "additionalProperties": false});
+    let value = |i: usize| if i % 3 == 0 { json!(i) } else { json!(format!("v{i}")) };
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut bit = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed & 1 == 1
+    };
+    for round in 0..40 {
+        let mut members: Vec<(String, Value)> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if required.contains(&n.as_str()) || bit() {
+                members.push((n.clone(), value(i)));
+            }
+        }
+        let with_extras: Vec<(String, Value)> = members
+            .iter()
+            .enumerate()
+            .flat_map(|(k, m)| {
+                let extra = (k % 7 == round % 7).then(|| (format!("extra{k}"), json!(true)));
+                extra.into_iter().chain(std::iter::once(m.clone()))
+            })
+            .collect();
+        let obj = |ms: &[(String, Value)]| Value::Object(ms.iter().cloned().collect());
+        assert!(accepts(&open, &obj(&members)) && accepts(&closed, &obj(&members)), "round {round}");
+        assert!(accepts(&open, &obj(&with_extras)), "round {round}: extras between members");
+        assert!(!accepts(&closed, &obj(&with_extras)), "round {round}: extras forbidden");
+        let without_required: Vec<_> = members.iter().filter(|(n, _)| n != "p17").cloned().collect();
+        assert!(!accepts(&open, &obj(&without_required)), "round {round}: required member missing");
+        // A repeated member (the text, since a map cannot hold it twice).
+        let text = python_dumps(&obj(&members));
+        let repeated = text.replacen("{", "{\"p05\": \"again\", ", 1);
+        assert!(!accepts_with(&open, &JsonSchemaOptions::default(), &repeated), "round {round}: repeated member");
+    }
+    // Extras only, before any declared member, and after the last one.
+    let optional = json!({"type": "object", "properties": props});
+    assert!(accepts(&optional, &json!({})) && accepts(&optional, &json!({"zz": 1, "yy": [2]})));
+    assert!(accepts_with(&optional, &JsonSchemaOptions::default(), r#"{"zz": 1, "p00": 3, "p29": "x", "yy": 2}"#));
+    assert!(!accepts_with(&optional, &JsonSchemaOptions::default(), r#"{"p00": "not an integer"}"#));
+}

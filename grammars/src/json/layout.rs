@@ -32,6 +32,12 @@ impl Items {
         Items { some: Some(some), empty: false }
     }
 
+    /// The same lists; the container may be empty only if it could be and
+    /// `non_empty` does not forbid it.
+    pub fn with_empty(self, non_empty: bool) -> Items {
+        Items { empty: self.empty && !non_empty, ..self }
+    }
+
     /// Items, or none.
     pub fn optional(some: Expr) -> Items {
         Items { some: Some(some), empty: true }

@@ -108,7 +108,8 @@ impl Builder<'_> {
             (Some(_), Some(mx)) => mx,
             (Some(_), None) => c.min_count,
         };
-        if (1usize << n).saturating_mul(cap as usize + 1) > OBJECT_STATE_LIMIT {
+        let bound = (1usize << n).saturating_mul(cap as usize + 1);
+        if bound > OBJECT_STATE_LIMIT || bound > self.member_states_left {
             return Ok(None);
         }
         let required = members.iter().enumerate().filter(|(_, m)| m.required).fold(0u32, |a, (i, _)| a | 1 << i);
@@ -186,6 +187,7 @@ impl Builder<'_> {
             let r = rules[&s];
             self.rules[r].body = body;
         }
+        self.member_states_left -= rules.len();
         Ok(Some(Items::from_alternatives(first)))
     }
 }

@@ -207,6 +207,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         draft4,
         level: 0,
         refs_in_progress: HashSet::new(),
+        member_states_left: GRAMMAR_MEMBER_STATE_LIMIT,
     };
     let start = b.add_rule("root", None, true);
     let base = b.resolver.base_at("#");
@@ -252,9 +253,18 @@ fn star(e: Expr) -> Expr {
 }
 
 /// Default for [`JsonSchemaOptions::any_order_max`].
-pub const DEFAULT_ANY_ORDER_MAX: usize = 8;
+pub const DEFAULT_ANY_ORDER_MAX: usize = 12;
 /// Most member-set automata one object may use (any order, counted members).
-const OBJECT_STATE_LIMIT: usize = 1024;
+const OBJECT_STATE_LIMIT: usize = 4096;
+/// Objects with more declared members than this (taken in schema order)
+/// are built in blocks ([`Builder::blocked_members`]).
+const BLOCKED_MEMBERS_MIN: usize = 24;
+/// Declared members per block.
+const MEMBER_BLOCK: usize = 12;
+/// Most member-set automata one schema may use: calls are numbered in 14
+/// bits (`sluicegate_core::dfa::MAX_CALLED_RULES`), and the rest of the
+/// schema needs rules too.
+const GRAMMAR_MEMBER_STATE_LIMIT: usize = 8192;
 
 /// Longest string length counted by a single automaton.
 const LENGTH_COUNT_LIMIT: u64 = 1024;
@@ -281,6 +291,10 @@ struct Builder<'a> {
     level: u32,
     /// `$ref` targets whose rule is being built.
     refs_in_progress: HashSet<String>,
+    /// Member-set rules the rest of the schema may still use
+    /// ([`GRAMMAR_MEMBER_STATE_LIMIT`]); an object that would need more takes
+    /// its members in schema order.
+    member_states_left: usize,
 }
 
 /// One object member slot, in schema order.
@@ -1659,10 +1673,66 @@ impl<'a> Builder<'a> {
             }
         }
         let non_empty = min_count > n_required;
-        let body = self.members(members, extra, non_empty);
+        let body = if members.len() > BLOCKED_MEMBERS_MIN {
+            self.blocked_members(members, extra, non_empty, ptr)
+        } else {
+            self.members(members, extra, non_empty)
+        };
         let obj = self.container("{", "}", body);
         let r = self.add_rule(&format!("{ptr}:object"), Some(obj), false);
         Ok(Expr::Rule(r))
+    }
+
+    /// Ordered members of a large object in blocks of [`MEMBER_BLOCK`]: one
+    /// automaton for all the members of an object grows faster than the
+    /// members (after each optional member, every later one can start), and
+    /// 250 members took seconds to determinise. Each block is a rule of its
+    /// own, twice: `F_j` (its first member without a comma) and `L_j` (with
+    /// one); each emits at least one of the block's declared members, then
+    /// extras after each. Leading extras are a rule `X` of their own. The
+    /// object body is then made of calls only, Horner style over blocks:
+    /// `U_0 = X`, `U_j = U_{j-1} L_j? | F_j` (`L_j` required when the block
+    /// holds a required member; `F_j` only while every earlier block may be
+    /// empty). Each split of a member list into blocks is unique, so the
+    /// body's automaton is deterministic (`sluicegate_core::calls`).
+    fn blocked_members(&mut self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool, ptr: &str) -> Items {
+        let sep = self.comma();
+        // Extras are one rule, called from every block.
+        let extra = extra.map(|x| match x {
+            Expr::Rule(_) => x,
+            x => Expr::Rule(self.add_rule(&format!("{ptr}:extra"), Some(x), false)),
+        });
+        let mut u: Option<Expr> = extra.as_ref().map(|x| {
+            let leading = seq(vec![x.clone(), star(seq(vec![sep.clone(), x.clone()]))]);
+            Expr::Rule(self.add_rule(&format!("{ptr}:extras"), Some(leading), false))
+        });
+        let mut all_optional_so_far = true;
+        let mut members = members.into_iter().peekable();
+        let mut j = 0;
+        while members.peek().is_some() {
+            let block: Vec<Member> = members.by_ref().take(MEMBER_BLOCK).collect();
+            let required = block.iter().any(|m| m.required);
+            let Some(first) = self.members_after(block, extra.clone(), false).some else { continue };
+            let later = seq(vec![sep.clone(), first.clone()]);
+            let f = Expr::Rule(self.add_rule(&format!("{ptr}:block{j}"), Some(first), false));
+            let l = Expr::Rule(self.add_rule(&format!("{ptr}:block{j},"), Some(later), false));
+            let mut alts = Vec::new();
+            if let Some(prev) = u.take() {
+                alts.push(seq(vec![prev, if required { l } else { opt(l) }]));
+            }
+            if all_optional_so_far {
+                alts.push(f);
+            }
+            all_optional_so_far &= !required;
+            u = match alts.len() {
+                0 => None,
+                1 => alts.pop(),
+                _ => Some(Expr::Alt(alts)),
+            };
+            j += 1;
+        }
+        let some = u.map(|u| Expr::Rule(self.add_rule(&format!("{ptr}:members"), Some(u), false)));
+        Items { some, empty: all_optional_so_far && !non_empty }
     }
 
     /// Ordered members with interleaved extras, comma-separated, as an
@@ -1673,13 +1743,20 @@ impl<'a> Builder<'a> {
     /// (optional unless required). Spelling the first member out for each
     /// possible position instead would be quadratic.
     fn members(&self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool) -> Items {
+        self.members_after(members, extra, true).with_empty(non_empty)
+    }
+
+    /// [`Builder::members`], with or without extras before the first
+    /// declared member (`leading_extras`); the `empty` flag says whether every
+    /// member is optional.
+    fn members_after(&self, members: Vec<Member>, extra: Option<Expr>, leading_extras: bool) -> Items {
         let sep = self.comma();
         let extras = match &extra {
             Some(a) => star(seq(vec![sep.clone(), a.clone()])),
             None => seq(vec![]),
         };
         // U_0: an extra member came first.
-        let mut u: Option<Expr> = extra.clone();
+        let mut u: Option<Expr> = if leading_extras { extra.clone() } else { None };
         let mut all_optional_so_far = true;
         for m in members {
             let expr = seq(vec![m.key, self.colon(), m.value]);
@@ -1699,7 +1776,7 @@ impl<'a> Builder<'a> {
                 _ => Some(Expr::Alt(alts)),
             };
         }
-        Items { some: u.map(|u| seq(vec![u, extras])), empty: all_optional_so_far && !non_empty }
+        Items { some: u.map(|u| seq(vec![u, extras])), empty: all_optional_so_far }
     }
 
     fn key_body(&mut self, names: &Value, ptr: &str) -> Result<Option<Expr>, CompileError> {
