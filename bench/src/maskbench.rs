@@ -179,6 +179,21 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Reset the process's peak resident set to its current size (Linux
+/// `clear_refs` 5), so that [`peak_rss_mib`] after one schema is that
+/// schema's peak. `false` where the kernel does not allow it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Current resident set, MiB.
+pub fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// Run one engine over the corpus; write `dir/summary.json` and
 /// `dir/schemas.jsonl`; return the summary.
 pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -> Result<Value, String> {
@@ -192,7 +207,14 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
     let mut invalidation_instances = 0;
     let mut tokens = 0;
     let started = Instant::now();
+    // Per schema: the process's peak resident set while it ran (the peak is
+    // reset before each schema), against the resident set before the first.
+    let baseline = rss_mib().unwrap_or(0.0);
+    let mut worst: (f64, String) = (0.0, String::new());
+    let mut process_peak: f64 = 0.0;
     for (i, case) in cases.iter().enumerate() {
+        process_peak = process_peak.max(peak_rss_mib().unwrap_or(0.0));
+        let per_schema_rss = reset_peak_rss();
         let r = catch_unwind(AssertUnwindSafe(|| run_case(engine, case, timeout, &mut tbm))).unwrap_or_else(|p| {
             let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
             SchemaResult {
@@ -215,12 +237,16 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
                 ttfm.push(t.as_secs_f64() * 1e6);
             }
         }
+        let schema_peak = if per_schema_rss { peak_rss_mib() } else { None };
+        if let Some(p) = schema_peak.filter(|p| *p > worst.0) {
+            worst = (p, r.id.clone());
+        }
         let line = json!({
             "id": r.id, "passing": r.passing(), "compile_error": r.compile_error, "timeout": r.timeout,
             "crash": r.crash, "ttfm_us": r.ttfm.map(|t| t.as_secs_f64() * 1e6),
             "validation_errors": r.validation_errors, "invalidation_errors": r.invalidation_errors,
             "valid_not_accepting": r.valid_not_accepting, "tokens": r.tokens,
-            "tbm_max_us": r.tbm_max_us,
+            "tbm_max_us": r.tbm_max_us, "peak_rss_mib": schema_peak,
         });
         writeln!(per_schema, "{line}").map_err(|e| e.to_string())?;
         if (i + 1) % 500 == 0 {
@@ -243,7 +269,10 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
         "tbm_us": percentiles(&mut tbm),
         "ttfm_us": percentiles(&mut ttfm),
         "seconds": started.elapsed().as_secs_f64(),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": process_peak.max(peak_rss_mib().unwrap_or(0.0)),
+        "baseline_rss_mib": baseline,
+        "worst_schema_peak_rss_mib": worst.0,
+        "worst_schema_peak_rss_id": worst.1,
     });
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
@@ -291,6 +320,14 @@ pub fn markdown(summaries: &[Value]) -> String {
     s.push_str(&format!(
         "| peak RSS MiB | {} |\n",
         summaries.iter().map(|x| fmt(&x["peak_rss_mib"])).collect::<Vec<_>>().join(" | ")
+    ));
+    s.push_str(&format!(
+        "| RSS before the first schema, MiB | {} |\n",
+        summaries.iter().map(|x| fmt(&x["baseline_rss_mib"])).collect::<Vec<_>>().join(" | ")
+    ));
+    s.push_str(&format!(
+        "| highest peak RSS while one schema ran, MiB | {} |\n",
+        summaries.iter().map(|x| fmt(&x["worst_schema_peak_rss_mib"])).collect::<Vec<_>>().join(" | ")
     ));
     s
 }
