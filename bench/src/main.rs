@@ -181,10 +181,7 @@ struct SampleArgs {
 fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench::maskbench::Case>), String> {
     let vocab = Arc::new(Vocabulary::from_hf_file(&c.tokenizer).map_err(|e| e.to_string())?);
     let tok = sluicegate_bench::feed::hf_tokenizer(&c.tokenizer)?;
-    let mut cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit)?;
-    if !c.only.is_empty() {
-        cases.retain(|case| c.only.contains(&case.id));
-    }
+    let cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit, &c.only)?;
     eprintln!("{} schemas, {} instances", cases.len(), cases.iter().map(|c| c.tests.len()).sum::<usize>());
     Ok((vocab, cases))
 }

@@ -28,8 +28,15 @@ pub struct Case {
 }
 
 /// Read the corpus (`.jsonl` or `.jsonl.gz`), keeping every `every`-th
-/// schema up to `limit` schemas.
-pub fn load(path: &Path, tok: &tokenizers::Tokenizer, every: usize, limit: Option<usize>) -> Result<Vec<Case>, String> {
+/// schema up to `limit` schemas, and of those only ids in `only` (when not
+/// empty). Only kept schemas' instances are tokenized.
+pub fn load(
+    path: &Path,
+    tok: &tokenizers::Tokenizer,
+    every: usize,
+    limit: Option<usize>,
+    only: &[String],
+) -> Result<Vec<Case>, String> {
     let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader: Box<dyn BufRead> = if raw.starts_with(&[0x1f, 0x8b]) {
         Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(std::io::Cursor::new(raw))))
@@ -46,6 +53,9 @@ pub fn load(path: &Path, tok: &tokenizers::Tokenizer, every: usize, limit: Optio
             break;
         }
         let v: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        if !only.is_empty() && !only.iter().any(|id| v["id"].as_str() == Some(id.as_str())) {
+            continue;
+        }
         let mut tests = Vec::new();
         for t in v["tests"].as_array().into_iter().flatten() {
             let text = python_dumps(&t["data"]);
