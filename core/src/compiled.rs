@@ -632,7 +632,11 @@ impl<'g> RuleBuilder<'g> {
                 Source::Rule(r) => {
                     let r = *r;
                     let body = &b.grammar.rules[r].body;
-                    match b.call_only(r, body).map_err(|e| (e, false))? {
+                    let built = match b.call_only(r, body).map_err(|e| (e, false))? {
+                        Some(dfa) => Some(dfa),
+                        None => b.joined(r, body).map_err(|e| (e, true))?,
+                    };
+                    match built {
                         Some(dfa) => Arc::new(dfa),
                         None => {
                             let mut path = vec![r];
@@ -782,6 +786,22 @@ impl<'g> RuleBuilder<'g> {
             edges.push(mapped);
         }
         ByteDfa::from_calls(automaton.accepting, edges).map(Some)
+    }
+
+    /// A rule `prefix · rest` whose `rest` is a sequence, typically an
+    /// object member after its separator: `rest` alone is often built
+    /// already (the member without a separator), so it comes from the shared
+    /// automata and the prefix is joined on ([`ByteDfa::concat_disjoint`])
+    /// instead of determinising the whole rule again.
+    fn joined(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
+        let Expr::Seq(items) = body else { return Ok(None) };
+        let [prefix, rest @ Expr::Seq(_)] = items.as_slice() else { return Ok(None) };
+        let mut path = vec![r];
+        let prefix = self.hir(prefix, &mut path, true)?;
+        let rest = self.hir(rest, &mut path, true)?;
+        let a = crate::shared::automaton(&prefix, self.limits)?;
+        let b = crate::shared::automaton(&rest, self.limits)?;
+        Ok(ByteDfa::concat_disjoint(&a, &b))
     }
 
     fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {

@@ -282,6 +282,64 @@ impl ByteDfa {
         })
     }
 
+    /// The automaton of `a` followed by `b`, built by joining the two
+    /// tables, when that needs no determinisation: `a` has no calls, and at
+    /// every accepting state of `a` no byte continues both in `a` and from
+    /// `b`'s start. Each accepting state of `a` then also acts as `b`'s start
+    /// (its bytes, its calls, its acceptance). `None` otherwise.
+    pub fn concat_disjoint(a: &ByteDfa, b: &ByteDfa) -> Option<ByteDfa> {
+        if a.has_calls() {
+            return None;
+        }
+        let mut joint = vec![u16::MAX; a.stride * b.stride];
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        for byte in 0..=255u8 {
+            let key = a.classes[byte as usize] as usize * b.stride + b.classes[byte as usize] as usize;
+            if joint[key] == u16::MAX {
+                joint[key] = reps.len() as u16;
+                reps.push(byte);
+            }
+            classes[byte as usize] = joint[key] as u8;
+        }
+        let na = a.num_states() as u32;
+        let b_start_acc = b.is_accepting(b.start);
+        for s in 0..na {
+            if a.is_accepting(s) && reps.iter().any(|&r| a.next(s, r) != DEAD && b.next(b.start, r) != DEAD) {
+                return None;
+            }
+        }
+        let n = a.num_states() + b.num_states();
+        let mut trans = Vec::with_capacity(n * reps.len());
+        let mut accepting = Vec::with_capacity(n);
+        let mut call_offsets = Vec::with_capacity(n + 1);
+        let mut call_edges = Vec::new();
+        let shifted = |t: u32| if t == DEAD { DEAD } else { t + na };
+        for s in 0..na {
+            let acc = a.is_accepting(s);
+            for &r in &reps {
+                let t = a.next(s, r);
+                trans.push(if t != DEAD || !acc { t } else { shifted(b.next(b.start, r)) });
+            }
+            accepting.push(acc && b_start_acc);
+            call_offsets.push(call_edges.len() as u32);
+            if acc {
+                call_edges.extend(b.calls(b.start).iter().map(|&(rule, ret)| (rule, ret + na)));
+            }
+        }
+        for t in 0..b.num_states() as u32 {
+            trans.extend(reps.iter().map(|&r| shifted(b.next(t, r))));
+            accepting.push(b.is_accepting(t));
+            call_offsets.push(call_edges.len() as u32);
+            call_edges.extend(b.calls(t).iter().map(|&(rule, ret)| (rule, ret + na)));
+        }
+        call_offsets.push(call_edges.len() as u32);
+        if call_edges.is_empty() {
+            call_offsets.clear();
+        }
+        Some(ByteDfa { classes, stride: reps.len(), trans, accepting, start: a.start, call_offsets, call_edges })
+    }
+
     /// The call edges of `state`: `(rule, return_state)`.
     #[inline]
     pub fn calls(&self, state: u32) -> &[(u32, u32)] {
@@ -447,5 +505,56 @@ impl ByteDfa {
     #[inline]
     pub fn is_accepting(&self, state: u32) -> bool {
         self.accepting[state as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dfa(re: &str) -> ByteDfa {
+        let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(re).unwrap();
+        ByteDfa::from_hir(&hir, &DfaLimits::default()).unwrap()
+    }
+
+    fn accepts(d: &ByteDfa, s: &[u8]) -> bool {
+        let mut st = d.start();
+        for &b in s {
+            st = d.next(st, b);
+            if st == DEAD {
+                return false;
+            }
+        }
+        d.is_accepting(st)
+    }
+
+    #[test]
+    fn joined_tables_accept_the_concatenation() {
+        let cases = [
+            ("[ \\n]{0,3},[ \\n]{0,3}", "\"k\"[ ]{0,2}:[ ]{0,2}-?(?:0|[1-9][0-9]{0,3})"),
+            ("a*", "b+c?"),
+            ("(?:ab)+", "c(?:ab)*"),
+        ];
+        let alphabet = [b' ', b'\n', b',', b'"', b'k', b':', b'-', b'0', b'7', b'a', b'b', b'c'];
+        for (x, y) in cases {
+            let joined = ByteDfa::concat_disjoint(&dfa(x), &dfa(y)).expect("first bytes are disjoint");
+            let whole = dfa(&format!("(?:{x})(?:{y})"));
+            // Every string over the alphabet up to length 5.
+            let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+            for _ in 0..5 {
+                let next: Vec<Vec<u8>> = strings
+                    .iter()
+                    .filter(|s| s.len() == strings.last().map_or(0, |l| l.len()))
+                    .flat_map(|s| alphabet.iter().map(move |&c| [s.as_slice(), &[c]].concat()))
+                    .collect();
+                strings.extend(next);
+            }
+            for s in &strings {
+                assert_eq!(accepts(&joined, s), accepts(&whole, s), "{x} . {y} on {:?}", String::from_utf8_lossy(s));
+            }
+        }
+        // `a*` then `a`: an accepting state of the first continues with the
+        // second's first byte, so the tables cannot be joined.
+        assert!(ByteDfa::concat_disjoint(&dfa("a*"), &dfa("ab")).is_none());
     }
 }
