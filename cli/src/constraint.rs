@@ -42,7 +42,7 @@ pub struct ConstraintArgs {
     #[arg(long)]
     pub forbid_additional: bool,
     /// JSON Schema: objects with at most this many declared properties accept them in any order;
-    /// larger ones take them in schema order (0: schema order everywhere). Default: 8 for `mask`,
+    /// larger ones take them in schema order (0: schema order everywhere). Default: 12 for `mask`,
     /// 0 when generating (a fixed key order lets keys be fast-forwarded).
     #[arg(long)]
     pub any_order_max: Option<usize>,

@@ -62,7 +62,7 @@ class Grammar:
         additional_properties: str = "spec",
         lenient: bool = False,
         integers_without_fraction: bool = False,
-        any_order_max: int = 8,
+        any_order_max: int = 12,
     ) -> Grammar: ...
     @staticmethod
     def regex(pattern: str) -> Grammar: ...

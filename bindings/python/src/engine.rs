@@ -204,7 +204,7 @@ impl Grammar {
     /// A JSON value valid against a JSON Schema (given as JSON text).
     #[staticmethod]
     #[pyo3(signature = (schema_json, *, whitespace="flexible", max_whitespace=20, indent=2,
-        additional_properties="spec", lenient=false, integers_without_fraction=false, any_order_max=8))]
+        additional_properties="spec", lenient=false, integers_without_fraction=false, any_order_max=12))]
     #[allow(clippy::too_many_arguments)]
     fn json_schema(
         schema_json: &str,
