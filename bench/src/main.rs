@@ -249,7 +249,11 @@ fn compile_profile(args: CompileArgs) -> Result<(), String> {
                 sluicegate_core::shared::clear_shared_automata();
             }
             let t0 = Instant::now();
-            let grammar = match constraint.to_grammar() {
+            // The same limits and time budget as `sluicegate_grammars::compile`.
+            let budget = sluicegate_core::limits::Budget::enter(&opts.resources, opts.time_budget);
+            let grammar = constraint.to_grammar();
+            drop(budget);
+            let grammar = match grammar {
                 Ok(g) => g,
                 Err(e) => {
                     println!("| {} | compile error: {e} | | | | |", case.id);

@@ -88,6 +88,7 @@ pub fn fuzz_options() -> CompileOptions {
             max_enum_values: 1_000,
             max_literal_bytes: 1 << 16,
             max_configs: 512,
+            max_memory_growth: 1 << 30,
         },
     }
 }

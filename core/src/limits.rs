@@ -39,6 +39,14 @@ pub struct Limits {
     /// that would need more is refused with [`crate::MatchError::ConfigLimit`]
     /// instead of silently dropping parses.
     pub max_configs: usize,
+    /// Bytes the process's resident memory may grow by during one
+    /// compilation (0: not checked). Read from `/proc/self/statm` at the
+    /// time checks (Linux; elsewhere not checked). A safety net against
+    /// schemas whose expansion runs away (one grew to 17 GB in 3 minutes):
+    /// it counts the whole process, so compilations running at the same time
+    /// on other threads count too, and memory the allocator kept from
+    /// earlier work is reused without growth.
+    pub max_memory_growth: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +57,7 @@ impl Default for Limits {
             max_enum_values: 100_000,
             max_literal_bytes: 16 << 20,
             max_configs: 4096,
+            max_memory_growth: 1 << 30,
         }
     }
 }
@@ -75,6 +84,8 @@ pub enum Limit {
     LiteralBytes,
     /// `CompileOptions::resources.max_configs` (already at the start of the output).
     Configurations,
+    /// `CompileOptions::resources.max_memory_growth` (value in MiB).
+    Memory,
 }
 
 impl fmt::Display for Limit {
@@ -89,6 +100,7 @@ impl fmt::Display for Limit {
             Limit::EnumValues => "resources.max_enum_values",
             Limit::LiteralBytes => "resources.max_literal_bytes",
             Limit::Configurations => "resources.max_configs",
+            Limit::Memory => "resources.max_memory_growth (MiB)",
         })
     }
 }
@@ -128,10 +140,24 @@ pub fn check_count(limit: Limit, count: usize, max: usize, what: &str) -> Result
 struct Active {
     limits: Limits,
     deadline: Option<(Instant, Duration)>,
+    /// Resident bytes when the outermost scope was entered (`None`: not
+    /// checked).
+    rss_start: Option<usize>,
+}
+
+/// Time checks between two reads of the resident set.
+const RSS_CHECK_EVERY: u32 = 256;
+
+/// The process's resident set in bytes (Linux `/proc/self/statm`).
+fn resident_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 thread_local! {
     static ACTIVE: RefCell<Vec<Active>> = const { RefCell::new(Vec::new()) };
+    static CHECKS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// A compilation scope on this thread: sets the deadline and the limits that
@@ -154,7 +180,12 @@ impl Budget {
                 (outer, None) => outer,
                 (_, inner) => inner,
             };
-            a.push(Active { limits: limits.clone(), deadline });
+            let rss_start = match a.last() {
+                Some(outer) => outer.rss_start,
+                None if limits.max_memory_growth > 0 => resident_bytes(),
+                None => None,
+            };
+            a.push(Active { limits: limits.clone(), deadline, rss_start });
         });
         Budget { _not_send: std::marker::PhantomData }
     }
@@ -174,14 +205,38 @@ pub fn active() -> Limits {
 }
 
 /// Fail with [`Limit::TimeBudget`] once the innermost scope's deadline has passed.
+///
+/// Every [`RSS_CHECK_EVERY`] calls it also reads the resident set and fails
+/// with [`Limit::Memory`] once it has grown by more than
+/// `max_memory_growth` since the outermost scope began.
 pub fn check_time() -> Result<(), CompileError> {
-    let deadline = ACTIVE.with(|a| a.borrow().last().and_then(|s| s.deadline));
-    match deadline {
-        Some((at, budget)) if Instant::now() > at => {
-            Err(exceeded(Limit::TimeBudget, budget.as_millis() as usize, "compilation ran out of time"))
+    let (deadline, memory) = ACTIVE.with(|a| {
+        let a = a.borrow();
+        let s = a.last();
+        (s.and_then(|s| s.deadline), s.and_then(|s| s.rss_start.map(|r| (r, s.limits.max_memory_growth))))
+    });
+    if let Some((at, budget)) = deadline {
+        if Instant::now() > at {
+            return Err(exceeded(Limit::TimeBudget, budget.as_millis() as usize, "compilation ran out of time"));
         }
-        _ => Ok(()),
     }
+    if let Some((start, max)) = memory.filter(|(_, max)| *max > 0) {
+        let n = CHECKS.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n
+        });
+        if n % RSS_CHECK_EVERY == 0 {
+            if let Some(now) = resident_bytes() {
+                let grown = now.saturating_sub(start);
+                if grown > max {
+                    let detail = format!("resident memory grew by {} MiB during compilation", grown >> 20);
+                    return Err(exceeded(Limit::Memory, max >> 20, detail));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fail with [`Limit::Rules`] or [`Limit::ExprNodes`] when `grammar` is larger than `limits` allow.
@@ -210,5 +265,36 @@ fn children(e: &crate::Expr) -> Vec<&crate::Expr> {
         Expr::Seq(items) | Expr::Alt(items) | Expr::Intersect(items) => items.iter().collect(),
         Expr::Repeat { expr, .. } => vec![expr],
         Expr::Exclude { base, excluded } => vec![base, excluded],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_growth_is_a_limit() {
+        if resident_bytes().is_none() {
+            return; // not Linux: not checked
+        }
+        let limits = Limits { max_memory_growth: 16 << 20, ..Limits::default() };
+        let _scope = Budget::enter(&limits, Duration::from_secs(60));
+        // 256 MiB written, so resident.
+        let block = vec![1u8; 256 << 20];
+        let mut result = Ok(());
+        for _ in 0..RSS_CHECK_EVERY * 2 {
+            result = check_time();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(block.iter().step_by(4096).all(|&b| b == 1));
+        match result {
+            Err(CompileError::Limit(l)) => {
+                assert_eq!(l.limit, Limit::Memory);
+                assert!(l.to_string().contains("max_memory_growth"), "{l}");
+            }
+            other => panic!("expected the memory limit, got {other:?}"),
+        }
     }
 }

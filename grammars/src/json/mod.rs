@@ -507,12 +507,17 @@ impl<'a> Builder<'a> {
                 // Without sibling assertions, branches compile on their own,
                 // so a `$ref` in a branch stays a (possibly recursive) rule.
                 let plain = !m.keys().any(|k| is_assertion(k));
-                if plain && (key == "anyOf" || self.disjoint_plain(&items, ptr, base)) {
-                    let branches: Vec<_> = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, item)| self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1))
-                        .collect();
+                if plain && (key == "anyOf" || self.disjoint_plain(&items, ptr, base)?) {
+                    // Stop at the first error: it ends the compilation, and the
+                    // branches after it would only spend the budget.
+                    let mut branches = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        match self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1) {
+                            Err(e @ CompileError::Empty) => branches.push(Err(e)),
+                            Err(e) => return Err(e),
+                            ok => branches.push(ok),
+                        }
+                    }
                     return union(branches);
                 }
                 // Each branch is merged with the siblings as they are: their
@@ -531,8 +536,14 @@ impl<'a> Builder<'a> {
                 if key == "oneOf" && !self.disjoint(&flats) {
                     return self.one_of_by_type(flats, alone, base, depth);
                 }
-                let branches: Vec<_> =
-                    flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)).collect();
+                let mut branches = Vec::with_capacity(flats.len());
+                for (bptr, f) in flats {
+                    match self.object_schema(f, &bptr, base, depth + 1) {
+                        Err(e @ CompileError::Empty) => branches.push(Err(e)),
+                        Err(e) => return Err(e),
+                        ok => branches.push(ok),
+                    }
+                }
                 return union(branches);
             }
         }
@@ -918,15 +929,18 @@ impl<'a> Builder<'a> {
 
     /// `disjoint` for branches given as written; a branch whose top is a
     /// recursive `$ref` chain that cannot be flattened counts as overlapping.
-    fn disjoint_plain(&mut self, items: &[Value], ptr: &str, base: &str) -> bool {
+    /// Resource limits are not a property of the branch: they end the
+    /// compilation.
+    fn disjoint_plain(&mut self, items: &[Value], ptr: &str, base: &str) -> Result<bool, CompileError> {
         let mut flats = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match self.flatten(item, &format!("{ptr}/oneOf/{i}"), base, 0) {
                 Ok(f) => flats.push((String::new(), f)),
-                Err(_) => return false,
+                Err(e @ CompileError::Limit(_)) => return Err(e),
+                Err(_) => return Ok(false),
             }
         }
-        self.disjoint(&flats)
+        Ok(self.disjoint(&flats))
     }
 
     /// Whether no value can match two of the branches (by type, constants or
