@@ -70,6 +70,25 @@ impl Target {
     }
 }
 
+/// The saved inputs of `target` (`fuzz/regressions/<target>/`), sorted by
+/// file name: crashes the fuzzers found and hand-written hostile inputs.
+pub fn regression_inputs(target: Target) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target.name());
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".gitkeep"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (f, data)
+        })
+        .collect()
+}
+
 /// Limits small enough that one input takes well under a second, so that a
 /// run that hangs is a bug and not a large but legal constraint.
 pub fn fuzz_options() -> CompileOptions {

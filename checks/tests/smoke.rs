@@ -8,8 +8,6 @@
 //!
 //! `SLUICEGATE_SMOKE_INPUTS` sets the inputs per target (default 3000).
 
-use std::path::PathBuf;
-
 use sluicegate_checks::Target;
 
 /// xorshift64*: a small deterministic generator (no dependency).
@@ -29,14 +27,7 @@ impl Rng {
 }
 
 fn seeds(target: Target) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target.name());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".gitkeep"))
-        .collect();
-    files.sort();
-    files.iter().map(|f| std::fs::read(f).expect("readable regression input")).collect()
+    sluicegate_checks::regression_inputs(target).into_iter().map(|(_, data)| data).collect()
 }
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {

@@ -57,6 +57,64 @@ pub struct ByteDfa {
     call_edges: Vec<(u32, u32)>,
 }
 
+/// The states from which an accepting state can be reached (`live`), their
+/// new dense ids (`DEAD` for the others) and how many there are, given each
+/// state's successors (`DEAD` entries are ignored). `Err(Empty)` when the
+/// start state (0) cannot reach acceptance.
+fn co_reachable<'a>(
+    accepting: &[bool],
+    successors: impl Fn(usize) -> &'a [u32],
+) -> Result<(Vec<bool>, Vec<u32>, u32), CompileError> {
+    let n = accepting.len();
+    let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for s in 0..n {
+        for &t in successors(s) {
+            if t != DEAD {
+                preds[t as usize].push(s as u32);
+            }
+        }
+    }
+    let mut live = accepting.to_vec();
+    let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
+    while let Some(s) = queue.pop() {
+        for &p in &preds[s as usize] {
+            if !live[p as usize] {
+                live[p as usize] = true;
+                queue.push(p);
+            }
+        }
+    }
+    if !live[0] {
+        return Err(CompileError::Empty);
+    }
+    let mut new_id = vec![DEAD; n];
+    let mut next = 0u32;
+    for s in 0..n {
+        if live[s] {
+            new_id[s] = next;
+            next += 1;
+        }
+    }
+    Ok((live, new_id, next))
+}
+
+/// Joint byte classes of two automata (bytes that both treat alike): the
+/// class of each byte and one representative byte per class.
+fn joint_classes(a: &ByteDfa, b: &ByteDfa) -> ([u8; 256], Vec<u8>) {
+    let mut joint = vec![u16::MAX; a.stride * b.stride];
+    let mut classes = [0u8; 256];
+    let mut reps: Vec<u8> = Vec::new();
+    for byte in 0..=255u8 {
+        let key = a.classes[byte as usize] as usize * b.stride + b.classes[byte as usize] as usize;
+        if joint[key] == u16::MAX {
+            joint[key] = reps.len() as u16;
+            reps.push(byte);
+        }
+        classes[byte as usize] = joint[key] as u8;
+    }
+    (classes, reps)
+}
+
 /// The byte that starts a call marker inside a rule's regular expression:
 /// `0xFF hi lo` calls rule `hi * 128 + lo`, with `hi` and `lo` below 0x80 so
 /// that no state inside a marker looks like the start of another. 0xFF never
@@ -234,33 +292,8 @@ impl ByteDfa {
     /// States from which no accepting state can be reached are removed.
     pub(crate) fn from_calls(accepting: Vec<bool>, edges: Vec<Vec<(u32, u32)>>) -> Result<ByteDfa, CompileError> {
         let n = accepting.len();
-        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (s, out) in edges.iter().enumerate() {
-            for &(_, t) in out {
-                preds[t as usize].push(s as u32);
-            }
-        }
-        let mut live = accepting.clone();
-        let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
-        while let Some(s) = queue.pop() {
-            for &p in &preds[s as usize] {
-                if !live[p as usize] {
-                    live[p as usize] = true;
-                    queue.push(p);
-                }
-            }
-        }
-        if !live[0] {
-            return Err(CompileError::Empty);
-        }
-        let mut new_id = vec![DEAD; n];
-        let mut next = 0u32;
-        for s in 0..n {
-            if live[s] {
-                new_id[s] = next;
-                next += 1;
-            }
-        }
+        let successors = edges.iter().map(|out| out.iter().map(|&(_, t)| t).collect()).collect::<Vec<Vec<u32>>>();
+        let (live, new_id, next) = co_reachable(&accepting, |s| &successors[s])?;
         let mut call_offsets = Vec::with_capacity(next as usize + 1);
         let mut call_edges = Vec::new();
         let mut acc = Vec::with_capacity(next as usize);
@@ -291,17 +324,7 @@ impl ByteDfa {
         if a.has_calls() {
             return None;
         }
-        let mut joint = vec![u16::MAX; a.stride * b.stride];
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        for byte in 0..=255u8 {
-            let key = a.classes[byte as usize] as usize * b.stride + b.classes[byte as usize] as usize;
-            if joint[key] == u16::MAX {
-                joint[key] = reps.len() as u16;
-                reps.push(byte);
-            }
-            classes[byte as usize] = joint[key] as u8;
-        }
+        let (classes, reps) = joint_classes(a, b);
         let na = a.num_states() as u32;
         let b_start_acc = b.is_accepting(b.start);
         for s in 0..na {
@@ -363,18 +386,7 @@ impl ByteDfa {
         if a.has_calls() || b.has_calls() {
             return Err(CompileError::Unsupported("intersection of languages that contain recursion".into()));
         }
-        // Joint byte classes: bytes that both automata treat alike.
-        let mut joint = vec![u16::MAX; a.stride * b.stride];
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        for byte in 0..=255u8 {
-            let key = a.classes[byte as usize] as usize * b.stride + b.classes[byte as usize] as usize;
-            if joint[key] == u16::MAX {
-                joint[key] = reps.len() as u16;
-                reps.push(byte);
-            }
-            classes[byte as usize] = joint[key] as u8;
-        }
+        let (classes, reps) = joint_classes(a, b);
         let stride = reps.len();
         // A side that has died is tracked as DEAD; for the negated side that means "not in B" forever.
         let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
@@ -422,35 +434,7 @@ impl ByteDfa {
         accepting: Vec<bool>,
     ) -> Result<ByteDfa, CompileError> {
         let n = accepting.len();
-        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for s in 0..n {
-            for &t in &raw_trans[s * stride..(s + 1) * stride] {
-                if t != DEAD {
-                    preds[t as usize].push(s as u32);
-                }
-            }
-        }
-        let mut live = accepting.clone();
-        let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
-        while let Some(s) = queue.pop() {
-            for &p in &preds[s as usize] {
-                if !live[p as usize] {
-                    live[p as usize] = true;
-                    queue.push(p);
-                }
-            }
-        }
-        if !live[0] {
-            return Err(CompileError::Empty);
-        }
-        let mut new_id = vec![DEAD; n];
-        let mut next = 0u32;
-        for s in 0..n {
-            if live[s] {
-                new_id[s] = next;
-                next += 1;
-            }
-        }
+        let (live, new_id, next) = co_reachable(&accepting, |s| &raw_trans[s * stride..(s + 1) * stride])?;
         let mut trans = Vec::with_capacity(next as usize * stride);
         let mut acc = Vec::with_capacity(next as usize);
         for s in 0..n {
