@@ -44,7 +44,68 @@ impl Oracle<'_> {
 /// The reference validator for `schema` (formats asserted, keys sorted), if
 /// the `jsonschema` crate can build one. Validate [`sorted_keys`] of a value.
 pub fn reference_validator(schema: &Value) -> Option<jsonschema::Validator> {
-    jsonschema::options().should_validate_formats(true).build(&sorted_keys(schema)).ok()
+    jsonschema::options().should_validate_formats(true).build(&ecma_whitespace(&sorted_keys(schema))).ok()
+}
+
+/// ECMA-262's `\s` (WhiteSpace and LineTerminator), as the characters themselves.
+const ECMA_SPACE: &str =
+    "\t\n\u{b}\u{c}\r \u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}\u{feff}";
+
+/// `schema` with `\s` and `\S` in every `pattern` and `patternProperties`
+/// name spelled out as ECMA-262 defines them: the `jsonschema` crate (0.33)
+/// reads `\s` as a smaller class (no U+3000 ideographic space, among others),
+/// so it rejected strings that JSON Schema's regex dialect accepts.
+fn ecma_whitespace(schema: &Value) -> Value {
+    match schema {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("pattern", Value::String(p)) => Value::String(spell_out_space(p)),
+                        ("patternProperties", Value::Object(pp)) => Value::Object(
+                            pp.iter().map(|(name, sub)| (spell_out_space(name), ecma_whitespace(sub))).collect(),
+                        ),
+                        _ => ecma_whitespace(v),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(ecma_whitespace).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `\s` → `[...]` (or the bare ranges inside a class), `\S` → `[^...]`
+/// (left alone inside a class, where it has no plain spelling).
+fn spell_out_space(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('s') if in_class => out.push_str(ECMA_SPACE),
+                Some('s') => out.push_str(&format!("[{ECMA_SPACE}]")),
+                Some('S') if !in_class => out.push_str(&format!("[^{ECMA_SPACE}]")),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether `validator` accepts `value`, correcting one known error of the
@@ -176,4 +237,23 @@ fn try_walk(g: &Arc<CompiledGrammar>, choices: &[u8], oracle: &Oracle, max_steps
 fn output(m: &Matcher, tokens: &[u32]) -> Vec<u8> {
     let vocab = m.grammar().vocab();
     tokens.iter().flat_map(|&t| vocab.token_bytes(t).to_vec()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_reads_ecma_whitespace() {
+        assert_eq!(spell_out_space(r"a\sb"), format!("a[{ECMA_SPACE}]b"));
+        assert_eq!(spell_out_space(r"[\s\d]\S\\s"), format!("[{ECMA_SPACE}\\d][^{ECMA_SPACE}]\\\\s"));
+        let schema = serde_json::json!({"type": "string", "pattern": r"^\s*ok\s*$"});
+        let v = reference_validator(&schema).expect("validator");
+        assert!(reference_valid(&v, &serde_json::json!("\u{3000}ok\u{a0}")));
+        assert!(!reference_valid(&v, &serde_json::json!("\u{3000}not ok")));
+        let names = serde_json::json!({"type": "object", "patternProperties": {r"^\S+$": {"type": "integer"}}});
+        let v = reference_validator(&names).expect("validator");
+        assert!(reference_valid(&v, &serde_json::json!({"a": 1})));
+        assert!(!reference_valid(&v, &serde_json::json!({"a": "x"})));
+    }
 }
