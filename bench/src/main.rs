@@ -230,10 +230,7 @@ fn compile_profile(args: CompileArgs) -> Result<(), String> {
         }
     }
     vocab.prepare_masks();
-    let mut opts = CompileOptions::default();
-    if let Some(mb) = std::env::var("DEBUG_TABLE_MIB").ok().and_then(|v| v.parse::<usize>().ok()) {
-        opts.limits.max_total_bytes = mb << 20;
-    }
+    let opts = CompileOptions::default();
     let mut json_opts = JsonSchemaOptions::default();
     if let Some(n) = args.any_order_max {
         json_opts.any_order_max = n;

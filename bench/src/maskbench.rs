@@ -183,8 +183,13 @@ pub fn percentiles(v: &mut [f64]) -> Value {
 
 /// Peak resident memory of this process, in MiB (Linux).
 pub fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status`, in MiB (Linux).
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -244,10 +249,7 @@ impl Drop for RssWatch {
 
 /// Current resident set, MiB.
 pub fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    status_mib("VmRSS:")
 }
 
 /// Run one engine over the corpus; write `dir/summary.json` and

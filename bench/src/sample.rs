@@ -11,21 +11,13 @@ use sluicegate_checks::walk::{reference_valid, reference_validator, sorted_keys}
 use sluicegate_core::Vocabulary;
 
 use crate::engines::Engine;
-use crate::maskbench::Case;
+use crate::maskbench::{rss_mib, Case};
 
 /// A walk stops when the process holds more than this (MiB): one runaway
 /// schema must not take the machine down, and the run goes on.
 const WALK_RSS_LIMIT_MIB: f64 = 4096.0;
 /// Schemas slower than this (compile and walks) are named on stderr.
 const SLOW_SCHEMA: Duration = Duration::from_secs(30);
-
-/// Resident memory of this process now, in MiB (Linux).
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
 
 /// The walks of one schema draw from their own generator, seeded from the
 /// run's seed and the schema's id (FNV-1a), so a schema's walks are the

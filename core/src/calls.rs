@@ -13,7 +13,7 @@
 //! states, which is what determinising the markers would merge); otherwise
 //! the rule takes the usual path.
 
-use crate::ir::{Expr, Grammar, RuleId};
+use crate::ir::{Expr, RuleId};
 
 /// An expression over calls with its positions numbered from 1.
 struct Positions {
@@ -114,11 +114,4 @@ pub(crate) fn call_only(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option
         edges.push(out);
     }
     Some(CallAutomaton { accepting, edges })
-}
-
-/// Whether a reference from a rule's top level to `r` is a call in the
-/// rule builder (not inlined): recursive, or marked not to inline, or every
-/// reference is a call.
-pub(crate) fn is_call(grammar: &Grammar, r: RuleId, this: RuleId, inline_all: bool) -> bool {
-    grammar.rules.get(r).is_some_and(|rule| r == this || !rule.inline || !inline_all)
 }

@@ -725,8 +725,7 @@ impl<'g> RuleBuilder<'g> {
                     .get(*r)
                     .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
                 let recursive = path.contains(r);
-                let want_call = recursive || !rule.inline || !self.inline;
-                if want_call && calls_ok {
+                if self.wants_call(rule, recursive) && calls_ok {
                     let idx = self.rule_index(*r)?;
                     Hir::literal(call_marker(idx).to_vec())
                 } else if recursive {
@@ -770,11 +769,18 @@ impl<'g> RuleBuilder<'g> {
         })
     }
 
+    /// Whether a reference to `rule` is a call rather than inlined: it would
+    /// recurse, or the rule is marked not to inline, or this build calls
+    /// every reference.
+    fn wants_call(&self, rule: &crate::ir::Rule, recursive: bool) -> bool {
+        recursive || !rule.inline || !self.inline
+    }
+
     /// The automaton of rule `r` built from its call edges alone, when its
     /// body is made only of calls ([`crate::calls`]).
     fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
-        let (grammar, inline) = (self.grammar, self.inline);
-        let is_call = |x: RuleId| crate::calls::is_call(grammar, x, r, inline);
+        // At the top of `r`'s body the inlining path is `[r]`.
+        let is_call = |x: RuleId| self.grammar.rules.get(x).is_some_and(|rule| self.wants_call(rule, x == r));
         let Some(automaton) = crate::calls::call_only(body, &is_call) else { return Ok(None) };
         let mut edges = Vec::with_capacity(automaton.edges.len());
         for out in automaton.edges {

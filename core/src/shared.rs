@@ -129,11 +129,16 @@ impl Shared {
 /// build: a shared automaton larger than `limits` allows is rebuilt, which
 /// reports the limit.
 pub fn automaton(hir: &Hir, limits: &DfaLimits) -> Result<Arc<ByteDfa>, CompileError> {
-    if shared().limit == 0 {
-        return ByteDfa::from_hir(hir, limits).map(Arc::new);
-    }
     let key = key(hir);
-    if let Some(dfa) = shared().get(key, hir) {
+    let found = {
+        let s = shared();
+        if s.limit == 0 {
+            drop(s);
+            return ByteDfa::from_hir(hir, limits).map(Arc::new);
+        }
+        s.get(key, hir)
+    };
+    if let Some(dfa) = found {
         if dfa.num_states() <= limits.max_states && dfa.table_bytes() <= limits.dfa_bytes {
             return Ok(dfa);
         }

@@ -31,28 +31,11 @@ from .errors import (
 )
 from .model import Llama, ToolCall
 
-__all__ = [
-    "__version__",
-    "Tokenizer",
-    "Grammar",
-    "CompiledGrammar",
-    "Matcher",
-    "compile",
-    "schema_of",
-    "allocate_token_bitmask",
-    "apply_token_bitmask_inplace",
-    "fill_next_token_bitmasks",
-    "Llama",
-    "ToolCall",
-    "SluicegateError",
-    "SchemaError",
-    "GrammarError",
-    "LimitError",
-    "TokenizerError",
-    "ModelError",
-    "MatcherError",
-    "TokenRejected",
-    "GenerationError",
-    "GenerationIncomplete",
-    "InternalError",
-]
+from . import bitmask, engine, errors, model
+
+# Each submodule lists its public names once; the package exports them all.
+__all__ = ["__version__"]
+__all__ += engine.__all__
+__all__ += bitmask.__all__
+__all__ += model.__all__
+__all__ += errors.__all__

@@ -135,11 +135,7 @@ impl Builder<'_> {
             firsts.push(Expr::Rule(self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false)));
             laters.push(Expr::Rule(self.add_rule(&format!("{}:member{k},", c.ptr), Some(later), false)));
         }
-        let extra = match extra {
-            Some(e @ Expr::Rule(_)) => Some(e.clone()),
-            Some(e) => Some(Expr::Rule(self.add_rule(&format!("{}:extra", c.ptr), Some(e.clone()), false))),
-            None => None,
-        };
+        let extra = self.extra_rule(extra.clone(), &c.ptr);
         let extra_later = extra
             .as_ref()
             .map(|x| Expr::Rule(self.add_rule(&format!("{}:extra,", c.ptr), Some(seq(vec![sep, x.clone()])), false)));

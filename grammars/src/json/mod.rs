@@ -508,17 +508,14 @@ impl<'a> Builder<'a> {
                 // so a `$ref` in a branch stays a (possibly recursive) rule.
                 let plain = !m.keys().any(|k| is_assertion(k));
                 if plain && (key == "anyOf" || self.disjoint_plain(&items, ptr, base)?) {
-                    // Stop at the first error: it ends the compilation, and the
-                    // branches after it would only spend the budget.
-                    let mut branches = Vec::with_capacity(items.len());
-                    for (i, item) in items.iter().enumerate() {
-                        match self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1) {
-                            Err(e @ CompileError::Empty) => branches.push(Err(e)),
-                            Err(e) => return Err(e),
-                            ok => branches.push(ok),
-                        }
-                    }
-                    return union(branches);
+                    // Lazy: `union` stops at the first error, so the branches
+                    // after it are never compiled.
+                    return union(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| self.schema(item, &format!("{ptr}/{key}/{i}"), base, depth + 1)),
+                    );
                 }
                 // Each branch is merged with the siblings as they are: their
                 // unevaluated* are resolved after the merge, so that they see
@@ -536,15 +533,7 @@ impl<'a> Builder<'a> {
                 if key == "oneOf" && !self.disjoint(&flats) {
                     return self.one_of_by_type(flats, alone, base, depth);
                 }
-                let mut branches = Vec::with_capacity(flats.len());
-                for (bptr, f) in flats {
-                    match self.object_schema(f, &bptr, base, depth + 1) {
-                        Err(e @ CompileError::Empty) => branches.push(Err(e)),
-                        Err(e) => return Err(e),
-                        ok => branches.push(ok),
-                    }
-                }
-                return union(branches);
+                return union(flats.into_iter().map(|(bptr, f)| self.object_schema(f, &bptr, base, depth + 1)));
             }
         }
         if m.contains_key("allOf") || m.contains_key("$ref") {
@@ -1712,10 +1701,7 @@ impl<'a> Builder<'a> {
     fn blocked_members(&mut self, members: Vec<Member>, extra: Option<Expr>, non_empty: bool, ptr: &str) -> Items {
         let sep = self.comma();
         // Extras are one rule, called from every block.
-        let extra = extra.map(|x| match x {
-            Expr::Rule(_) => x,
-            x => Expr::Rule(self.add_rule(&format!("{ptr}:extra"), Some(x), false)),
-        });
+        let extra = self.extra_rule(extra, ptr);
         let mut u: Option<Expr> = extra.as_ref().map(|x| {
             let leading = seq(vec![x.clone(), star(seq(vec![sep.clone(), x.clone()]))]);
             Expr::Rule(self.add_rule(&format!("{ptr}:extras"), Some(leading), false))
@@ -1747,6 +1733,15 @@ impl<'a> Builder<'a> {
         }
         let some = u.map(|u| Expr::Rule(self.add_rule(&format!("{ptr}:members"), Some(u), false)));
         Items { some, empty: all_optional_so_far && !non_empty }
+    }
+
+    /// The extra-member expression as one rule (`{ptr}:extra`) that many
+    /// places call, unless it is a rule already.
+    fn extra_rule(&mut self, extra: Option<Expr>, ptr: &str) -> Option<Expr> {
+        extra.map(|x| match x {
+            Expr::Rule(_) => x,
+            x => Expr::Rule(self.add_rule(&format!("{ptr}:extra"), Some(x), false)),
+        })
     }
 
     /// Ordered members with interleaved extras, comma-separated, as an
@@ -2152,7 +2147,10 @@ impl Builder<'_> {
 
 /// The union of compiled branches; an unsatisfiable branch adds nothing, and
 /// a union of none is unsatisfiable.
-fn union(branches: Vec<Result<Expr, CompileError>>) -> Result<Expr, CompileError> {
+/// The union of the branches that admit some value; the first error ends it
+/// (branches are taken from the iterator one by one, so a lazy one compiles
+/// nothing after that error).
+fn union(branches: impl IntoIterator<Item = Result<Expr, CompileError>>) -> Result<Expr, CompileError> {
     let mut alts = Vec::new();
     for b in branches {
         match b {
