@@ -41,19 +41,20 @@ pub trait EngineMatcher {
 pub struct Sluicegate {
     vocab: Arc<Vocabulary>,
     cold: bool,
+    json: JsonSchemaOptions,
 }
 
 impl Sluicegate {
     /// An engine over `vocab`. Automata built for one schema are shared with
     /// the next ones (`sluicegate_core::shared`), as in a long-running server.
     pub fn new(vocab: Arc<Vocabulary>) -> Self {
-        Sluicegate { vocab, cold: false }
+        Sluicegate { vocab, cold: false, json: JsonSchemaOptions::default() }
     }
 
     /// The same, but every schema starts with no shared automata: each
     /// compilation is measured as if it were the process's first.
     pub fn cold(vocab: Arc<Vocabulary>) -> Self {
-        Sluicegate { vocab, cold: true }
+        Sluicegate { vocab, cold: true, json: JsonSchemaOptions::default() }
     }
 }
 
@@ -62,6 +63,13 @@ struct SgCompiled(Arc<CompiledGrammar>);
 struct SgMatcher {
     m: sluicegate_core::Matcher,
     mask: Vec<u32>,
+}
+
+impl Sluicegate {
+    /// The same engine with other JSON Schema options.
+    pub fn with_json_options(self, json: JsonSchemaOptions) -> Self {
+        Sluicegate { json, ..self }
+    }
 }
 
 impl Engine for Sluicegate {
@@ -75,7 +83,7 @@ impl Engine for Sluicegate {
         if self.cold {
             sluicegate_core::shared::clear_shared_automata();
         }
-        let c = Constraint::JsonSchema(schema.clone(), JsonSchemaOptions::default());
+        let c = Constraint::JsonSchema(schema.clone(), self.json.clone());
         let g = compile(&c, self.vocab.clone(), &CompileOptions::default()).map_err(|e| e.to_string())?;
         Ok(Box::new(SgCompiled(g)))
     }

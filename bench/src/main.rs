@@ -149,6 +149,9 @@ struct MaskbenchArgs {
     /// (sluicegate; by default they are shared, as in a long-running process).
     #[arg(long)]
     cold_automata: bool,
+    /// JSON Schema option: at most N whitespace characters in a row (sluicegate; default: any).
+    #[arg(long)]
+    max_whitespace: Option<u32>,
 }
 
 #[derive(Args)]
@@ -192,7 +195,14 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     let out = std::path::Path::new(&args.out);
     let timeout = Duration::from_secs(args.timeout_s);
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();
-    let ours = || if args.cold_automata { Sluicegate::cold(vocab.clone()) } else { Sluicegate::new(vocab.clone()) };
+    let json = sluicegate_grammars::json::JsonSchemaOptions {
+        whitespace: sluicegate_grammars::json::Whitespace::Flexible { max_run: args.max_whitespace },
+        ..Default::default()
+    };
+    let ours = || {
+        let engine = if args.cold_automata { Sluicegate::cold(vocab.clone()) } else { Sluicegate::new(vocab.clone()) };
+        engine.with_json_options(json.clone())
+    };
     match args.engine.as_str() {
         "sluicegate" => engines.push(Box::new(ours())),
         "llguidance" => engines.push(Box::new(Llguidance::new(&vocab)?)),

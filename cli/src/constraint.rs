@@ -34,6 +34,11 @@ pub struct ConstraintArgs {
     /// JSON Schema: allow whitespace between tokens (the default for `mask`).
     #[arg(long, conflicts_with = "compact")]
     pub flexible_whitespace: bool,
+    /// JSON Schema: with flexible whitespace, at most N whitespace characters in a row (default:
+    /// any number, as JSON allows). A bound keeps a freely sampling model from looping on
+    /// whitespace, at the cost of larger automata.
+    #[arg(long, value_name = "N", conflicts_with_all = ["compact", "indent"])]
+    pub max_whitespace: Option<u32>,
     /// JSON Schema: exactly the layout of Python's `json.dumps(v, indent=N)` (N = 2 is serde's
     /// `to_string_pretty`). Schemas whose values can nest to any depth are refused.
     #[arg(long, value_name = "N", conflicts_with_all = ["compact", "flexible_whitespace"])]
@@ -103,8 +108,11 @@ impl ConstraintArgs {
                 };
                 if let Some(width) = self.indent {
                     opts.whitespace = Whitespace::Indent { width };
-                } else if self.compact || (for_generation && !self.flexible_whitespace) {
+                } else if self.compact || (for_generation && !self.flexible_whitespace && self.max_whitespace.is_none())
+                {
                     opts.whitespace = Whitespace::Compact;
+                } else {
+                    opts.whitespace = Whitespace::Flexible { max_run: self.max_whitespace };
                 }
                 if self.forbid_additional {
                     opts.additional_properties = AdditionalProperties::Forbid;

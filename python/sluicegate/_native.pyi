@@ -57,7 +57,7 @@ class Grammar:
         schema_json: str,
         *,
         whitespace: str = "flexible",
-        max_whitespace: int = 20,
+        max_whitespace: Optional[int] = None,
         indent: int = 2,
         additional_properties: str = "spec",
         lenient: bool = False,

@@ -178,7 +178,7 @@ class Grammar:
         schema: Any,
         *,
         whitespace: str = "flexible",
-        max_whitespace: int = 20,
+        max_whitespace: Optional[int] = None,
         indent: int = 2,
         additional_properties: str = "spec",
         lenient: bool = False,
@@ -188,9 +188,10 @@ class Grammar:
         """A JSON value valid against ``schema`` (a dict, JSON text, or a Pydantic model class).
 
         Options:
-          * ``whitespace``: ``"flexible"`` (runs of at most ``max_whitespace``
-            whitespace characters between tokens, which accepts ``json.dumps``
-            output and indented JSON), ``"compact"`` (none), or ``"indent"``
+          * ``whitespace``: ``"flexible"`` (any whitespace between tokens, as
+            JSON allows: ``json.dumps`` output and indented JSON; with
+            ``max_whitespace``, runs of at most that many characters, which
+            keeps a loop that samples freely from looping on whitespace), ``"compact"`` (none), or ``"indent"``
             (exactly ``json.dumps(value, indent=indent)``; schemas whose nesting
             is unbounded are refused with :class:`SchemaError`).
           * ``additional_properties``: ``"spec"`` (absent means allowed, as the

@@ -62,7 +62,24 @@ fn whitespace_options() {
     assert!(accepts_with(&s, &compact, r#"{"a":[1,2]}"#));
     assert!(!accepts_with(&s, &compact, r#"{"a": [1,2]}"#));
     let long_run = format!("{{{}\"a\": []}}", " ".repeat(40));
-    assert!(!accepts_with(&s, &JsonSchemaOptions::default(), &long_run), "whitespace runs are bounded");
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), &long_run), "any whitespace run by default");
+    let bounded =
+        JsonSchemaOptions { whitespace: Whitespace::Flexible { max_run: Some(20) }, ..JsonSchemaOptions::default() };
+    assert!(!accepts_with(&s, &bounded, &long_run), "whitespace runs are bounded on request");
+    let run_20 = format!("{{{}\"a\":{}[]}}", " ".repeat(20), "\n".repeat(20));
+    assert!(accepts_with(&s, &bounded, &run_20), "a run of exactly the bound");
+    // Deeply indented JSON (indent 4, six levels: runs of 25 characters) needs the default.
+    let deep = json!({"a": [[[[[[1]]]]]]});
+    let s_any = json!({"type": "object"});
+    let indented = {
+        let mut out = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        serde::Serialize::serialize(&deep, &mut ser).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert!(accepts_with(&s_any, &JsonSchemaOptions::default(), &indented));
+    assert!(!accepts_with(&s_any, &bounded, &indented));
 }
 
 #[test]

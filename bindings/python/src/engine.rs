@@ -165,7 +165,7 @@ impl Grammar {
 /// JSON Schema options from the keyword arguments of `Grammar.json_schema`.
 pub(crate) fn json_options(
     whitespace: &str,
-    max_whitespace: u32,
+    max_whitespace: Option<u32>,
     indent: u32,
     additional_properties: &str,
     lenient: bool,
@@ -203,13 +203,13 @@ pub(crate) fn parse_schema(schema_json: &str) -> PyResult<Value> {
 impl Grammar {
     /// A JSON value valid against a JSON Schema (given as JSON text).
     #[staticmethod]
-    #[pyo3(signature = (schema_json, *, whitespace="flexible", max_whitespace=20, indent=2,
+    #[pyo3(signature = (schema_json, *, whitespace="flexible", max_whitespace=None, indent=2,
         additional_properties="spec", lenient=false, integers_without_fraction=false, any_order_max=12))]
     #[allow(clippy::too_many_arguments)]
     fn json_schema(
         schema_json: &str,
         whitespace: &str,
-        max_whitespace: u32,
+        max_whitespace: Option<u32>,
         indent: u32,
         additional_properties: &str,
         lenient: bool,

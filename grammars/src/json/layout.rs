@@ -71,7 +71,8 @@ impl Builder<'_> {
     /// Whitespace allowed between two tokens (flexible and compact only).
     fn free_ws(&self) -> Expr {
         match self.opts.whitespace {
-            Whitespace::Flexible { max_run } => re(&format!("[ \\t\\n\\r]{{0,{max_run}}}")),
+            Whitespace::Flexible { max_run: None } => re("[ \\t\\n\\r]*"),
+            Whitespace::Flexible { max_run: Some(n) } => re(&format!("[ \\t\\n\\r]{{0,{n}}}")),
             Whitespace::Compact | Whitespace::Indent { .. } => seq(vec![]),
         }
     }

@@ -37,12 +37,17 @@ use refs::Resolver;
 /// Whitespace the grammar allows between JSON tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Whitespace {
-    /// Any of space, tab, newline, carriage return, at most `max_run` in a
-    /// row: accepts `json.dumps` output (`", "`, `": "`) and indented JSON,
-    /// and the bound keeps generation from looping on whitespace.
+    /// Any of space, tab, newline, carriage return between two tokens, as
+    /// the JSON grammar allows: accepts `json.dumps` output (`", "`, `": "`)
+    /// and indented JSON at any depth.
     Flexible {
-        /// Longest whitespace run between two tokens.
-        max_run: u32,
+        /// Longest whitespace run between two tokens; `None` (the default)
+        /// for any length. A bound keeps a generation loop that samples
+        /// freely from looping on whitespace, but costs automaton states:
+        /// every place whitespace may appear counts its run (the automata of
+        /// a typical schema have about twice the states with a bound of 20),
+        /// and it refuses JSON indented deeper than the bound.
+        max_run: Option<u32>,
     },
     /// No whitespace at all.
     Compact,
@@ -96,7 +101,7 @@ impl Default for JsonSchemaOptions {
     fn default() -> Self {
         JsonSchemaOptions {
             additional_properties: AdditionalProperties::Spec,
-            whitespace: Whitespace::Flexible { max_run: 20 },
+            whitespace: Whitespace::Flexible { max_run: None },
             lenient: false,
             integers_without_fraction: false,
             any_order_max: DEFAULT_ANY_ORDER_MAX,
