@@ -20,6 +20,11 @@ use regex_syntax::hir::Hir;
 use crate::error::CompileError;
 use crate::limits::{self, Limit};
 
+/// `SLUICEGATE_CHECK_AUTOMATA=1`: build every automaton both ways and
+/// panic if they differ (a debugging aid for the position automata).
+static CHECK_AUTOMATA: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_CHECK_AUTOMATA").is_some_and(|v| v == "1"));
+
 /// The state id meaning "no continuation is possible".
 pub const DEAD: u32 = u32::MAX;
 
@@ -135,6 +140,23 @@ impl ByteDfa {
     /// Compile a regular expression (full-match semantics: the whole input
     /// must match, as if wrapped in `\A(?:...)\z`).
     pub fn from_hir(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
+        let Some(table) = crate::glushkov::table(hir, limits) else {
+            return Self::from_hir_via_nfa(hir, limits);
+        };
+        let (classes, stride, raw_trans, accepting) = table?;
+        let mut dfa = ByteDfa::from_table(classes, stride, raw_trans, accepting)?;
+        dfa.extract_calls();
+        if *CHECK_AUTOMATA {
+            let reference = Self::from_hir_via_nfa(hir, limits)?;
+            assert!(dfa.equivalent(&reference), "position automaton differs from the NFA's for {hir}");
+        }
+        Ok(dfa)
+    }
+
+    /// The same automaton, determinised from a Thompson NFA by
+    /// `regex-automata` (the path for look-around; the reference in tests).
+    #[doc(hidden)]
+    pub fn from_hir_via_nfa(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
         // Counted repetitions expand in the NFA (`x{0,15000000}`): bounded
         // like the determiniser, so a huge count fails fast instead of
         // allocating gigabytes.
@@ -455,6 +477,47 @@ impl ByteDfa {
             call_offsets: Vec::new(),
             call_edges: Vec::new(),
         })
+    }
+
+    /// Whether two automata accept the same language and make the same
+    /// calls: a walk over pairs of states from the starts, comparing
+    /// acceptance, which bytes are dead and the callees of call edges.
+    #[doc(hidden)]
+    pub fn equivalent(&self, other: &ByteDfa) -> bool {
+        let mut seen: HashMap<(u32, u32), ()> = HashMap::new();
+        let mut stack = vec![(self.start, other.start)];
+        seen.insert((self.start, other.start), ());
+        while let Some((a, b)) = stack.pop() {
+            if self.is_accepting(a) != other.is_accepting(b) {
+                return false;
+            }
+            let mut pairs: Vec<(u32, u32)> = Vec::new();
+            for byte in 0..=255u8 {
+                let (x, y) = (self.next(a, byte), other.next(b, byte));
+                if (x == DEAD) != (y == DEAD) {
+                    return false;
+                }
+                if x != DEAD {
+                    pairs.push((x, y));
+                }
+            }
+            let (ca, cb) = (self.calls(a), other.calls(b));
+            if ca.len() != cb.len() {
+                return false;
+            }
+            for (&(ra, ta), &(rb, tb)) in ca.iter().zip(cb) {
+                if ra != rb {
+                    return false;
+                }
+                pairs.push((ta, tb));
+            }
+            for p in pairs {
+                if seen.insert(p, ()).is_none() {
+                    stack.push(p);
+                }
+            }
+        }
+        true
     }
 
     /// The start state.

@@ -20,7 +20,25 @@ pub const ENC_CHAR: &str = r#"(?:[^"\\\x00-\x1F]|\\["\\bfnrt]|\\u00(?:0[0-7bef]|
 
 /// Parse a regex (Rust syntax) in UTF-8 mode.
 pub fn parse(re: &str) -> Result<Hir, String> {
-    ParserBuilder::new().utf8(true).nest_limit(250).build().parse(re).map_err(|e| e.to_string())
+    // The front end parses the same few expressions (string bodies, number
+    // forms, whitespace) for every schema; parsing was half of its time.
+    thread_local! {
+        static PARSED: std::cell::RefCell<std::collections::HashMap<String, Result<Hir, String>>> =
+            Default::default();
+    }
+    const MAX_PARSED: usize = 1024;
+    if let Some(hit) = PARSED.with(|p| p.borrow().get(re).cloned()) {
+        return hit;
+    }
+    let parsed = ParserBuilder::new().utf8(true).nest_limit(250).build().parse(re).map_err(|e| e.to_string());
+    PARSED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= MAX_PARSED {
+            p.clear();
+        }
+        p.insert(re.to_string(), parsed.clone());
+    });
+    parsed
 }
 
 /// Any string body.

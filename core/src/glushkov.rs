@@ -1,0 +1,549 @@
+//! Byte automata built straight from the positions of a regular expression.
+//!
+//! Determinising a Thompson NFA (`regex-automata`) computes an epsilon
+//! closure for every state and byte class and hashes every new state with
+//! SipHash; it was about 60% of the time to first mask of a typical schema.
+//! Here the expression's positions (one per byte class of a literal or a
+//! UTF-8 sequence) and their `follow` sets are computed once (Glushkov), and
+//! the subset construction runs over them with no epsilon moves.
+//!
+//! A state is keyed by what can come next, not by where the input has been:
+//! the union of the `follow` sets of the positions just read, plus whether
+//! one of them ends the expression. Positions with equal futures then share
+//! a state: the ten last bytes of the UTF-8 forms of a string character, or
+//! the closing quotes of `"HIGH"`, `"LOW"` and `"MEDIUM"`.
+//!
+//! Expressions with look-around (never produced by the front ends for JSON,
+//! GBNF or Lark; possible in a user regex) or too many positions return
+//! `None` and take the `regex-automata` path.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::utf8::Utf8Sequences;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::dfa::{DfaLimits, DEAD};
+use crate::error::CompileError;
+use crate::limits::{self, Limit};
+
+/// Most positions before the expression is handed to `regex-automata`.
+const MAX_POSITIONS: usize = 1 << 20;
+/// Most `follow` entries before the same.
+const MAX_FOLLOW_ENTRIES: usize = 1 << 24;
+
+/// A set of bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    const EMPTY: ByteSet = ByteSet([0; 4]);
+
+    fn add_range(&mut self, lo: u8, hi: u8) {
+        for b in lo..=hi {
+            self.0[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+    }
+
+    /// The bytes in the set, ascending.
+    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some((w as u32 * 64 + bit) as u8)
+            })
+        })
+    }
+}
+
+/// `(nullable, first, last)` of a sub-expression.
+struct Summary {
+    nullable: bool,
+    first: Vec<u32>,
+    last: Vec<u32>,
+}
+
+impl Summary {
+    fn empty() -> Summary {
+        Summary { nullable: true, first: Vec::new(), last: Vec::new() }
+    }
+}
+
+/// The positions of an expression: position 0 is the start.
+struct Positions {
+    label: Vec<ByteSet>,
+    follow: Vec<Vec<u32>>,
+    follow_entries: usize,
+}
+
+impl Positions {
+    fn position(&mut self, label: ByteSet) -> Option<u32> {
+        if self.label.len() >= MAX_POSITIONS {
+            return None;
+        }
+        self.label.push(label);
+        self.follow.push(Vec::new());
+        Some(self.label.len() as u32 - 1)
+    }
+
+    fn add_follow(&mut self, from: &[u32], to: &[u32]) -> Option<()> {
+        if to.is_empty() {
+            return Some(());
+        }
+        self.follow_entries += from.len() * to.len();
+        if self.follow_entries > MAX_FOLLOW_ENTRIES {
+            return None;
+        }
+        for &p in from {
+            self.follow[p as usize].extend_from_slice(to);
+        }
+        Some(())
+    }
+
+    /// `a` then `b`.
+    fn seq(&mut self, a: Summary, b: Summary) -> Option<Summary> {
+        self.add_follow(&a.last, &b.first)?;
+        let mut first = a.first;
+        if a.nullable {
+            first.extend_from_slice(&b.first);
+        }
+        let mut last = b.last;
+        if b.nullable {
+            last.extend_from_slice(&a.last);
+        }
+        Some(Summary { nullable: a.nullable && b.nullable, first, last })
+    }
+
+    /// A chain of single-byte-set positions.
+    fn chain(&mut self, labels: impl IntoIterator<Item = ByteSet>) -> Option<Summary> {
+        let mut out = Summary::empty();
+        for label in labels {
+            let p = self.position(label)?;
+            out = self.seq(out, Summary { nullable: false, first: vec![p], last: vec![p] })?;
+        }
+        Some(out)
+    }
+
+    fn visit(&mut self, hir: &Hir) -> Option<Summary> {
+        match hir.kind() {
+            HirKind::Empty => Some(Summary::empty()),
+            HirKind::Literal(lit) => self.chain(lit.0.iter().map(|&b| {
+                let mut s = ByteSet::EMPTY;
+                s.add_range(b, b);
+                s
+            })),
+            HirKind::Class(Class::Bytes(c)) => {
+                let mut s = ByteSet::EMPTY;
+                for r in c.ranges() {
+                    s.add_range(r.start(), r.end());
+                }
+                if s == ByteSet::EMPTY {
+                    return Some(Summary { nullable: false, first: Vec::new(), last: Vec::new() });
+                }
+                self.chain([s])
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                // The UTF-8 forms of the class, with equal suffixes shared
+                // (one position reads the last continuation byte of every
+                // multi-byte form): otherwise "one continuation byte to go"
+                // would be a different state after each lead byte, and
+                // products of such automata multiply those states.
+                let mut out = Summary { nullable: false, first: Vec::new(), last: Vec::new() };
+                let mut shared: FxHashMap<(u8, u8, u32), u32> = FxHashMap::default();
+                for r in c.ranges() {
+                    for seq in Utf8Sequences::new(r.start(), r.end()) {
+                        let mut next = u32::MAX;
+                        for br in seq.as_slice().iter().rev() {
+                            next = match shared.get(&(br.start, br.end, next)) {
+                                Some(&p) => p,
+                                None => {
+                                    let mut label = ByteSet::EMPTY;
+                                    label.add_range(br.start, br.end);
+                                    let p = self.position(label)?;
+                                    if next == u32::MAX {
+                                        out.last.push(p);
+                                    } else {
+                                        self.add_follow(&[p], &[next])?;
+                                    }
+                                    shared.insert((br.start, br.end, next), p);
+                                    p
+                                }
+                            };
+                        }
+                        out.first.push(next);
+                    }
+                }
+                out.first.sort_unstable();
+                out.first.dedup();
+                Some(out)
+            }
+            HirKind::Look(_) => None,
+            HirKind::Capture(c) => self.visit(&c.sub),
+            HirKind::Concat(items) => {
+                let mut out = Summary::empty();
+                for x in items {
+                    let s = self.visit(x)?;
+                    out = self.seq(out, s)?;
+                }
+                Some(out)
+            }
+            HirKind::Alternation(items) => {
+                let mut out = Summary { nullable: false, first: Vec::new(), last: Vec::new() };
+                for x in items {
+                    let s = self.visit(x)?;
+                    out.nullable |= s.nullable;
+                    out.first.extend(s.first);
+                    out.last.extend(s.last);
+                }
+                Some(out)
+            }
+            HirKind::Repetition(rep) => {
+                let mut out = Summary::empty();
+                for i in 0..rep.min {
+                    let copy = self.visit(&rep.sub)?;
+                    if rep.max.is_none() && i + 1 == rep.min {
+                        // `x{n,}`: the last required copy repeats.
+                        self.add_follow(&copy.last, &copy.first)?;
+                    }
+                    out = self.seq(out, copy)?;
+                }
+                match rep.max {
+                    None if rep.min == 0 => {
+                        let copy = self.visit(&rep.sub)?;
+                        self.add_follow(&copy.last, &copy.first)?;
+                        out = self.seq(out, Summary { nullable: true, ..copy })?;
+                    }
+                    None => {}
+                    Some(max) => {
+                        // `x{0,k}` as `(x(x(...)?)?)?`, built from the inside out.
+                        let mut tail = Summary::empty();
+                        for _ in rep.min..max {
+                            let copy = self.visit(&rep.sub)?;
+                            let s = self.seq(copy, tail)?;
+                            tail = Summary { nullable: true, ..s };
+                        }
+                        out = self.seq(out, tail)?;
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// The byte classes of a set of labels: bytes in the same labels share a
+/// class. Returns each byte's class and the number of classes. Each label
+/// splits the classes it cuts, in time proportional to its size.
+fn byte_classes(labels: &FxHashSet<ByteSet>) -> ([u8; 256], usize) {
+    let mut classes = [0u8; 256];
+    let mut size = [0u16; 256];
+    size[0] = 256;
+    let mut count = 1usize;
+    let mut hits = [0u16; 256];
+    let mut moved_to = [u16::MAX; 256];
+    let mut touched: Vec<u8> = Vec::new();
+    for label in labels {
+        for b in label.iter() {
+            let c = classes[b as usize];
+            if hits[c as usize] == 0 {
+                touched.push(c);
+            }
+            hits[c as usize] += 1;
+        }
+        // A class that the label cuts (holds some of its bytes, not all)
+        // gives the bytes inside the label a new class.
+        for &c in &touched {
+            if hits[c as usize] < size[c as usize] {
+                moved_to[c as usize] = count as u16;
+                size[count] = hits[c as usize];
+                size[c as usize] -= hits[c as usize];
+                count += 1;
+            }
+        }
+        for b in label.iter() {
+            let c = classes[b as usize] as usize;
+            if moved_to[c] != u16::MAX {
+                classes[b as usize] = moved_to[c] as u8;
+            }
+        }
+        for &c in &touched {
+            hits[c as usize] = 0;
+            moved_to[c as usize] = u16::MAX;
+        }
+        touched.clear();
+    }
+    (classes, count)
+}
+
+/// The raw table of `hir`'s automaton (state 0 the start, `DEAD` where no
+/// position continues, call markers still as bytes): `(classes, stride,
+/// transitions, accepting)`. `None` when the expression is not supported
+/// here (look-around, too many positions).
+#[allow(clippy::type_complexity)]
+pub(crate) fn table(
+    hir: &Hir,
+    limits: &DfaLimits,
+) -> Option<Result<([u8; 256], usize, Vec<u32>, Vec<bool>), CompileError>> {
+    let mut pos = Positions { label: vec![ByteSet::EMPTY], follow: vec![Vec::new()], follow_entries: 0 };
+    let root = pos.visit(hir)?;
+    let n = pos.label.len();
+    let mut is_last = vec![false; n];
+    for &p in &root.last {
+        is_last[p as usize] = true;
+    }
+    pos.follow[0] = root.first;
+    for f in &mut pos.follow {
+        f.sort_unstable();
+        f.dedup();
+    }
+    let distinct: FxHashSet<ByteSet> = pos.label[1..].iter().copied().collect();
+    let (classes, stride) = byte_classes(&distinct);
+    // The classes each position reads, shared between equal labels.
+    let mut lists: Vec<Vec<u8>> = Vec::new();
+    let mut list_of: FxHashMap<ByteSet, u32> = FxHashMap::default();
+    let class_list: Vec<u32> = pos
+        .label
+        .iter()
+        .map(|label| {
+            *list_of.entry(*label).or_insert_with(|| {
+                let mut l: Vec<u8> = label.iter().map(|b| classes[b as usize]).collect();
+                l.sort_unstable();
+                l.dedup();
+                lists.push(l);
+                lists.len() as u32 - 1
+            })
+        })
+        .collect();
+    Some(subsets(&pos.follow, &is_last, &class_list, &lists, classes, stride, root.nullable, limits))
+}
+
+/// Marks the key of an accepting state (after the sorted positions).
+const ACCEPTS: u32 = u32::MAX;
+
+/// The subset construction over `follow` sets.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn subsets(
+    follow: &[Vec<u32>],
+    is_last: &[bool],
+    class_list: &[u32],
+    lists: &[Vec<u8>],
+    classes: [u8; 256],
+    stride: usize,
+    start_accepts: bool,
+    limits: &DfaLimits,
+) -> Result<([u8; 256], usize, Vec<u32>, Vec<bool>), CompileError> {
+    let mut ids: FxHashMap<Box<[u32]>, u32> = FxHashMap::default();
+    let mut keys: Vec<Box<[u32]>> = Vec::new();
+    let mut start: Vec<u32> = follow[0].clone();
+    if start_accepts {
+        start.push(ACCEPTS);
+    }
+    let start: Box<[u32]> = start.into();
+    ids.insert(start.clone(), 0);
+    keys.push(start);
+    let mut trans: Vec<u32> = Vec::new();
+    let mut accepting: Vec<bool> = Vec::new();
+    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); stride];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut mark = vec![0u32; follow.len()];
+    let mut stamp = 0u32;
+    let mut next: Vec<u32> = Vec::new();
+    let mut key_bytes = 0usize;
+    let mut i = 0;
+    while i < keys.len() {
+        if i % 1024 == 1023 {
+            limits::check_time()?;
+        }
+        // A key is not needed once its row is built (`ids` keeps its own copy).
+        let key = std::mem::take(&mut keys[i]);
+        let accepts = key.last() == Some(&ACCEPTS);
+        let here = if accepts { &key[..key.len() - 1] } else { &key[..] };
+        accepting.push(accepts);
+        for &q in here {
+            for &c in &lists[class_list[q as usize] as usize] {
+                let b = &mut buckets[c as usize];
+                if b.is_empty() {
+                    touched.push(c as usize);
+                }
+                b.push(q);
+            }
+        }
+        let row = trans.len();
+        trans.resize(row + stride, DEAD);
+        for &c in &touched {
+            stamp = stamp.wrapping_add(1);
+            if stamp == 0 {
+                mark.fill(0);
+                stamp = 1;
+            }
+            next.clear();
+            let mut ends = false;
+            for &q in &buckets[c] {
+                ends |= is_last[q as usize];
+                for &r in &follow[q as usize] {
+                    if mark[r as usize] != stamp {
+                        mark[r as usize] = stamp;
+                        next.push(r);
+                    }
+                }
+            }
+            buckets[c].clear();
+            if next.is_empty() && !ends {
+                continue;
+            }
+            next.sort_unstable();
+            if ends {
+                next.push(ACCEPTS);
+            }
+            let id = match ids.get(next.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let id = keys.len() as u32;
+                    if keys.len() >= limits.max_states {
+                        let detail = format!("automaton states: more than {}", limits.max_states);
+                        return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+                    }
+                    key_bytes += next.len() * 8 + stride * 4;
+                    if key_bytes > limits.determinize_bytes {
+                        let detail =
+                            format!("regular expression automaton: more than {} bytes", limits.determinize_bytes);
+                        return Err(limits::exceeded(Limit::AutomatonBytes, limits.determinize_bytes, detail));
+                    }
+                    let k: Box<[u32]> = next.as_slice().into();
+                    ids.insert(k.clone(), id);
+                    keys.push(k);
+                    id
+                }
+            };
+            trans[row + c] = id;
+        }
+        touched.clear();
+        i += 1;
+    }
+    Ok((classes, stride, trans, accepting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dfa::ByteDfa;
+
+    fn parse(re: &str) -> Hir {
+        regex_syntax::ParserBuilder::new().utf8(false).build().parse(re).unwrap()
+    }
+
+    fn same_as_nfa(hir: &Hir) {
+        let limits = DfaLimits::default();
+        let ours = ByteDfa::from_hir(hir, &limits);
+        let reference = ByteDfa::from_hir_via_nfa(hir, &limits);
+        match (ours, reference) {
+            (Ok(a), Ok(b)) => assert!(a.equivalent(&b), "{hir}: {} vs {} states", a.num_states(), b.num_states()),
+            (Err(CompileError::Empty), Err(CompileError::Empty)) => {}
+            (a, b) => panic!("{hir}: {a:?} vs {b:?}"),
+        }
+    }
+
+    #[test]
+    fn position_automata_equal_the_nfa_path() {
+        for re in [
+            "",
+            "a",
+            "abc|abd|a",
+            "(a|)*b",
+            "(a*)*b*",
+            "(ab|a)(bc|c)",
+            "x{0,0}y",
+            "x{3}",
+            "x{2,5}",
+            "(xy?){2,}",
+            "[a-c]{0,7}d",
+            "(?s:.)*",
+            "(?-u:[\\x00-\\xFF])*",
+            "[^\"\\\\\\x00-\\x1F]*",
+            "\\S+(\\s+\\S+){0,3}",
+            "\\p{L}{1,3}",
+            "[\\u{80}-\\u{10FFFF}]",
+            "\"(?:[^\"\\\\]|\\\\.){0,12}\"",
+            "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?",
+            "(?-u:\\xFF\\x00\\x05)(?-u:\\xFF\\x00\\x06)?,",
+            "[a&&b]",
+            "a[a&&b]|c",
+            "(\\[(?-u:\\xFF\\x00\\x01)(,(?-u:\\xFF\\x00\\x01))*\\])?",
+        ] {
+            same_as_nfa(&parse(re));
+        }
+    }
+
+    #[test]
+    fn random_expressions_equal_the_nfa_path() {
+        // A small deterministic generator of nested expressions over a few bytes.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        fn gen(depth: u32, rand: &mut dyn FnMut(u64) -> u64) -> String {
+            let leaf = ["a", "b", "ab", "[ab]", "[b-d]", "é", "[^a]", "(?-u:\\xFF)"];
+            if depth == 0 {
+                return leaf[rand(leaf.len() as u64) as usize].to_string();
+            }
+            match rand(7) {
+                0 | 1 => format!("{}{}", gen(depth - 1, rand), gen(depth - 1, rand)),
+                2 | 3 => format!("(?:{}|{})", gen(depth - 1, rand), gen(depth - 1, rand)),
+                4 => format!("(?:{})*", gen(depth - 1, rand)),
+                5 => {
+                    let min = rand(3);
+                    format!("(?:{}){{{min},{}}}", gen(depth - 1, rand), min + rand(3))
+                }
+                _ => format!("(?:{})?", gen(depth - 1, rand)),
+            }
+        }
+        for _ in 0..400 {
+            let re = gen(4, &mut rand);
+            same_as_nfa(&parse(&re));
+        }
+    }
+
+    #[test]
+    fn look_around_takes_the_nfa_path() {
+        assert!(table(&parse("a\\b"), &DfaLimits::default()).is_none());
+        same_as_nfa(&parse("(?-u:\\b)a"));
+    }
+
+    #[test]
+    fn byte_classes_split_exactly_by_membership() {
+        let mut state = 7u64;
+        let mut rand = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        for _ in 0..50 {
+            let mut labels = FxHashSet::default();
+            for _ in 0..rand(12) + 1 {
+                let mut s = ByteSet::EMPTY;
+                for _ in 0..rand(4) + 1 {
+                    let lo = rand(256) as u8;
+                    let hi = lo.saturating_add(rand(40) as u8);
+                    s.add_range(lo, hi);
+                }
+                labels.insert(s);
+            }
+            let (classes, count) = byte_classes(&labels);
+            let member: Vec<Vec<bool>> =
+                (0..=255u8).map(|b| labels.iter().map(|l| l.iter().any(|x| x == b)).collect()).collect();
+            let mut seen = FxHashSet::default();
+            for a in 0..256 {
+                seen.insert(classes[a]);
+                for b in 0..256 {
+                    assert_eq!(classes[a] == classes[b], member[a] == member[b], "{a} {b}");
+                }
+            }
+            assert_eq!(seen.len(), count);
+        }
+    }
+}
