@@ -20,10 +20,18 @@ use regex_syntax::hir::Hir;
 use crate::error::CompileError;
 use crate::limits::{self, Limit};
 
-/// `SLUICEGATE_CHECK_AUTOMATA=1`: build every automaton both ways and
-/// panic if they differ (a debugging aid for the position automata).
-static CHECK_AUTOMATA: std::sync::LazyLock<bool> =
-    std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_CHECK_AUTOMATA").is_some_and(|v| v == "1"));
+/// `SLUICEGATE_CHECK_AUTOMATA=1` (or [`set_check_automata`]): build every
+/// automaton both ways and panic if they differ (a check of the position
+/// automata against `regex-automata`'s determiniser).
+static CHECK_AUTOMATA: std::sync::LazyLock<std::sync::atomic::AtomicBool> = std::sync::LazyLock::new(|| {
+    std::sync::atomic::AtomicBool::new(std::env::var_os("SLUICEGATE_CHECK_AUTOMATA").is_some_and(|v| v == "1"))
+});
+
+/// Turn the check of every automaton against the NFA path on or off (tests).
+#[doc(hidden)]
+pub fn set_check_automata(on: bool) {
+    CHECK_AUTOMATA.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// The state id meaning "no continuation is possible".
 pub const DEAD: u32 = u32::MAX;
@@ -146,7 +154,7 @@ impl ByteDfa {
         let (classes, stride, raw_trans, accepting) = table?;
         let mut dfa = ByteDfa::from_table(classes, stride, raw_trans, accepting)?;
         dfa.extract_calls();
-        if *CHECK_AUTOMATA {
+        if CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
             let reference = Self::from_hir_via_nfa(hir, limits)?;
             assert!(dfa.equivalent(&reference), "position automaton differs from the NFA's for {hir}");
         }
