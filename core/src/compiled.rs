@@ -555,7 +555,7 @@ impl CompiledGrammar {
 /// property-name difference or one member shape many times). Rules with
 /// calls keep their own entries, whose exits may lie in other rules.
 fn twin_rules(rules: &[CompiledRule]) -> Vec<u32> {
-    let mut first: HashMap<(&ByteDfa, bool), u32> = HashMap::new();
+    let mut first: rustc_hash::FxHashMap<(&ByteDfa, bool), u32> = Default::default();
     let mut twin = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         if r.dfa.has_calls() {

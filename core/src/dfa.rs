@@ -79,18 +79,32 @@ fn co_reachable<'a>(
     successors: impl Fn(usize) -> &'a [u32],
 ) -> Result<(Vec<bool>, Vec<u32>, u32), CompileError> {
     let n = accepting.len();
-    let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+    // Predecessor lists in one array (`preds[start[t]..start[t + 1]]`).
+    let mut start = vec![0u32; n + 1];
     for s in 0..n {
         for &t in successors(s) {
             if t != DEAD {
-                preds[t as usize].push(s as u32);
+                start[t as usize + 1] += 1;
+            }
+        }
+    }
+    for t in 0..n {
+        start[t + 1] += start[t];
+    }
+    let mut fill = start.clone();
+    let mut preds = vec![0u32; start[n] as usize];
+    for s in 0..n {
+        for &t in successors(s) {
+            if t != DEAD {
+                preds[fill[t as usize] as usize] = s as u32;
+                fill[t as usize] += 1;
             }
         }
     }
     let mut live = accepting.to_vec();
     let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
     while let Some(s) = queue.pop() {
-        for &p in &preds[s as usize] {
+        for &p in &preds[start[s as usize] as usize..start[s as usize + 1] as usize] {
             if !live[p as usize] {
                 live[p as usize] = true;
                 queue.push(p);

@@ -117,24 +117,27 @@ impl Positions {
         Some(Summary { nullable: a.nullable && b.nullable, first, last })
     }
 
-    /// A chain of single-byte-set positions.
-    fn chain(&mut self, labels: impl IntoIterator<Item = ByteSet>) -> Option<Summary> {
-        let mut out = Summary::empty();
-        for label in labels {
-            let p = self.position(label)?;
-            out = self.seq(out, Summary { nullable: false, first: vec![p], last: vec![p] })?;
-        }
-        Some(out)
-    }
-
     fn visit(&mut self, hir: &Hir) -> Option<Summary> {
         match hir.kind() {
             HirKind::Empty => Some(Summary::empty()),
-            HirKind::Literal(lit) => self.chain(lit.0.iter().map(|&b| {
-                let mut s = ByteSet::EMPTY;
-                s.add_range(b, b);
-                s
-            })),
+            HirKind::Literal(lit) => {
+                let mut prev = None;
+                let mut first = Vec::new();
+                for &b in lit.0.iter() {
+                    let mut label = ByteSet::EMPTY;
+                    label.add_range(b, b);
+                    let p = self.position(label)?;
+                    match prev {
+                        None => first.push(p),
+                        Some(q) => self.follow[q as usize].push(p),
+                    }
+                    prev = Some(p);
+                }
+                Some(match prev {
+                    None => Summary::empty(),
+                    Some(p) => Summary { nullable: false, first, last: vec![p] },
+                })
+            }
             HirKind::Class(Class::Bytes(c)) => {
                 let mut s = ByteSet::EMPTY;
                 for r in c.ranges() {
@@ -143,7 +146,8 @@ impl Positions {
                 if s == ByteSet::EMPTY {
                     return Some(Summary { nullable: false, first: Vec::new(), last: Vec::new() });
                 }
-                self.chain([s])
+                let p = self.position(s)?;
+                Some(Summary { nullable: false, first: vec![p], last: vec![p] })
             }
             HirKind::Class(Class::Unicode(c)) => {
                 // The UTF-8 forms of the class, with equal suffixes shared

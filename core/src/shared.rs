@@ -7,18 +7,17 @@
 //! several documents copy). Each rule's automaton is therefore looked up
 //! here by its expression before it is built, and stored after.
 //!
-//! The key is the expression itself: a hash of its printed form selects a
+//! The key is the expression itself: a structural hash of it selects a
 //! bucket, and the stored [`Hir`] is compared for equality, so a hit is
 //! always the automaton of an equal expression. Entries are immutable
 //! (`Arc<ByteDfa>`), evicted oldest first once their tables pass the byte
 //! budget ([`set_shared_automata_bytes`]; 0 turns the cache off).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use regex_syntax::hir::Hir;
+use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::dfa::{ByteDfa, DfaLimits};
 use crate::error::CompileError;
@@ -77,18 +76,62 @@ pub fn shared_automata_bytes() -> usize {
     shared().bytes
 }
 
-/// A hash of the printed expression, written straight into the hasher.
+/// A structural hash of the expression (every node kind, literal byte,
+/// class range and repetition bound). Printing the expression and hashing
+/// the text, as before, cost as much as building a small automaton.
 fn key(hir: &Hir) -> u64 {
-    struct HashWriter(DefaultHasher);
-    impl Write for HashWriter {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.write(s.as_bytes());
-            Ok(())
+    fn visit(h: &Hir, st: &mut rustc_hash::FxHasher) {
+        match h.kind() {
+            HirKind::Empty => st.write_u8(0),
+            HirKind::Literal(l) => {
+                st.write_u8(1);
+                st.write(&l.0);
+                st.write_usize(l.0.len());
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                st.write_u8(2);
+                for r in c.ranges() {
+                    st.write_u32(r.start() as u32);
+                    st.write_u32(r.end() as u32);
+                }
+                st.write_usize(c.ranges().len());
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                st.write_u8(3);
+                for r in c.ranges() {
+                    st.write_u8(r.start());
+                    st.write_u8(r.end());
+                }
+                st.write_usize(c.ranges().len());
+            }
+            HirKind::Look(l) => {
+                st.write_u8(4);
+                st.write_u32(l.as_repr());
+            }
+            HirKind::Repetition(r) => {
+                st.write_u8(5);
+                st.write_u32(r.min);
+                st.write_u32(r.max.map_or(u32::MAX, |m| m));
+                st.write_u8(r.max.is_some() as u8);
+                st.write_u8(r.greedy as u8);
+                visit(&r.sub, st);
+            }
+            HirKind::Capture(c) => {
+                st.write_u8(6);
+                visit(&c.sub, st);
+            }
+            HirKind::Concat(xs) | HirKind::Alternation(xs) => {
+                st.write_u8(if matches!(h.kind(), HirKind::Concat(_)) { 7 } else { 8 });
+                st.write_usize(xs.len());
+                for x in xs {
+                    visit(x, st);
+                }
+            }
         }
     }
-    let mut w = HashWriter(DefaultHasher::new());
-    let _ = write!(w, "{hir}");
-    w.0.finish()
+    let mut st = rustc_hash::FxHasher::default();
+    visit(hir, &mut st);
+    st.finish()
 }
 
 impl Shared {
