@@ -76,8 +76,9 @@ pub struct RuleSummary {
 /// What one automaton state allows, independently of the stack below it.
 #[derive(Debug)]
 pub(crate) struct StateEntry {
-    /// Tokens whose bytes all step inside the state's own rule automaton.
-    pub tokens: Box<[u32]>,
+    /// Tokens whose bytes all step inside the state's own rule automaton
+    /// (shared with twin states and with other constraints: `futures`).
+    pub tokens: Arc<[u32]>,
     /// Trie nodes (below the root) where the walk reaches a state with calls
     /// or a returning state: `(node, global_state, has_calls)`. Tokens
     /// through such nodes may also be allowed by way of the stack.
@@ -319,7 +320,7 @@ impl CompiledGrammar {
                 }
             }
             None => {
-                let entry = Arc::new(self.compute_entry(g, stack));
+                let entry = Arc::new(self.shared_entry(g, stack).unwrap_or_else(|| self.compute_entry(g, stack)));
                 let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
                 (entry, bytes)
             }
@@ -343,6 +344,40 @@ impl CompiledGrammar {
             let shift = self.base[r] - self.base[t];
             (g - shift, shift)
         })
+    }
+
+    /// The entry of `g` from the vocabulary's shared entries, computing and
+    /// sharing it on a miss; `None` when `g`'s future is not shareable (calls
+    /// reachable, or too many states).
+    fn shared_entry(&self, g: u32, stack: &mut Vec<u32>) -> Option<StateEntry> {
+        let (dfa, s, base) = self.local(g);
+        if dfa.has_calls() {
+            return None;
+        }
+        let (mut key, order) = dfa.future(s, crate::futures::MAX_FUTURE_STATES)?;
+        key.push(self.returns_matter(g) as u32);
+        let store = self.vocab.futures();
+        let exits_of = |shared: &crate::futures::SharedEntry| {
+            shared.exits.iter().map(|&(node, k)| (node, base + order[k as usize], false)).collect()
+        };
+        if let Some(shared) = store.get(&key) {
+            return Some(StateEntry {
+                tokens: Arc::clone(&shared.tokens),
+                exits: exits_of(&shared),
+                overflowed: false,
+            });
+        }
+        let entry = self.compute_entry(g, stack);
+        let exits = entry
+            .exits
+            .iter()
+            .map(|&(node, d, _)| {
+                let k = order.iter().position(|&o| o == d - base).expect("exits stay in the future's states");
+                (node, k as u32)
+            })
+            .collect();
+        store.insert(key, Arc::new(crate::futures::SharedEntry { tokens: Arc::clone(&entry.tokens), exits }));
+        Some(entry)
     }
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
@@ -399,7 +434,7 @@ impl CompiledGrammar {
         }
         exits.sort_unstable();
         exits.dedup();
-        StateEntry { tokens, exits, overflowed: local.overflowed }
+        StateEntry { tokens: tokens.into(), exits, overflowed: local.overflowed }
     }
 
     /// Whether returning from `g`'s rule can happen (some call enters it).

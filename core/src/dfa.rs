@@ -542,6 +542,71 @@ impl ByteDfa {
         true
     }
 
+    /// A description of what this automaton accepts from `state`, equal for
+    /// two states (of any automata) whose reachable parts are the same up
+    /// to state numbering: the reachable states in breadth-first order, each
+    /// with its acceptance and its transitions as byte ranges to order
+    /// indices. Returns the description and the order (index → state).
+    /// `None` when more than `max_states` states are reachable or one of
+    /// them has calls (the future then depends on other rules).
+    pub(crate) fn future(&self, state: u32, max_states: usize) -> Option<(Vec<u32>, Vec<u32>)> {
+        // Runs of bytes with the same class.
+        let mut runs: Vec<(u8, u8, u8)> = Vec::new();
+        for b in 0..=255u8 {
+            let c = self.classes[b as usize];
+            match runs.last_mut() {
+                Some(r) if r.2 == c => r.1 = b,
+                _ => runs.push((b, b, c)),
+            }
+        }
+        let mut order = vec![state];
+        let mut key = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let s = order[i];
+            if !self.calls(s).is_empty() {
+                return None;
+            }
+            key.push(u32::MAX - self.accepting[s as usize] as u32);
+            let mut open: Option<(u8, u8, u32)> = None;
+            for &(lo, hi, c) in &runs {
+                let t = self.trans[s as usize * self.stride + c as usize];
+                let target = if t == DEAD {
+                    DEAD
+                } else {
+                    match order.iter().position(|&o| o == t) {
+                        Some(k) => k as u32,
+                        None => {
+                            if order.len() == max_states {
+                                return None;
+                            }
+                            order.push(t);
+                            order.len() as u32 - 1
+                        }
+                    }
+                };
+                match &mut open {
+                    Some(r) if r.2 == target => r.1 = hi,
+                    _ => {
+                        if let Some((a, b, t)) = open.take() {
+                            if t != DEAD {
+                                key.extend([a as u32, b as u32, t]);
+                            }
+                        }
+                        open = Some((lo, hi, target));
+                    }
+                }
+            }
+            if let Some((a, b, t)) = open {
+                if t != DEAD {
+                    key.extend([a as u32, b as u32, t]);
+                }
+            }
+            i += 1;
+        }
+        Some((key, order))
+    }
+
     /// The start state.
     #[inline]
     pub fn start(&self) -> u32 {

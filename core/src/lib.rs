@@ -49,6 +49,7 @@ mod calls;
 pub mod compiled;
 pub mod dfa;
 pub mod error;
+mod futures;
 mod glushkov;
 #[cfg(feature = "hf")]
 pub mod hf;

@@ -81,6 +81,9 @@ pub struct Vocabulary {
     /// Token slices for free-text lexemes, computed on first use (they
     /// depend on the trie and the mask width, so changing either resets them).
     slices: OnceLock<Arc<Slices>>,
+    /// Per-state entries shared by the constraints compiled for this
+    /// vocabulary (`futures`); a copy that changes tokens gets a new store.
+    futures: Arc<crate::futures::FutureEntries>,
 }
 
 /// Names that tokenizers use for end-of-sequence / end-of-turn tokens.
@@ -170,6 +173,7 @@ impl Vocabulary {
             mask_width: width,
             trie: TokenTrie::default(),
             slices: OnceLock::new(),
+            futures: Default::default(),
             report: LoadReport {
                 tokens: n_ids,
                 text_tokens,
@@ -198,6 +202,7 @@ impl Vocabulary {
         self.eos = eos;
         self.trie = TokenTrie::build(&self);
         self.slices = OnceLock::new();
+        self.futures = Default::default();
         Ok(self)
     }
 
@@ -214,6 +219,7 @@ impl Vocabulary {
         self.kinds.resize(width, TokenKind::Unusable);
         self.mask_width = width;
         self.slices = OnceLock::new();
+        self.futures = Default::default();
         Ok(self)
     }
 
@@ -273,6 +279,11 @@ impl Vocabulary {
     /// A few walks of the token trie (milliseconds at 128k tokens), once.
     pub fn prepare_masks(&self) {
         self.slices();
+    }
+
+    /// The entries shared by the constraints compiled for this vocabulary.
+    pub(crate) fn futures(&self) -> &crate::futures::FutureEntries {
+        &self.futures
     }
 
     /// The token slices of this vocabulary (built on the first call: a few trie walks).

@@ -1,0 +1,59 @@
+//! Per-state entries are shared across the constraints compiled for one
+//! vocabulary (`core::futures`): a state whose future another constraint
+//! has already seen takes that entry. Masks must be the same bit for bit as
+//! with a vocabulary whose store is empty, along random walks through
+//! schemas that share string, number and enum tails.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sluicegate_core::{CompileOptions, Vocabulary};
+use sluicegate_grammars::json::JsonSchemaOptions;
+use sluicegate_grammars::{compile, Constraint};
+use sluicegate_tests::generate::Rng;
+use sluicegate_tests::{bit, load};
+
+fn fresh(v: &Vocabulary) -> Arc<Vocabulary> {
+    // A copy with its own (empty) store of shared entries.
+    Arc::new(v.clone().with_mask_width(v.mask_width()).unwrap())
+}
+
+#[test]
+fn shared_entries_give_the_masks_of_fresh_ones() {
+    let llama = load("llama3_1");
+    let shared = fresh(&llama.vocab);
+    let schemas = [
+        json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name"]}),
+        json!({"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "string", "maxLength": 5}}}),
+        json!({"type": "array", "items": {"type": "string"}}),
+        json!({"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "n": {"type": "number"}}}),
+        json!({"type": "object", "properties": {"level": {"enum": ["LOW", "HIGH"]}, "note": {"type": "string"}}, "required": ["level"]}),
+        json!({"type": "object", "additionalProperties": {"type": "integer"}}),
+        json!({"anyOf": [{"type": "string"}, {"type": "object", "properties": {"name": {"type": "string"}}}]}),
+    ];
+    let mut rng = Rng(7);
+    let mut steps = 0;
+    for round in 0..3 {
+        for schema in &schemas {
+            let c = Constraint::JsonSchema(schema.clone(), JsonSchemaOptions::default());
+            let a = compile(&c, shared.clone(), &CompileOptions::default()).unwrap();
+            let b = compile(&c, fresh(&llama.vocab), &CompileOptions::default()).unwrap();
+            let (mut ma, mut mb) = (a.matcher(), b.matcher());
+            for _ in 0..40 {
+                let (x, y) = (ma.compute_mask_vec(), mb.compute_mask_vec());
+                assert_eq!(x, y, "{schema} round {round} after {:?}", ma.num_steps());
+                steps += 1;
+                let allowed: Vec<u32> = (0..llama.vocab.mask_width() as u32)
+                    .filter(|&t| bit(&x, t) && !llama.vocab.eos_tokens().contains(&t))
+                    .collect();
+                if allowed.is_empty() {
+                    break;
+                }
+                let t = allowed[rng.below(allowed.len())];
+                ma.consume_token(t).unwrap();
+                mb.consume_token(t).unwrap();
+            }
+        }
+    }
+    assert!(steps > 300, "{steps} masks compared");
+}
