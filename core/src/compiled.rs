@@ -457,20 +457,59 @@ impl CompiledGrammar {
         stacks: &mut Stacks,
         exits: &mut Vec<(u32, u32, bool)>,
     ) {
+        let mut first = Vec::new();
+        self.leave(seed, &mut first, stacks);
+        self.walk_below(node, &first, None, out, levels, stacks, exits);
+    }
+
+    /// The bytes on which some configuration of `set` can step.
+    fn first_bytes(&self, set: &[Config]) -> [u64; 4] {
+        let mut bytes = [0u64; 4];
+        for c in set {
+            for b in 0..=255u8 {
+                if self.next_byte(c.top, b) != DEAD {
+                    bytes[(b >> 6) as usize] |= 1 << (b & 63);
+                }
+            }
+        }
+        bytes
+    }
+
+    /// The closed set right after `seed` leaves its automaton (a call or a
+    /// return), without `seed` itself, in `first`.
+    fn leave(&self, seed: Config, first: &mut Vec<Config>, stacks: &mut Stacks) {
+        first.clear();
+        first.push(seed);
+        self.close(first, stacks);
+        first.retain(|c| *c != seed);
+    }
+
+    /// Mark the tokens below `node` reachable by following bytes from the
+    /// closed set `first` (see [`Self::walk_subtree`]). `first_bytes`, when
+    /// given, holds the bytes `first` can step on: other children of `node`
+    /// are skipped without stepping the set.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_below(
+        &self,
+        node: usize,
+        first: &[Config],
+        first_bytes: Option<&[u64; 4]>,
+        out: &mut [u32],
+        levels: &mut Vec<Vec<Config>>,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        if first.is_empty() {
+            return;
+        }
         let trie = self.vocab.trie();
         let base_depth = trie.depth(node);
         let max = trie.max_depth() - base_depth + 1;
         if levels.len() < max + 1 {
             levels.resize_with(max + 1, Vec::new);
         }
-        let first = &mut levels[0];
-        first.clear();
-        first.push(seed);
-        self.close(first, stacks);
-        first.retain(|c| *c != seed);
-        if first.is_empty() {
-            return;
-        }
+        levels[0].clear();
+        levels[0].extend_from_slice(first);
         // Leaving may itself end on the bottom frame, ready to return (a call
         // to a rule that accepts the empty string, at the end of this rule).
         for c in first.iter() {
@@ -482,9 +521,14 @@ impl CompiledGrammar {
         let mut i = node + 1;
         while i < end {
             let d = trie.depth(i) - base_depth;
+            let b = trie.byte(i);
+            if d == 1 && first_bytes.is_some_and(|f| f[(b >> 6) as usize] >> (b & 63) & 1 == 0) {
+                i = trie.skip(i);
+                continue;
+            }
             let (lower, upper) = levels.split_at_mut(d);
             let next = &mut upper[0];
-            self.step(&lower[d - 1], trie.byte(i), next, stacks);
+            self.step(&lower[d - 1], b, next, stacks);
             if next.is_empty() {
                 i = trie.skip(i);
                 continue;
@@ -516,10 +560,8 @@ impl CompiledGrammar {
                     *o |= *t;
                 }
             }
-            if c.below != ROOT {
-                for &(node, d, _) in &entry.exits {
-                    self.walk_exit(node as usize, Config { top: d, below: c.below }, out, scratch);
-                }
+            if c.below != ROOT && !entry.exits.is_empty() {
+                self.walk_exits(&entry.exits, c.below, out, scratch);
             }
         }
         if self.set_accepting(set) {
@@ -529,11 +571,38 @@ impl CompiledGrammar {
         }
     }
 
-    /// Mark the tokens below `node` that return from `seed`'s rule into the
-    /// real stack (a mask-time walk; the subtrees after a rule's end are small).
-    fn walk_exit(&self, node: usize, seed: Config, out: &mut [u32], scratch: &mut Scratch) {
-        self.walk_subtree(node, seed, out, &mut scratch.levels, &mut scratch.stacks, &mut scratch.ignored);
-        scratch.ignored.clear();
+    /// Mark the tokens below each exit node that return from its state's
+    /// rule into the real stack `below` (a mask-time walk; the subtrees after
+    /// a rule's end are small). Exits share few returning states (a string
+    /// body has one, at its closing quote, and tens of exit nodes), so the
+    /// set after each return is computed once.
+    fn walk_exits(&self, exits: &[(u32, u32, bool)], below: u32, out: &mut [u32], scratch: &mut Scratch) {
+        let mut firsts = std::mem::take(&mut scratch.firsts);
+        for &(node, d, _) in exits {
+            let k = match firsts.iter().position(|(top, _, _)| *top == d) {
+                Some(k) => k,
+                None => {
+                    let mut first = Vec::new();
+                    self.leave(Config { top: d, below }, &mut first, &mut scratch.stacks);
+                    let bytes = self.first_bytes(&first);
+                    firsts.push((d, first, bytes));
+                    firsts.len() - 1
+                }
+            };
+            let (_, first, bytes) = &firsts[k];
+            self.walk_below(
+                node as usize,
+                first,
+                Some(bytes),
+                out,
+                &mut scratch.levels,
+                &mut scratch.stacks,
+                &mut scratch.ignored,
+            );
+            scratch.ignored.clear();
+        }
+        firsts.clear();
+        scratch.firsts = firsts;
     }
 
     fn check_left_recursion(&self) -> Result<(), CompileError> {
@@ -609,6 +678,8 @@ pub(crate) struct Scratch {
     pub levels: Vec<Vec<Config>>,
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
+    /// The closed sets after each returning state of the exits of one configuration.
+    pub firsts: Vec<(u32, Vec<Config>, [u64; 4])>,
 }
 
 // ---- rule construction -----------------------------------------------------------------
