@@ -183,6 +183,9 @@ struct SampleArgs {
 
 fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench::maskbench::Case>), String> {
     let vocab = Arc::new(Vocabulary::from_hf_file(&c.tokenizer).map_err(|e| e.to_string())?);
+    // Per-vocabulary tables are built at load, as the Python `Tokenizer` and
+    // the llama.cpp backend do, not inside the first schema's masks.
+    vocab.prepare_masks();
     let tok = sluicegate_bench::feed::hf_tokenizer(&c.tokenizer)?;
     let cases = sluicegate_bench::maskbench::load(std::path::Path::new(&c.data), &tok, c.every, c.limit, &c.only)?;
     eprintln!("{} schemas, {} instances", cases.len(), cases.iter().map(|c| c.tests.len()).sum::<usize>());

@@ -139,6 +139,13 @@ impl Slice {
                         return false;
                     }
                     if depth + 1 < self.max_len && seen.insert((own_next, their_next)) {
+                        // An automaton that tracks many things at once (a
+                        // pattern counted to a length) can meet so many pairs
+                        // that the search costs more than the trie walk it
+                        // would save: give up, the walk is exact anyway.
+                        if seen.len() > MAX_PAIRS {
+                            return false;
+                        }
                         next.push((own_next, their_next));
                     }
                 }
@@ -152,6 +159,10 @@ impl Slice {
         true
     }
 }
+
+/// Most pairs of states a coverage search visits (a free string body takes
+/// tens, a string counted to a length a few hundred).
+const MAX_PAIRS: usize = 4096;
 
 /// A multiplicative hash for pairs of state ids: the search inserts a pair
 /// per automaton transition it follows, and SipHash was most of its cost.

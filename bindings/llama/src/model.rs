@@ -313,5 +313,9 @@ fn read_vocabulary(model: &LlamaModel) -> Result<Vocabulary> {
         let kind = if kind == TokenKind::Text && bytes.is_empty() { TokenKind::Unusable } else { kind };
         entries.push(TokenEntry { id: id as u32, bytes, kind });
     }
-    Vocabulary::from_tokens(entries, &eos, Some(n as usize)).map_err(|e| Error::Vocabulary(e.to_string()))
+    let vocab =
+        Vocabulary::from_tokens(entries, &eos, Some(n as usize)).map_err(|e| Error::Vocabulary(e.to_string()))?;
+    // Per-vocabulary mask tables now, so the first masks of the first request do not build them.
+    vocab.prepare_masks();
+    Ok(vocab)
 }

@@ -29,6 +29,13 @@ fn hf_options(eos_token_ids: Option<Vec<u32>>, vocab_size: Option<usize>, verify
     HfLoadOptions { verify, mask_width: vocab_size, eos: eos_token_ids }
 }
 
+/// The vocabulary with its per-vocabulary mask tables built (token slices),
+/// so that the first masks of the first grammar do not pay for them.
+fn prepared(vocab: Vocabulary) -> Vocabulary {
+    vocab.prepare_masks();
+    vocab
+}
+
 impl Tokenizer {
     fn check_id(&self, id: u32) -> PyResult<()> {
         if id as usize >= self.vocab.mask_width() {
@@ -54,7 +61,7 @@ impl Tokenizer {
         verify: bool,
     ) -> PyResult<Self> {
         let opts = hf_options(eos_token_ids, vocab_size, verify);
-        let vocab = py.detach(|| Vocabulary::from_hf_file_with(&path, &opts)).map_err(vocab_error)?;
+        let vocab = py.detach(|| Vocabulary::from_hf_file_with(&path, &opts).map(prepared)).map_err(vocab_error)?;
         Ok(Tokenizer { vocab: Arc::new(vocab) })
     }
 
@@ -70,8 +77,9 @@ impl Tokenizer {
     ) -> PyResult<Self> {
         let opts = hf_options(eos_token_ids, vocab_size, verify);
         let raw = text.as_bytes().to_vec();
-        let vocab =
-            py.detach(|| Vocabulary::from_hf_bytes(&raw, "<tokenizer.json text>", &opts)).map_err(vocab_error)?;
+        let vocab = py
+            .detach(|| Vocabulary::from_hf_bytes(&raw, "<tokenizer.json text>", &opts).map(prepared))
+            .map_err(vocab_error)?;
         Ok(Tokenizer { vocab: Arc::new(vocab) })
     }
 
@@ -101,7 +109,7 @@ impl Tokenizer {
             bytes.map(|bytes| TokenEntry { id, bytes, kind })
         });
         let vocab = Vocabulary::from_tokens(entries, &eos_token_ids, vocab_size).map_err(vocab_error)?;
-        Ok(Tokenizer { vocab: Arc::new(vocab) })
+        Ok(Tokenizer { vocab: Arc::new(prepared(vocab)) })
     }
 
     /// Width of a mask row: the number of logits the model produces.
