@@ -747,7 +747,7 @@ impl<'g> RuleBuilder<'g> {
                         None => {
                             let mut path = vec![r];
                             let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
-                            crate::shared::automaton(&hir, b.limits).map_err(|e| (e, true))?
+                            crate::shared::automaton(hir, b.limits).map_err(|e| (e, true))?
                         }
                     }
                 }
@@ -911,8 +911,8 @@ impl<'g> RuleBuilder<'g> {
         let mut path = vec![r];
         let prefix = self.hir(prefix, &mut path, true)?;
         let rest = self.hir(rest, &mut path, true)?;
-        let a = crate::shared::automaton(&prefix, self.limits)?;
-        let b = crate::shared::automaton(&rest, self.limits)?;
+        let a = crate::shared::automaton(prefix, self.limits)?;
+        let b = crate::shared::automaton(rest, self.limits)?;
         Ok(ByteDfa::concat_disjoint(&a, &b))
     }
 
@@ -922,7 +922,7 @@ impl<'g> RuleBuilder<'g> {
             _ => {
                 let mut path = Vec::new();
                 let hir = self.hir(e, &mut path, false)?;
-                crate::shared::automaton(&hir, self.limits)
+                crate::shared::automaton(hir, self.limits)
             }
         }
     }

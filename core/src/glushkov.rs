@@ -339,15 +339,26 @@ fn subsets(
     start_accepts: bool,
     limits: &DfaLimits,
 ) -> Result<([u8; 256], usize, Vec<u32>, Vec<bool>), CompileError> {
-    let mut ids: FxHashMap<Box<[u32]>, u32> = FxHashMap::default();
-    let mut keys: Vec<Box<[u32]>> = Vec::new();
+    // Keys live in one arena (`arena[spans[id].0..spans[id].1]`); `first`
+    // maps a key's hash to the newest state with that hash and `older`
+    // chains the earlier ones, so a new state costs no allocation.
+    let mut arena: Vec<u32> = Vec::new();
+    let mut spans: Vec<(u32, u32)> = Vec::new();
+    let mut first: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut older: Vec<u32> = Vec::new();
+    let hash = |key: &[u32]| {
+        let mut h = rustc_hash::FxHasher::default();
+        std::hash::Hash::hash_slice(key, &mut h);
+        std::hash::Hasher::finish(&h)
+    };
     let mut start: Vec<u32> = follow[0].clone();
     if start_accepts {
         start.push(ACCEPTS);
     }
-    let start: Box<[u32]> = start.into();
-    ids.insert(start.clone(), 0);
-    keys.push(start);
+    arena.extend_from_slice(&start);
+    spans.push((0, arena.len() as u32));
+    first.insert(hash(&start), 0);
+    older.push(u32::MAX);
     let mut trans: Vec<u32> = Vec::new();
     let mut accepting: Vec<bool> = Vec::new();
     let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); stride];
@@ -355,16 +366,15 @@ fn subsets(
     let mut mark = vec![0u32; follow.len()];
     let mut stamp = 0u32;
     let mut next: Vec<u32> = Vec::new();
-    let mut key_bytes = 0usize;
     let mut i = 0;
-    while i < keys.len() {
+    while i < spans.len() {
         if i % 1024 == 1023 {
             limits::check_time()?;
         }
-        // A key is not needed once its row is built (`ids` keeps its own copy).
-        let key = std::mem::take(&mut keys[i]);
+        let (lo, hi) = spans[i];
+        let key = &arena[lo as usize..hi as usize];
         let accepts = key.last() == Some(&ACCEPTS);
-        let here = if accepts { &key[..key.len() - 1] } else { &key[..] };
+        let here = if accepts { &key[..key.len() - 1] } else { key };
         accepting.push(accepts);
         for &q in here {
             for &c in &lists[class_list[q as usize] as usize] {
@@ -402,25 +412,32 @@ fn subsets(
             if ends {
                 next.push(ACCEPTS);
             }
-            let id = match ids.get(next.as_slice()) {
-                Some(&id) => id,
-                None => {
-                    let id = keys.len() as u32;
-                    if keys.len() >= limits.max_states {
-                        let detail = format!("automaton states: more than {}", limits.max_states);
-                        return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
-                    }
-                    key_bytes += next.len() * 8 + stride * 4;
-                    if key_bytes > limits.determinize_bytes {
-                        let detail =
-                            format!("regular expression automaton: more than {} bytes", limits.determinize_bytes);
-                        return Err(limits::exceeded(Limit::AutomatonBytes, limits.determinize_bytes, detail));
-                    }
-                    let k: Box<[u32]> = next.as_slice().into();
-                    ids.insert(k.clone(), id);
-                    keys.push(k);
-                    id
+            let h = hash(&next);
+            let mut found = first.get(&h).copied().unwrap_or(u32::MAX);
+            while found != u32::MAX {
+                let (a, b) = spans[found as usize];
+                if arena[a as usize..b as usize] == next[..] {
+                    break;
                 }
+                found = older[found as usize];
+            }
+            let id = if found != u32::MAX {
+                found
+            } else {
+                let id = spans.len() as u32;
+                if spans.len() >= limits.max_states {
+                    let detail = format!("automaton states: more than {}", limits.max_states);
+                    return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
+                }
+                if (arena.len() + next.len()) * 4 + (spans.len() + 1) * stride * 4 > limits.determinize_bytes {
+                    let detail = format!("regular expression automaton: more than {} bytes", limits.determinize_bytes);
+                    return Err(limits::exceeded(Limit::AutomatonBytes, limits.determinize_bytes, detail));
+                }
+                let lo = arena.len() as u32;
+                arena.extend_from_slice(&next);
+                spans.push((lo, arena.len() as u32));
+                older.push(first.insert(h, id).unwrap_or(u32::MAX));
+                id
             };
             trans[row + c] = id;
         }

@@ -168,27 +168,27 @@ impl Shared {
 }
 
 /// The automaton of `hir`: a shared one built earlier from an equal
-/// expression, or a new one (then shared). Limits are those of a fresh
-/// build: a shared automaton larger than `limits` allows is rebuilt, which
-/// reports the limit.
-pub fn automaton(hir: &Hir, limits: &DfaLimits) -> Result<Arc<ByteDfa>, CompileError> {
-    let key = key(hir);
+/// expression, or a new one (then shared, keeping `hir` as its key). Limits
+/// are those of a fresh build: a shared automaton larger than `limits`
+/// allows is rebuilt, which reports the limit.
+pub fn automaton(hir: Hir, limits: &DfaLimits) -> Result<Arc<ByteDfa>, CompileError> {
+    let key = key(&hir);
     let found = {
         let s = shared();
         if s.limit == 0 {
             drop(s);
-            return ByteDfa::from_hir(hir, limits).map(Arc::new);
+            return ByteDfa::from_hir(&hir, limits).map(Arc::new);
         }
-        s.get(key, hir)
+        s.get(key, &hir)
     };
     if let Some(dfa) = found {
         if dfa.num_states() <= limits.max_states && dfa.table_bytes() <= limits.dfa_bytes {
             return Ok(dfa);
         }
     }
-    let dfa = Arc::new(ByteDfa::from_hir(hir, limits)?);
+    let dfa = Arc::new(ByteDfa::from_hir(&hir, limits)?);
     if dfa.num_states() >= MIN_SHARED_STATES {
-        shared().insert(key, hir.clone(), Arc::clone(&dfa));
+        shared().insert(key, hir, Arc::clone(&dfa));
     }
     Ok(dfa)
 }
@@ -204,14 +204,14 @@ mod tests {
     #[test]
     fn equal_expressions_share_one_automaton_and_others_do_not() {
         let limits = DfaLimits::default();
-        let a = automaton(&parse("[a-z]{3,40}@example"), &limits).unwrap();
-        let b = automaton(&parse("[a-z]{3,40}@example"), &limits).unwrap();
+        let a = automaton(parse("[a-z]{3,40}@example"), &limits).unwrap();
+        let b = automaton(parse("[a-z]{3,40}@example"), &limits).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        let c = automaton(&parse("[a-z]{3,41}@example"), &limits).unwrap();
+        let c = automaton(parse("[a-z]{3,41}@example"), &limits).unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
         assert_ne!(*a, *c);
         // A shared automaton over a caller's limit is rebuilt, so the limit is reported.
         let tight = DfaLimits { max_states: 10, ..DfaLimits::default() };
-        assert!(automaton(&parse("[a-z]{3,40}@example"), &tight).is_err());
+        assert!(automaton(parse("[a-z]{3,40}@example"), &tight).is_err());
     }
 }
