@@ -88,6 +88,13 @@ pub(crate) struct StateEntry {
     pub overflowed: bool,
 }
 
+/// Most states whose entries one trie walk computes together.
+const WALK_TOGETHER: usize = 8;
+
+/// A state's key among the shared entries and the order of its future's
+/// states ([`ByteDfa::future`]).
+type FutureKey = (Vec<u32>, Vec<u32>);
+
 /// An immutable compiled constraint, shared by all matchers and threads.
 ///
 /// # Cost
@@ -325,14 +332,118 @@ impl CompiledGrammar {
                 (entry, bytes)
             }
         };
+        self.keep(g, &entry, bytes);
+        entry
+    }
+
+    /// Cache `entry` as `g`'s, within the grammar's cache budget.
+    fn keep(&self, g: u32, entry: &Arc<StateEntry>, bytes: usize) {
+        let slot = &self.entries[g as usize];
         if self.cache_used.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.cache_limit {
-            if slot.set(Arc::clone(&entry)).is_err() {
+            if slot.set(Arc::clone(entry)).is_err() {
                 self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
             }
         } else {
             self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
         }
-        entry
+    }
+
+    /// Compute in one trie walk the entries of the states of `set` that
+    /// would each walk the whole trie: not cached, without a twin, not in
+    /// the shared entries, not covered by a token slice. A set holding
+    /// several such states (the branches of a `oneOf` over patterns, right
+    /// after the opening quote) otherwise walks the trie once per state,
+    /// a millisecond each on a 128k-token vocabulary.
+    fn prefetch_entries(&self, set: &[Config]) {
+        if self.cache_used.load(Ordering::Relaxed) >= self.cache_limit {
+            return; // entries are no longer kept: each is computed where used
+        }
+        let mut batch: Vec<(u32, Option<FutureKey>)> = Vec::new();
+        for c in set {
+            let g = c.top;
+            if self.entries[g as usize].get().is_some()
+                || self.twin_state(g).is_some()
+                || batch.iter().any(|(x, _)| *x == g)
+            {
+                continue;
+            }
+            let (dfa, s, _) = self.local(g);
+            let future = self.future_key(g);
+            if future.as_ref().is_some_and(|(key, _)| self.vocab.futures().get(key).is_some()) {
+                continue;
+            }
+            if self.vocab.slices().best_for(dfa, s).is_some() {
+                continue;
+            }
+            batch.push((g, future));
+        }
+        if batch.len() < 2 {
+            return;
+        }
+        for chunk in batch.chunks(WALK_TOGETHER) {
+            let states: Vec<u32> = chunk.iter().map(|(g, _)| *g).collect();
+            for ((g, future), entry) in chunk.iter().zip(self.walk_together(&states)) {
+                if let Some((key, order)) = future {
+                    self.share(*g, key.clone(), order, &entry);
+                }
+                let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+                self.keep(*g, &Arc::new(entry), bytes);
+            }
+        }
+    }
+
+    /// The entries of `states` (at most [`WALK_TOGETHER`]) from one walk of
+    /// the whole trie that follows every state's automaton at once.
+    fn walk_together(&self, states: &[u32]) -> Vec<StateEntry> {
+        let k = states.len();
+        let trie = self.vocab.trie();
+        let local: Vec<(&ByteDfa, u32, u32)> = states.iter().map(|&g| self.local(g)).collect();
+        let mut tokens: Vec<Box<[u32]>> = vec![vec![0u32; self.vocab.mask_words()].into_boxed_slice(); k];
+        let mut exits: Vec<Vec<(u32, u32, bool)>> = vec![Vec::new(); k];
+        let mut calls_at: Vec<Vec<(u32, u32)>> = vec![Vec::new(); k];
+        let mut start = [DEAD; WALK_TOGETHER];
+        for (j, &(_, s, _)) in local.iter().enumerate() {
+            start[j] = s;
+        }
+        let step = |st: [u32; WALK_TOGETHER], b: u8| {
+            let mut next = [DEAD; WALK_TOGETHER];
+            let mut alive = false;
+            for j in 0..k {
+                if st[j] != DEAD {
+                    next[j] = local[j].0.next(st[j], b);
+                    alive |= next[j] != DEAD;
+                }
+            }
+            alive.then_some(next)
+        };
+        let visit = |node: usize, st: [u32; WALK_TOGETHER]| {
+            for j in 0..k {
+                if st[j] == DEAD {
+                    continue;
+                }
+                for &t in trie.tokens_at(node) {
+                    tokens[j][(t >> 5) as usize] |= 1 << (t & 31);
+                }
+                if !trie.has_children(node) {
+                    continue;
+                }
+                let (dfa, _, base) = local[j];
+                if !dfa.calls(st[j]).is_empty() {
+                    calls_at[j].push((node as u32, base + st[j]));
+                }
+                if self.returns_matter(base + st[j]) && dfa.is_accepting(st[j]) {
+                    exits[j].push((node as u32, base + st[j], false));
+                }
+            }
+        };
+        let mut stack = Vec::new();
+        trie.walk(start, &mut stack, step, visit);
+        tokens
+            .into_iter()
+            .zip(exits)
+            .zip(calls_at)
+            .map(|((tokens, exits), calls_at)| self.finish_entry(tokens, exits, calls_at))
+            .collect()
     }
 
     /// The same state in the twin rule of `g`'s rule, with the distance
@@ -350,24 +461,32 @@ impl CompiledGrammar {
     /// sharing it on a miss; `None` when `g`'s future is not shareable (calls
     /// reachable, or too many states).
     fn shared_entry(&self, g: u32, stack: &mut Vec<u32>) -> Option<StateEntry> {
-        let (dfa, s, base) = self.local(g);
+        let (key, order) = self.future_key(g)?;
+        let base = self.base[self.owner[g as usize] as usize];
+        if let Some(shared) = self.vocab.futures().get(&key) {
+            let exits = shared.exits.iter().map(|&(node, k)| (node, base + order[k as usize], false)).collect();
+            return Some(StateEntry { tokens: Arc::clone(&shared.tokens), exits, overflowed: false });
+        }
+        let entry = self.compute_entry(g, stack);
+        self.share(g, key, &order, &entry);
+        Some(entry)
+    }
+
+    /// The key of `g`'s entry among the shared entries, and the order of its
+    /// future's states; `None` when calls are reachable or the future is large.
+    fn future_key(&self, g: u32) -> Option<FutureKey> {
+        let (dfa, s, _) = self.local(g);
         if dfa.has_calls() {
             return None;
         }
         let (mut key, order) = dfa.future(s, crate::futures::MAX_FUTURE_STATES)?;
         key.push(self.returns_matter(g) as u32);
-        let store = self.vocab.futures();
-        let exits_of = |shared: &crate::futures::SharedEntry| {
-            shared.exits.iter().map(|&(node, k)| (node, base + order[k as usize], false)).collect()
-        };
-        if let Some(shared) = store.get(&key) {
-            return Some(StateEntry {
-                tokens: Arc::clone(&shared.tokens),
-                exits: exits_of(&shared),
-                overflowed: false,
-            });
-        }
-        let entry = self.compute_entry(g, stack);
+        Some((key, order))
+    }
+
+    /// Add `g`'s freshly computed entry to the shared entries.
+    fn share(&self, g: u32, key: Vec<u32>, order: &[u32], entry: &StateEntry) {
+        let base = self.base[self.owner[g as usize] as usize];
         let exits = entry
             .exits
             .iter()
@@ -376,8 +495,8 @@ impl CompiledGrammar {
                 (node, k as u32)
             })
             .collect();
-        store.insert(key, Arc::new(crate::futures::SharedEntry { tokens: Arc::clone(&entry.tokens), exits }));
-        Some(entry)
+        let shared = crate::futures::SharedEntry { tokens: Arc::clone(&entry.tokens), exits };
+        self.vocab.futures().insert(key, Arc::new(shared));
     }
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
@@ -416,10 +535,20 @@ impl CompiledGrammar {
             Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
             None => trie.walk(s, stack, step, visit),
         }
-        // Calls made inside a token are context-independent too: follow
-        // them with a stack local to this walk, whose bottom is this state's
-        // own frame. Only returns below that frame depend on the real stack;
-        // they are recorded as exits.
+        self.finish_entry(tokens, exits, calls_at)
+    }
+
+    /// An entry from the result of its state's walk: calls made inside a
+    /// token are context-independent too, so they are followed with a stack
+    /// local to this walk, whose bottom is the state's own frame. Only
+    /// returns below that frame depend on the real stack; they are recorded
+    /// as exits.
+    fn finish_entry(
+        &self,
+        mut tokens: Box<[u32]>,
+        mut exits: Vec<(u32, u32, bool)>,
+        calls_at: Vec<(u32, u32)>,
+    ) -> StateEntry {
         let mut local = Stacks::default();
         let mut levels: Vec<Vec<Config>> = Vec::new();
         for (node, d) in calls_at {
@@ -549,6 +678,9 @@ impl CompiledGrammar {
 
     /// Write the mask of a closed configuration set into `out`.
     pub(crate) fn fill_mask(&self, set: &[Config], out: &mut [u32], scratch: &mut Scratch) {
+        if set.len() > 1 {
+            self.prefetch_entries(set);
+        }
         out.fill(0);
         for (i, c) in set.iter().enumerate() {
             let entry = self.entry(c.top, &mut scratch.stack);
