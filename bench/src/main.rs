@@ -242,7 +242,6 @@ fn compile_profile(args: CompileArgs) -> Result<(), String> {
             cases.push(sluicegate_bench::maskbench::Case { id: path.clone(), schema, tests: Vec::new() });
         }
     }
-    vocab.prepare_masks();
     let opts = CompileOptions::default();
     let mut json_opts = JsonSchemaOptions::default();
     if let Some(n) = args.any_order_max {

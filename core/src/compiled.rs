@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use regex_syntax::hir::{Hir, Repetition};
 
-use crate::dfa::{call_marker, ByteDfa, DfaLimits, DEAD};
+use crate::dfa::{call_marker, ByteDfa, ByteSet, DfaLimits, DEAD};
 use crate::error::CompileError;
 use crate::ir::{Expr, Grammar, RuleId};
 use crate::limits::{self, Budget, Limit, Limits};
@@ -358,15 +358,21 @@ impl CompiledGrammar {
         if self.cache_used.load(Ordering::Relaxed) >= self.cache_limit {
             return; // entries are no longer kept: each is computed where used
         }
-        let mut batch: Vec<(u32, Option<FutureKey>)> = Vec::new();
+        // The cheap tests first: most sets have at most one uncached state,
+        // and then the future and slice tests below would only be repeated
+        // by `entry`.
+        let mut candidates: Vec<u32> = Vec::new();
         for c in set {
             let g = c.top;
-            if self.entries[g as usize].get().is_some()
-                || self.twin_state(g).is_some()
-                || batch.iter().any(|(x, _)| *x == g)
-            {
-                continue;
+            if self.entries[g as usize].get().is_none() && self.twin_state(g).is_none() && !candidates.contains(&g) {
+                candidates.push(g);
             }
+        }
+        if candidates.len() < 2 {
+            return;
+        }
+        let mut batch: Vec<(u32, Option<FutureKey>)> = Vec::new();
+        for g in candidates {
             let (dfa, s, _) = self.local(g);
             let future = self.future_key(g);
             if future.as_ref().is_some_and(|(key, _)| self.vocab.futures().get(key).is_some()) {
@@ -418,21 +424,9 @@ impl CompiledGrammar {
         };
         let visit = |node: usize, st: [u32; WALK_TOGETHER]| {
             for j in 0..k {
-                if st[j] == DEAD {
-                    continue;
-                }
-                for &t in trie.tokens_at(node) {
-                    tokens[j][(t >> 5) as usize] |= 1 << (t & 31);
-                }
-                if !trie.has_children(node) {
-                    continue;
-                }
-                let (dfa, _, base) = local[j];
-                if !dfa.calls(st[j]).is_empty() {
-                    calls_at[j].push((node as u32, base + st[j]));
-                }
-                if self.returns_matter(base + st[j]) && dfa.is_accepting(st[j]) {
-                    exits[j].push((node as u32, base + st[j], false));
+                if st[j] != DEAD {
+                    let (dfa, _, base) = local[j];
+                    self.record_node(node, (dfa, st[j], base), &mut tokens[j], &mut calls_at[j], &mut exits[j]);
                 }
             }
         };
@@ -515,27 +509,42 @@ impl CompiledGrammar {
             let n = dfa.next(st, b);
             (n != DEAD).then_some(n)
         };
-        let visit = |node: usize, st: u32| {
-            for &t in trie.tokens_at(node) {
-                tokens[(t >> 5) as usize] |= 1 << (t & 31);
-            }
-            // Leaving the automaton only matters for longer tokens.
-            if !trie.has_children(node) {
-                return;
-            }
-            if !dfa.calls(st).is_empty() {
-                calls_at.push((node as u32, base + st));
-            }
-            if self.returns_matter(base + st) && dfa.is_accepting(st) {
-                exits.push((node as u32, base + st, false));
-            }
-        };
+        let visit =
+            |node: usize, st: u32| self.record_node(node, (dfa, st, base), &mut tokens, &mut calls_at, &mut exits);
         // Fast pass: bytes inside this rule's automaton.
         match slice {
             Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
             None => trie.walk(s, stack, step, visit),
         }
         self.finish_entry(tokens, exits, calls_at)
+    }
+
+    /// What an entry's walk records at a trie `node` reached in rule state
+    /// `at = (automaton, state, base)`: the node's tokens, and, where longer
+    /// tokens continue, whether the rule can call (`calls_at`) or return
+    /// (`exits`) there.
+    fn record_node(
+        &self,
+        node: usize,
+        (dfa, st, base): (&ByteDfa, u32, u32),
+        tokens: &mut [u32],
+        calls_at: &mut Vec<(u32, u32)>,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        let trie = self.vocab.trie();
+        for &t in trie.tokens_at(node) {
+            tokens[(t >> 5) as usize] |= 1 << (t & 31);
+        }
+        // Leaving the automaton only matters for longer tokens.
+        if !trie.has_children(node) {
+            return;
+        }
+        if !dfa.calls(st).is_empty() {
+            calls_at.push((node as u32, base + st));
+        }
+        if self.returns_matter(base + st) && dfa.is_accepting(st) {
+            exits.push((node as u32, base + st, false));
+        }
     }
 
     /// An entry from the result of its state's walk: calls made inside a
@@ -592,12 +601,12 @@ impl CompiledGrammar {
     }
 
     /// The bytes on which some configuration of `set` can step.
-    fn first_bytes(&self, set: &[Config]) -> [u64; 4] {
-        let mut bytes = [0u64; 4];
+    fn first_bytes(&self, set: &[Config]) -> ByteSet {
+        let mut bytes = ByteSet::EMPTY;
         for c in set {
             for b in 0..=255u8 {
                 if self.next_byte(c.top, b) != DEAD {
-                    bytes[(b >> 6) as usize] |= 1 << (b & 63);
+                    bytes.insert(b);
                 }
             }
         }
@@ -622,7 +631,7 @@ impl CompiledGrammar {
         &self,
         node: usize,
         first: &[Config],
-        first_bytes: Option<&[u64; 4]>,
+        first_bytes: Option<&ByteSet>,
         out: &mut [u32],
         levels: &mut Vec<Vec<Config>>,
         stacks: &mut Stacks,
@@ -651,7 +660,7 @@ impl CompiledGrammar {
         while i < end {
             let d = trie.depth(i) - base_depth;
             let b = trie.byte(i);
-            if d == 1 && first_bytes.is_some_and(|f| f[(b >> 6) as usize] >> (b & 63) & 1 == 0) {
+            if d == 1 && first_bytes.is_some_and(|f| !f.contains(b)) {
                 i = trie.skip(i);
                 continue;
             }
@@ -811,7 +820,7 @@ pub(crate) struct Scratch {
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
     /// The closed sets after each returning state of the exits of one configuration.
-    pub firsts: Vec<(u32, Vec<Config>, [u64; 4])>,
+    pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
 }
 
 // ---- rule construction -----------------------------------------------------------------

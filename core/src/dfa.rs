@@ -33,6 +33,52 @@ pub fn set_check_automata(on: bool) {
     CHECK_AUTOMATA.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// A set of bytes (a 256-bit map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    pub(crate) const EMPTY: ByteSet = ByteSet([0; 4]);
+
+    /// The bytes `lo..=hi`.
+    pub(crate) fn range(lo: u8, hi: u8) -> ByteSet {
+        let mut s = ByteSet::EMPTY;
+        s.add_range(lo, hi);
+        s
+    }
+
+    pub(crate) fn add_range(&mut self, lo: u8, hi: u8) {
+        for b in lo..=hi {
+            self.insert(b);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, b: u8) {
+        self.0[(b >> 6) as usize] |= 1 << (b & 63);
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, b: u8) -> bool {
+        self.0[(b >> 6) as usize] >> (b & 63) & 1 == 1
+    }
+
+    /// The bytes in the set, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some((w as u32 * 64 + bit) as u8)
+            })
+        })
+    }
+}
+
 /// The state id meaning "no continuation is possible".
 pub const DEAD: u32 = u32::MAX;
 

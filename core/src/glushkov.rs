@@ -21,7 +21,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::utf8::Utf8Sequences;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::dfa::{DfaLimits, DEAD};
+use crate::dfa::{ByteSet, DfaLimits, DEAD};
 use crate::error::CompileError;
 use crate::limits::{self, Limit};
 
@@ -29,35 +29,6 @@ use crate::limits::{self, Limit};
 const MAX_POSITIONS: usize = 1 << 20;
 /// Most `follow` entries before the same.
 const MAX_FOLLOW_ENTRIES: usize = 1 << 24;
-
-/// A set of bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    const EMPTY: ByteSet = ByteSet([0; 4]);
-
-    fn add_range(&mut self, lo: u8, hi: u8) {
-        for b in lo..=hi {
-            self.0[(b >> 6) as usize] |= 1 << (b & 63);
-        }
-    }
-
-    /// The bytes in the set, ascending.
-    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            let mut rest = word;
-            std::iter::from_fn(move || {
-                if rest == 0 {
-                    return None;
-                }
-                let bit = rest.trailing_zeros();
-                rest &= rest - 1;
-                Some((w as u32 * 64 + bit) as u8)
-            })
-        })
-    }
-}
 
 /// `(nullable, first, last)` of a sub-expression.
 struct Summary {
@@ -67,8 +38,14 @@ struct Summary {
 }
 
 impl Summary {
+    /// The empty string only.
     fn empty() -> Summary {
         Summary { nullable: true, first: Vec::new(), last: Vec::new() }
+    }
+
+    /// No string at all (before branches are added to it).
+    fn never() -> Summary {
+        Summary { nullable: false, first: Vec::new(), last: Vec::new() }
     }
 }
 
@@ -124,9 +101,7 @@ impl Positions {
                 let mut prev = None;
                 let mut first = Vec::new();
                 for &b in lit.0.iter() {
-                    let mut label = ByteSet::EMPTY;
-                    label.add_range(b, b);
-                    let p = self.position(label)?;
+                    let p = self.position(ByteSet::range(b, b))?;
                     match prev {
                         None => first.push(p),
                         Some(q) => self.follow[q as usize].push(p),
@@ -144,7 +119,7 @@ impl Positions {
                     s.add_range(r.start(), r.end());
                 }
                 if s == ByteSet::EMPTY {
-                    return Some(Summary { nullable: false, first: Vec::new(), last: Vec::new() });
+                    return Some(Summary::never());
                 }
                 let p = self.position(s)?;
                 Some(Summary { nullable: false, first: vec![p], last: vec![p] })
@@ -155,7 +130,7 @@ impl Positions {
                 // multi-byte form): otherwise "one continuation byte to go"
                 // would be a different state after each lead byte, and
                 // products of such automata multiply those states.
-                let mut out = Summary { nullable: false, first: Vec::new(), last: Vec::new() };
+                let mut out = Summary::never();
                 let mut shared: FxHashMap<(u8, u8, u32), u32> = FxHashMap::default();
                 for r in c.ranges() {
                     for seq in Utf8Sequences::new(r.start(), r.end()) {
@@ -164,9 +139,7 @@ impl Positions {
                             next = match shared.get(&(br.start, br.end, next)) {
                                 Some(&p) => p,
                                 None => {
-                                    let mut label = ByteSet::EMPTY;
-                                    label.add_range(br.start, br.end);
-                                    let p = self.position(label)?;
+                                    let p = self.position(ByteSet::range(br.start, br.end))?;
                                     if next == u32::MAX {
                                         out.last.push(p);
                                     } else {
@@ -195,7 +168,7 @@ impl Positions {
                 Some(out)
             }
             HirKind::Alternation(items) => {
-                let mut out = Summary { nullable: false, first: Vec::new(), last: Vec::new() };
+                let mut out = Summary::never();
                 for x in items {
                     let s = self.visit(x)?;
                     out.nullable |= s.nullable;
