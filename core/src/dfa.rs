@@ -208,11 +208,15 @@ impl ByteDfa {
     /// Compile a regular expression (full-match semantics: the whole input
     /// must match, as if wrapped in `\A(?:...)\z`).
     pub fn from_hir(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
-        let Some(table) = crate::glushkov::table(hir, limits) else {
+        let Some((table, all_live)) = crate::glushkov::table(hir, limits) else {
             return Self::from_hir_via_nfa(hir, limits);
         };
         let (classes, stride, raw_trans, accepting) = table?;
-        let mut dfa = ByteDfa::from_table(classes, stride, raw_trans, accepting)?;
+        let mut dfa = if all_live {
+            ByteDfa::from_live_table(classes, stride, raw_trans, accepting)
+        } else {
+            ByteDfa::from_table(classes, stride, raw_trans, accepting)?
+        };
         dfa.extract_calls();
         if CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
             let reference = Self::from_hir_via_nfa(hir, limits)?;
@@ -513,6 +517,18 @@ impl ByteDfa {
             i += 1;
         }
         ByteDfa::from_table(classes, stride, raw_trans, accepting)
+    }
+
+    /// A raw table whose state 0 is the start and whose every state can
+    /// reach acceptance, as it is (checked against the pruning path in
+    /// debug builds).
+    fn from_live_table(classes: [u8; 256], stride: usize, trans: Vec<u32>, accepting: Vec<bool>) -> ByteDfa {
+        debug_assert_eq!(
+            co_reachable(&accepting, |s| &trans[s * stride..(s + 1) * stride]).map(|(_, _, n)| n as usize).ok(),
+            Some(accepting.len()),
+            "a position automaton without void sub-expressions has a dead state"
+        );
+        ByteDfa { classes, stride, trans, accepting, start: 0, call_offsets: Vec::new(), call_edges: Vec::new() }
     }
 
     /// Prune states that cannot reach acceptance and renumber densely from a

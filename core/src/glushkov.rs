@@ -54,6 +54,10 @@ struct Positions {
     label: Vec<ByteSet>,
     follow: Vec<Vec<u32>>,
     follow_entries: usize,
+    /// Some sub-expression matches nothing (an empty class or alternation).
+    /// Without one, every position lies on some accepted string, so every
+    /// state of the subset construction can reach acceptance.
+    void: bool,
 }
 
 impl Positions {
@@ -119,6 +123,7 @@ impl Positions {
                     s.add_range(r.start(), r.end());
                 }
                 if s == ByteSet::EMPTY {
+                    self.void = true;
                     return Some(Summary::never());
                 }
                 let p = self.position(s)?;
@@ -155,6 +160,7 @@ impl Positions {
                 }
                 out.first.sort_unstable();
                 out.first.dedup();
+                self.void |= out.first.is_empty();
                 Some(out)
             }
             HirKind::Look(_) => None,
@@ -168,6 +174,7 @@ impl Positions {
                 Some(out)
             }
             HirKind::Alternation(items) => {
+                self.void |= items.is_empty();
                 let mut out = Summary::never();
                 for x in items {
                     let s = self.visit(x)?;
@@ -178,9 +185,33 @@ impl Positions {
                 Some(out)
             }
             HirKind::Repetition(rep) => {
+                // Copies of the sub-expression: `min` required ones, then
+                // one repeating copy (`x{0,}`) or `max - min` optional ones.
+                let copies = rep.min as usize
+                    + match rep.max {
+                        None if rep.min == 0 => 1,
+                        None => 0,
+                        Some(max) => max.saturating_sub(rep.min) as usize,
+                    };
+                if copies == 0 {
+                    return Some(Summary::empty());
+                }
+                // The sub-expression is visited once; the other copies are
+                // its positions shifted (before anything outside it adds
+                // `follow` entries to them), which for `x{0,255}` over a
+                // Unicode class skips 254 walks of its UTF-8 forms.
+                let from = self.label.len();
+                let proto = self.visit(&rep.sub)?;
+                let to = self.label.len();
+                let mut all = Vec::with_capacity(copies);
+                for _ in 1..copies {
+                    all.push(self.shifted_copy(from, to, &proto)?);
+                }
+                all.insert(0, proto);
+                let mut all = all.into_iter();
                 let mut out = Summary::empty();
                 for i in 0..rep.min {
-                    let copy = self.visit(&rep.sub)?;
+                    let copy = all.next().expect("counted");
                     if rep.max.is_none() && i + 1 == rep.min {
                         // `x{n,}`: the last required copy repeats.
                         self.add_follow(&copy.last, &copy.first)?;
@@ -189,16 +220,15 @@ impl Positions {
                 }
                 match rep.max {
                     None if rep.min == 0 => {
-                        let copy = self.visit(&rep.sub)?;
+                        let copy = all.next().expect("counted");
                         self.add_follow(&copy.last, &copy.first)?;
                         out = self.seq(out, Summary { nullable: true, ..copy })?;
                     }
                     None => {}
-                    Some(max) => {
+                    Some(_) => {
                         // `x{0,k}` as `(x(x(...)?)?)?`, built from the inside out.
                         let mut tail = Summary::empty();
-                        for _ in rep.min..max {
-                            let copy = self.visit(&rep.sub)?;
+                        for copy in all.rev() {
                             let s = self.seq(copy, tail)?;
                             tail = Summary { nullable: true, ..s };
                         }
@@ -208,6 +238,26 @@ impl Positions {
                 Some(out)
             }
         }
+    }
+
+    /// A new copy of positions `from..to` (one sub-expression, whose
+    /// `follow` entries all point inside it), with `summary` shifted to it.
+    fn shifted_copy(&mut self, from: usize, to: usize, summary: &Summary) -> Option<Summary> {
+        if self.label.len() + (to - from) > MAX_POSITIONS {
+            return None;
+        }
+        let shift = (self.label.len() - from) as u32;
+        for p in from..to {
+            self.label.push(self.label[p]);
+            let f: Vec<u32> = self.follow[p].iter().map(|&q| q + shift).collect();
+            self.follow_entries += f.len();
+            self.follow.push(f);
+        }
+        if self.follow_entries > MAX_FOLLOW_ENTRIES {
+            return None;
+        }
+        let moved = |v: &[u32]| v.iter().map(|&q| q + shift).collect();
+        Some(Summary { nullable: summary.nullable, first: moved(&summary.first), last: moved(&summary.last) })
     }
 }
 
@@ -257,14 +307,15 @@ fn byte_classes(labels: &FxHashSet<ByteSet>) -> ([u8; 256], usize) {
 
 /// The raw table of `hir`'s automaton (state 0 the start, `DEAD` where no
 /// position continues, call markers still as bytes): `(classes, stride,
-/// transitions, accepting)`. `None` when the expression is not supported
-/// here (look-around, too many positions).
+/// transitions, accepting)`, and whether every state is known to reach
+/// acceptance (no sub-expression matches nothing). `None` when the
+/// expression is not supported here (look-around, too many positions).
 #[allow(clippy::type_complexity)]
 pub(crate) fn table(
     hir: &Hir,
     limits: &DfaLimits,
-) -> Option<Result<([u8; 256], usize, Vec<u32>, Vec<bool>), CompileError>> {
-    let mut pos = Positions { label: vec![ByteSet::EMPTY], follow: vec![Vec::new()], follow_entries: 0 };
+) -> Option<(Result<([u8; 256], usize, Vec<u32>, Vec<bool>), CompileError>, bool)> {
+    let mut pos = Positions { label: vec![ByteSet::EMPTY], follow: vec![Vec::new()], follow_entries: 0, void: false };
     let root = pos.visit(hir)?;
     let n = pos.label.len();
     let mut is_last = vec![false; n];
@@ -294,7 +345,7 @@ pub(crate) fn table(
             })
         })
         .collect();
-    Some(subsets(&pos.follow, &is_last, &class_list, &lists, classes, stride, root.nullable, limits))
+    Some((subsets(&pos.follow, &is_last, &class_list, &lists, classes, stride, root.nullable, limits), !pos.void))
 }
 
 /// Marks the key of an accepting state (after the sorted positions).
@@ -360,7 +411,15 @@ fn subsets(
         }
         let row = trans.len();
         trans.resize(row + stride, DEAD);
+        // Classes read by the same positions go to the same state: a wide
+        // label touches tens of classes in a row with one bucket.
+        let mut last_bucket = usize::MAX;
         for &c in &touched {
+            if last_bucket != usize::MAX && buckets[c] == buckets[last_bucket] {
+                trans[row + c] = trans[row + last_bucket];
+                continue;
+            }
+            last_bucket = c;
             stamp = stamp.wrapping_add(1);
             if stamp == 0 {
                 mark.fill(0);
@@ -377,7 +436,6 @@ fn subsets(
                     }
                 }
             }
-            buckets[c].clear();
             if next.is_empty() && !ends {
                 continue;
             }
@@ -413,6 +471,9 @@ fn subsets(
                 id
             };
             trans[row + c] = id;
+        }
+        for &c in &touched {
+            buckets[c].clear();
         }
         touched.clear();
         i += 1;

@@ -253,19 +253,14 @@ pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<(
                 format!("grammar expression nodes: more than {}", limits.max_expr_nodes),
             ));
         }
-        todo.extend(children(e));
+        match e {
+            crate::Expr::Regular(_) | crate::Expr::Rule(_) => {}
+            crate::Expr::Seq(items) | crate::Expr::Alt(items) | crate::Expr::Intersect(items) => todo.extend(items),
+            crate::Expr::Repeat { expr, .. } => todo.push(expr),
+            crate::Expr::Exclude { base, excluded } => todo.extend([&**base, &**excluded]),
+        }
     }
     Ok(())
-}
-
-fn children(e: &crate::Expr) -> Vec<&crate::Expr> {
-    use crate::Expr;
-    match e {
-        Expr::Regular(_) | Expr::Rule(_) => Vec::new(),
-        Expr::Seq(items) | Expr::Alt(items) | Expr::Intersect(items) => items.iter().collect(),
-        Expr::Repeat { expr, .. } => vec![expr],
-        Expr::Exclude { base, excluded } => vec![base, excluded],
-    }
 }
 
 #[cfg(test)]

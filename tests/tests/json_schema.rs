@@ -117,6 +117,30 @@ fn strings_patterns_formats_lengths() {
 }
 
 #[test]
+fn heavy_strings_are_one_called_rule_and_stay_exact() {
+    let long = json!({"type": "string", "maxLength": 40});
+    let s = json!({
+        "type": "object",
+        "properties": {"a": long, "b": long, "c": {"type": "string", "format": "date-time"}, "d": {"type": "string", "maxLength": 3}, "e": {"type": "string", "minLength": 2, "maxLength": 100}},
+        "required": ["a", "b"],
+        "additionalProperties": false
+    });
+    let g = grammar(&s, &JsonSchemaOptions::default()).unwrap().grammar;
+    let strings: Vec<_> = g.rules.iter().filter(|r| r.name == "string").collect();
+    assert_eq!(strings.len(), 2, "one rule per distinct heavy string (maxLength 40 and 100); short ones inlined");
+    assert!(strings.iter().all(|r| !r.inline));
+    let forty = "x".repeat(40);
+    assert!(accepts(&s, &json!({"a": forty, "b": "", "c": "2024-02-29T10:00:00Z", "d": "abc"})));
+    assert!(!accepts(&s, &json!({"a": "x".repeat(41), "b": ""})), "the called rule still counts");
+    assert!(!accepts(&s, &json!({"a": "", "b": "", "c": "2024-02-30T10:00:00Z"})));
+    assert!(accepts(&s, &json!({"a": "", "b": "", "e": "é😀"})), "lengths count code points");
+    assert!(!accepts(&s, &json!({"a": "", "b": "", "e": "é"})));
+    // Tokens that run across the closing quote into the object (`"},`).
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a": "hi", "b": "x"}"#));
+    assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a":"","b":""}"#));
+}
+
+#[test]
 fn numbers_enums_and_composition() {
     let n = json!({"type": "number", "exclusiveMinimum": 0, "maximum": 10});
     assert!(accepts(&n, &json!(0.5)) && accepts(&n, &json!(10)) && accepts(&n, &json!(9.99)));

@@ -208,6 +208,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         ref_rules: HashMap::new(),
         any_rule: None,
         chunk_rule: None,
+        string_rules: Vec::new(),
         dropped: Vec::new(),
         draft4,
         level: 0,
@@ -273,6 +274,9 @@ const GRAMMAR_MEMBER_STATE_LIMIT: usize = 8192;
 
 /// Longest string length counted by a single automaton.
 const LENGTH_COUNT_LIMIT: u64 = 1024;
+/// String bodies at least this heavy ([`string::weight`]) are called rules
+/// rather than inlined ([`Builder::called_if_heavy`]).
+const HEAVY_STRING_WEIGHT: u64 = 256;
 /// Characters per called chunk when counting longer lengths.
 const LENGTH_CHUNK: u64 = 256;
 
@@ -288,6 +292,8 @@ struct Builder<'a> {
     ref_rules: HashMap<String, RuleId>,
     any_rule: Option<RuleId>,
     chunk_rule: Option<RuleId>,
+    /// Called rules of heavy string values, by expression ([`Builder::called_if_heavy`]).
+    string_rules: Vec<(Expr, RuleId)>,
     dropped: Vec<Dropped>,
     /// The schema declares draft 4 (or 3): integers have no fraction part.
     draft4: bool,
@@ -660,7 +666,7 @@ impl<'a> Builder<'a> {
             let e = match t.as_str() {
                 "null" => Ok(lit("null")),
                 "boolean" => Ok(Expr::Alt(vec![lit("true"), lit("false")])),
-                "string" => self.string_schema(&m, ptr),
+                "string" => self.string_schema(&m, ptr).map(|e| self.called_if_heavy(e)),
                 "integer" if has_number => continue,
                 "integer" => self.number_schema(&m, ptr, true),
                 "number" => self.number_schema(&m, ptr, false),
@@ -1251,6 +1257,28 @@ impl<'a> Builder<'a> {
             return Ok(positive);
         }
         Ok(Expr::Exclude { base: Box::new(positive), excluded: Box::new(Expr::Alt(not_bodies)) })
+    }
+
+    /// A string value whose automaton is large (a counted length, a format,
+    /// a pattern with counted repetitions) as a call to a rule of its own,
+    /// one per distinct expression. Inlined, each use copied the string's
+    /// states into the automaton of its object (a `date-time` or a
+    /// `maxLength: 255` is hundreds of states): built once, the string's
+    /// states and their mask entries are shared by every member that uses
+    /// it. The quotes are inside the rule, so it returns only after the
+    /// closing quote, never inside the body.
+    fn called_if_heavy(&mut self, e: Expr) -> Expr {
+        let Expr::Seq(parts) = &e else { return e };
+        let [_, Expr::Regular(body), _] = parts.as_slice() else { return e };
+        if string::weight(body) < HEAVY_STRING_WEIGHT {
+            return e;
+        }
+        if let Some((_, r)) = self.string_rules.iter().find(|(x, _)| *x == e) {
+            return Expr::Rule(*r);
+        }
+        let r = self.add_rule("string", Some(e.clone()), false);
+        self.string_rules.push((e, r));
+        Expr::Rule(r)
     }
 
     /// A string whose body is in every one of `bodies` (any body if none).

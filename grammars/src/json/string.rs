@@ -41,6 +41,20 @@ pub fn parse(re: &str) -> Result<Hir, String> {
     parsed
 }
 
+/// A rough size of the automaton of a body: its literal bytes and classes,
+/// with counted repetitions multiplied out (an unbounded one counts its
+/// minimum, at least once). Saturates instead of overflowing.
+pub fn weight(h: &Hir) -> u64 {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(l) => l.0.len() as u64,
+        HirKind::Class(_) => 1,
+        HirKind::Repetition(r) => weight(&r.sub).saturating_mul(r.max.unwrap_or(r.min).max(1) as u64),
+        HirKind::Capture(c) => weight(&c.sub),
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(weight(x))),
+    }
+}
+
 /// Any string body.
 pub fn any_body() -> Hir {
     parse(&format!("{ENC_CHAR}*")).expect("valid")
