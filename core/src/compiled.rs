@@ -158,6 +158,25 @@ impl CompiledGrammar {
         Ok(Arc::new(g))
     }
 
+    /// Compute the entries that the first mask of every matcher needs (the
+    /// states of the closed start set). `sluicegate_grammars::compile`
+    /// calls it last, after the grammar's intermediate forms are freed: the
+    /// first sizeable allocation after many small frees pays for the
+    /// allocator sorting them (glibc: milliseconds after a large schema),
+    /// and that belongs to compilation, not to the first decoding step.
+    pub fn prepare_start(&self) {
+        let mut stacks = Stacks::default();
+        let mut set = vec![Config { top: self.start(), below: ROOT }];
+        self.close(&mut set, &mut stacks);
+        if set.len() > 1 {
+            self.prefetch_entries(&set);
+        }
+        let mut stack = Vec::new();
+        for c in &set {
+            self.entry(c.top, &mut stack);
+        }
+    }
+
     /// Matchers start from the closed start set; if that alone is over the
     /// configuration limit, no matcher could take a step.
     fn check_start_configs(&self) -> Result<(), CompileError> {

@@ -73,5 +73,9 @@ pub fn compile(
     opts: &CompileOptions,
 ) -> Result<Arc<CompiledGrammar>, CompileError> {
     let _budget = sluicegate_core::limits::Budget::enter(&opts.resources, opts.time_budget);
-    CompiledGrammar::new(&constraint.to_grammar()?, vocab, opts)
+    let grammar = constraint.to_grammar()?;
+    let compiled = CompiledGrammar::new(&grammar, vocab, opts)?;
+    drop(grammar);
+    compiled.prepare_start();
+    Ok(compiled)
 }
