@@ -423,6 +423,7 @@ impl CompiledGrammar {
         let k = states.len();
         let trie = self.vocab.trie();
         let local: Vec<(&ByteDfa, u32, u32)> = states.iter().map(|&g| self.local(g)).collect();
+        let called: Vec<bool> = states.iter().map(|&g| self.returns_matter(g)).collect();
         let mut tokens: Vec<Box<[u32]>> = vec![vec![0u32; self.vocab.mask_words()].into_boxed_slice(); k];
         let mut exits: Vec<Vec<(u32, u32, bool)>> = vec![Vec::new(); k];
         let mut calls_at: Vec<Vec<(u32, u32)>> = vec![Vec::new(); k];
@@ -445,7 +446,8 @@ impl CompiledGrammar {
             for j in 0..k {
                 if st[j] != DEAD {
                     let (dfa, _, base) = local[j];
-                    self.record_node(node, (dfa, st[j], base), &mut tokens[j], &mut calls_at[j], &mut exits[j]);
+                    let at = Walked { dfa, state: st[j], base, called: called[j] };
+                    self.record_node(node, at, &mut tokens[j], &mut calls_at[j], &mut exits[j]);
                 }
             }
         };
@@ -514,6 +516,7 @@ impl CompiledGrammar {
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
         let (dfa, s, base) = self.local(g);
+        let called = self.returns_matter(g);
         let trie = self.vocab.trie();
         let mut exits = Vec::new();
         let mut calls_at = Vec::new();
@@ -528,8 +531,10 @@ impl CompiledGrammar {
             let n = dfa.next(st, b);
             (n != DEAD).then_some(n)
         };
-        let visit =
-            |node: usize, st: u32| self.record_node(node, (dfa, st, base), &mut tokens, &mut calls_at, &mut exits);
+        let visit = |node: usize, st: u32| {
+            let at = Walked { dfa, state: st, base, called };
+            self.record_node(node, at, &mut tokens, &mut calls_at, &mut exits)
+        };
         // Fast pass: bytes inside this rule's automaton.
         match slice {
             Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
@@ -542,10 +547,11 @@ impl CompiledGrammar {
     /// `at = (automaton, state, base)`: the node's tokens, and, where longer
     /// tokens continue, whether the rule can call (`calls_at`) or return
     /// (`exits`) there.
+    #[inline(always)]
     fn record_node(
         &self,
         node: usize,
-        (dfa, st, base): (&ByteDfa, u32, u32),
+        Walked { dfa, state, base, called }: Walked<'_>,
         tokens: &mut [u32],
         calls_at: &mut Vec<(u32, u32)>,
         exits: &mut Vec<(u32, u32, bool)>,
@@ -558,11 +564,11 @@ impl CompiledGrammar {
         if !trie.has_children(node) {
             return;
         }
-        if !dfa.calls(st).is_empty() {
-            calls_at.push((node as u32, base + st));
+        if dfa.has_calls() && !dfa.calls(state).is_empty() {
+            calls_at.push((node as u32, base + state));
         }
-        if self.returns_matter(base + st) && dfa.is_accepting(st) {
-            exits.push((node as u32, base + st, false));
+        if called && dfa.is_accepting(state) {
+            exits.push((node as u32, base + state, false));
         }
     }
 
@@ -829,6 +835,17 @@ fn twin_rules(rules: &[CompiledRule]) -> Vec<u32> {
         }
     }
     twin
+}
+
+/// Where an entry's trie walk is, for [`CompiledGrammar::record_node`]: the
+/// rule's automaton and state, the rule's first global id, and whether the
+/// rule is called (taken once per walk, not per node).
+#[derive(Clone, Copy)]
+struct Walked<'a> {
+    dfa: &'a ByteDfa,
+    state: u32,
+    base: u32,
+    called: bool,
 }
 
 /// Per-matcher scratch space for mask computation.
