@@ -203,6 +203,15 @@ impl Positions {
                 let from = self.label.len();
                 let proto = self.visit(&rep.sub)?;
                 let to = self.label.len();
+                if to == from {
+                    // No positions: the empty string only, or nothing at all
+                    // (`x{0,15000000}` of either must not make 15 million copies).
+                    let nullable = proto.nullable || rep.min == 0;
+                    return Some(Summary { nullable, first: Vec::new(), last: Vec::new() });
+                }
+                if copies.saturating_mul(to - from) > MAX_POSITIONS {
+                    return None;
+                }
                 let mut all = Vec::with_capacity(copies);
                 for _ in 1..copies {
                     all.push(self.shifted_copy(from, to, &proto)?);
@@ -562,6 +571,17 @@ mod tests {
             let re = gen(4, &mut rand);
             same_as_nfa(&parse(&re));
         }
+    }
+
+    #[test]
+    fn huge_counts_stay_small_or_are_refused() {
+        // A sub-expression without positions is not copied per count.
+        let empty = ByteDfa::from_hir(&parse("(?:){5,15000000}x(?:[a&&b]){0,15000000}"), &DfaLimits::default());
+        assert_eq!(empty.map(|d| d.num_states()).ok(), Some(2));
+        // Too many positions: handed to the other path, which reports the size.
+        assert!(table(&parse("(?:ab){0,15000000}"), &DfaLimits::default()).is_none());
+        assert!(ByteDfa::from_hir(&parse("(?:ab){0,15000000}"), &DfaLimits::default()).is_err());
+        same_as_nfa(&parse("(?:){3}a(?:[a&&b]){2}|b"));
     }
 
     #[test]
