@@ -152,6 +152,10 @@ struct MaskbenchArgs {
     /// JSON Schema option: at most N whitespace characters in a row (sluicegate; default: any).
     #[arg(long)]
     max_whitespace: Option<u32>,
+    /// Budget of the automata shared between compilations, MiB of tables
+    /// (sluicegate; default: the library's default, 64).
+    #[arg(long)]
+    shared_automata_mib: Option<usize>,
 }
 
 #[derive(Args)]
@@ -195,6 +199,9 @@ fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench:
 fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     use sluicegate_bench::engines::{Engine, Llguidance, Sluicegate};
     let (vocab, cases) = load_corpus(&args.corpus)?;
+    if let Some(mib) = args.shared_automata_mib {
+        sluicegate_core::shared::set_shared_automata_bytes(mib << 20);
+    }
     let out = std::path::Path::new(&args.out);
     let timeout = Duration::from_secs(args.timeout_s);
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();

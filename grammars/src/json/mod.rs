@@ -234,6 +234,25 @@ fn check_literal_size(values: &[Value], ptr: &str) -> Result<(), CompileError> {
     limits::check_count(Limit::LiteralBytes, bytes, active.max_literal_bytes, &what)
 }
 
+/// Whether a schema's `type` keyword leaves room for values of type `t`
+/// (`"integer"` is a kind of `"number"`). True when there is no `type`, or
+/// when it is not a list of known type names (the merge then decides, and
+/// reports what is wrong).
+fn declared_types_admit(declared: Option<&Value>, t: &str) -> bool {
+    let admits = |v: &Value| match v.as_str() {
+        Some(s) if ALL_TYPES.contains(&s) || s == "integer" => Some(s == t || (t == "number" && s == "integer")),
+        _ => None,
+    };
+    match declared {
+        Some(v @ Value::String(_)) => admits(v).unwrap_or(true),
+        Some(Value::Array(list)) => {
+            let known: Option<Vec<bool>> = list.iter().map(admits).collect();
+            known.is_none_or(|k| k.contains(&true))
+        }
+        _ => true,
+    }
+}
+
 fn err(ptr: &str, keyword: &str, message: impl Into<String>) -> CompileError {
     CompileError::Schema { pointer: ptr.to_string(), keyword: keyword.to_string(), message: message.into() }
 }
@@ -972,6 +991,12 @@ impl<'a> Builder<'a> {
             let mut parts: Vec<(String, Map<String, Value>)> = Vec::new();
             let mut branches: Vec<&Map<String, Value>> = Vec::new();
             for ((bptr, f), raw) in flats.iter().zip(&alone) {
+                // A branch whose `type` rules `t` out has no part here (the
+                // merge below would say so after copying the whole branch,
+                // six times per branch).
+                if !declared_types_admit(f.get("type"), t) {
+                    continue;
+                }
                 let mut only = Map::new();
                 only.insert("type".into(), Value::String(t.into()));
                 let typed = merge::merge(merge::normalize(f.clone()), only).map_err(|e| err(bptr, "oneOf", e))?;
