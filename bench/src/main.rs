@@ -139,6 +139,13 @@ struct MaskbenchArgs {
     /// sluicegate, llguidance, or both (each in its own sub-folder of --out).
     #[arg(long, default_value = "both")]
     engine: String,
+    /// With `both`: run the two engines one after the other in this
+    /// process. By default each runs in a fresh child process, back to back:
+    /// the second engine otherwise inherits the first one's heap (its
+    /// shared caches and freed memory), which changed llguidance's TTFM p50
+    /// by a quarter between otherwise equal runs.
+    #[arg(long)]
+    same_process: bool,
     /// Output folder.
     #[arg(long)]
     out: String,
@@ -223,14 +230,51 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
         other => return Err(format!("unknown engine {other:?} (sluicegate, llguidance or both)")),
     }
     let mut summaries = Vec::new();
-    for e in &engines {
-        let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
-        summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
+    if engines.len() > 1 && !args.same_process {
+        for e in &engines {
+            let dir = out.join(e.name());
+            run_in_child(e.name(), &dir)?;
+            let text =
+                std::fs::read_to_string(dir.join("summary.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
+            summaries.push(serde_json::from_str(&text).map_err(|e| e.to_string())?);
+        }
+    } else {
+        for e in &engines {
+            let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
+            summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
+        }
     }
     let table = sluicegate_bench::maskbench::markdown(&summaries);
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
+    Ok(())
+}
+
+/// Run this `maskbench` command again in a child process for one engine,
+/// writing into `dir` (the same arguments, `--engine` and `--out` replaced).
+fn run_in_child(engine: &str, dir: &std::path::Path) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut args: Vec<String> = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(a) = given.next() {
+        match a.as_str() {
+            "--engine" | "--out" => {
+                given.next();
+            }
+            _ if a.starts_with("--engine=") || a.starts_with("--out=") => {}
+            _ => args.push(a),
+        }
+    }
+    args.extend(["--engine".into(), engine.into(), "--out".into(), dir.display().to_string()]);
+    let status = std::process::Command::new(exe)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("starting the {engine} run: {e}"))?;
+    if !status.success() {
+        return Err(format!("the {engine} run failed ({status})"));
+    }
     Ok(())
 }
 
