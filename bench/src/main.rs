@@ -205,11 +205,23 @@ fn load_corpus(c: &CorpusArgs) -> Result<(Arc<Vocabulary>, Vec<sluicegate_bench:
 
 fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     use sluicegate_bench::engines::{Engine, Llguidance, Sluicegate};
+    let out = std::path::Path::new(&args.out);
+    if args.engine == "both" && !args.same_process {
+        // Each engine in a fresh child process; this one only gathers the tables.
+        let mut summaries: Vec<serde_json::Value> = Vec::new();
+        for name in ["sluicegate", "llguidance"] {
+            let dir = out.join(name);
+            run_in_child(name, &dir)?;
+            let text =
+                std::fs::read_to_string(dir.join("summary.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
+            summaries.push(serde_json::from_str(&text).map_err(|e| e.to_string())?);
+        }
+        return write_table(out, &summaries);
+    }
     let (vocab, cases) = load_corpus(&args.corpus)?;
     if let Some(mib) = args.shared_automata_mib {
         sluicegate_core::shared::set_shared_automata_bytes(mib << 20);
     }
-    let out = std::path::Path::new(&args.out);
     let timeout = Duration::from_secs(args.timeout_s);
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();
     let json = sluicegate_grammars::json::JsonSchemaOptions {
@@ -230,21 +242,16 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
         other => return Err(format!("unknown engine {other:?} (sluicegate, llguidance or both)")),
     }
     let mut summaries = Vec::new();
-    if engines.len() > 1 && !args.same_process {
-        for e in &engines {
-            let dir = out.join(e.name());
-            run_in_child(e.name(), &dir)?;
-            let text =
-                std::fs::read_to_string(dir.join("summary.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
-            summaries.push(serde_json::from_str(&text).map_err(|e| e.to_string())?);
-        }
-    } else {
-        for e in &engines {
-            let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
-            summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
-        }
+    for e in &engines {
+        let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
+        summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
     }
-    let table = sluicegate_bench::maskbench::markdown(&summaries);
+    write_table(out, &summaries)
+}
+
+/// Write `summary.md` (one column per engine) into `out` and print it.
+fn write_table(out: &std::path::Path, summaries: &[serde_json::Value]) -> Result<(), String> {
+    let table = sluicegate_bench::maskbench::markdown(summaries);
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");

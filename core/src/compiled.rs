@@ -158,23 +158,16 @@ impl CompiledGrammar {
         Ok(Arc::new(g))
     }
 
-    /// Compute the entries that the first mask of every matcher needs (the
-    /// states of the closed start set). `sluicegate_grammars::compile`
-    /// calls it last, after the grammar's intermediate forms are freed: the
-    /// first sizeable allocation after many small frees pays for the
-    /// allocator sorting them (glibc: milliseconds after a large schema),
-    /// and that belongs to compilation, not to the first decoding step.
-    pub fn prepare_start(&self) {
-        let mut stacks = Stacks::default();
-        let mut set = vec![Config { top: self.start(), below: ROOT }];
-        self.close(&mut set, &mut stacks);
-        if set.len() > 1 {
-            self.prefetch_entries(&set);
-        }
-        let mut stack = Vec::new();
-        for c in &set {
-            self.entry(c.top, &mut stack);
-        }
+    /// Compute the first mask of a fresh matcher, so that the entries it
+    /// needs are cached. `sluicegate_grammars::compile` calls it last,
+    /// after the grammar's intermediate forms are freed: the first sizeable
+    /// allocation after many small frees pays for the allocator sorting them
+    /// (glibc: milliseconds after a large schema), and that belongs to
+    /// compilation, not to the first decoding step. An error (the
+    /// configuration limit) is left for the matcher to report.
+    pub fn prepare_start(self: &Arc<Self>) {
+        let mut mask = vec![0u32; self.vocab.mask_words()];
+        let _ = self.matcher().compute_mask(&mut mask);
     }
 
     /// Matchers start from the closed start set; if that alone is over the
@@ -564,7 +557,7 @@ impl CompiledGrammar {
         if !trie.has_children(node) {
             return;
         }
-        if dfa.has_calls() && !dfa.calls(state).is_empty() {
+        if !dfa.calls(state).is_empty() {
             calls_at.push((node as u32, base + state));
         }
         if called && dfa.is_accepting(state) {

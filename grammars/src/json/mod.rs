@@ -1284,11 +1284,11 @@ impl<'a> Builder<'a> {
         Ok(Expr::Exclude { base: Box::new(positive), excluded: Box::new(Expr::Alt(not_bodies)) })
     }
 
-    /// A string value whose automaton is large (a counted length, a format,
-    /// a pattern with counted repetitions) as a call to a rule of its own,
-    /// one per distinct expression. Inlined, each use copied the string's
-    /// states into the automaton of its object (a `date-time` or a
-    /// `maxLength: 255` is hundreds of states): built once, the string's
+    /// A string value whose automaton is large (a counted length of about
+    /// 25 or more, a long pattern) as a call to a rule of its own, one per
+    /// distinct expression. Inlined, each use copied the string's states
+    /// into the automaton of its object (a `maxLength: 255` is hundreds of
+    /// states): built once, the string's
     /// states and their mask entries are shared by every member that uses
     /// it. The quotes are inside the rule, so it returns only after the
     /// closing quote, never inside the body.
