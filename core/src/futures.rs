@@ -22,8 +22,11 @@ pub(crate) const MAX_FUTURE_STATES: usize = 48;
 
 /// Bytes of shared token sets kept per vocabulary; past this the oldest
 /// entries are dropped, one or two per insertion (entries already handed out
-/// stay alive in their constraints). Emptying the whole store at once freed
-/// 64 MiB inside one mask: about 10 ms.
+/// stay alive in their constraints), except that an entry found since
+/// eviction last passed over it goes back to the end of the queue (second
+/// chance): the futures every schema has (a free string body ending a
+/// member) stay while one-off ones make room. Emptying the whole store at
+/// once freed 64 MiB inside one mask: about 10 ms.
 const MAX_BYTES: usize = 64 << 20;
 
 /// An entry with its states as indices into the future's order.
@@ -35,10 +38,45 @@ pub(crate) struct SharedEntry {
 
 #[derive(Default)]
 struct Store {
-    map: HashMap<Vec<u32>, Arc<SharedEntry>, FxBuildHasher>,
-    /// Keys in insertion order, with each entry's bytes, for eviction.
+    /// Each entry with whether it was found since eviction last passed over it.
+    map: HashMap<Vec<u32>, (Arc<SharedEntry>, bool), FxBuildHasher>,
+    /// Eviction queue: keys in insertion order (with second chances), with
+    /// each entry's bytes.
     order: VecDeque<(Vec<u32>, usize)>,
     bytes: usize,
+}
+
+impl Store {
+    fn get(&mut self, key: &[u32]) -> Option<Arc<SharedEntry>> {
+        let (entry, used) = self.map.get_mut(key)?;
+        *used = true;
+        Some(Arc::clone(entry))
+    }
+
+    fn insert(&mut self, key: Vec<u32>, entry: Arc<SharedEntry>, limit: usize) {
+        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 8 + key.len() * 8;
+        if self.map.contains_key(&key) {
+            return;
+        }
+        while self.bytes + bytes > limit {
+            let Some((old, old_bytes)) = self.order.pop_front() else { break };
+            match self.map.get_mut(&old) {
+                Some((_, used)) if *used => {
+                    // Cleared: the next pass evicts it unless it is found
+                    // again, so the loop ends.
+                    *used = false;
+                    self.order.push_back((old, old_bytes));
+                }
+                _ => {
+                    self.map.remove(&old);
+                    self.bytes -= old_bytes;
+                }
+            }
+        }
+        self.map.insert(key.clone(), (entry, false));
+        self.order.push_back((key, bytes));
+        self.bytes += bytes;
+    }
 }
 
 /// The shared entries of one vocabulary.
@@ -60,22 +98,41 @@ impl FutureEntries {
     }
 
     pub(crate) fn get(&self, key: &[u32]) -> Option<Arc<SharedEntry>> {
-        self.store().map.get(key).cloned()
+        self.store().get(key)
     }
 
     pub(crate) fn insert(&self, key: Vec<u32>, entry: Arc<SharedEntry>) {
-        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 8 + key.len() * 8;
-        let mut s = self.store();
-        if s.map.contains_key(&key) {
-            return;
-        }
-        while s.bytes + bytes > MAX_BYTES {
-            let Some((old, old_bytes)) = s.order.pop_front() else { break };
-            s.map.remove(&old);
-            s.bytes -= old_bytes;
-        }
-        s.map.insert(key.clone(), entry);
-        s.order.push_back((key, bytes));
-        s.bytes += bytes;
+        self.store().insert(key, entry, MAX_BYTES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tokens: usize) -> Arc<SharedEntry> {
+        Arc::new(SharedEntry { tokens: vec![0; tokens].into(), exits: Vec::new() })
+    }
+
+    #[test]
+    fn entries_found_again_outlive_older_unused_ones() {
+        // Each entry: 10 tokens (40 bytes) and a key of one word (8 bytes).
+        let limit = 3 * 48;
+        let mut s = Store::default();
+        s.insert(vec![1], entry(10), limit);
+        s.insert(vec![2], entry(10), limit);
+        s.insert(vec![3], entry(10), limit);
+        assert!(s.get(&[1]).is_some());
+        // Full: the oldest unused entry (2) makes room, not the older 1.
+        s.insert(vec![4], entry(10), limit);
+        assert!(s.map.contains_key(&vec![1]));
+        assert!(!s.map.contains_key(&vec![2]));
+        // 1's second chance is spent: it goes next unless found again.
+        s.insert(vec![5], entry(10), limit);
+        s.insert(vec![6], entry(10), limit);
+        assert!(!s.map.contains_key(&vec![1]));
+        assert!(!s.map.contains_key(&vec![3]));
+        assert_eq!(s.map.len(), 3);
+        assert_eq!(s.bytes, 3 * 48);
     }
 }

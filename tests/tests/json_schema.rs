@@ -249,6 +249,32 @@ fn members_in_any_order_with_counts_and_dependencies() {
 }
 
 #[test]
+fn small_objects_keep_any_order_after_large_ones_spend_the_budget() {
+    // Two objects of 12 optional members use 2 x 4,096 member-set rules, the
+    // budget of large objects; a third large one takes schema order, but a
+    // two-member object after them still takes any order.
+    let big = |tag: &str| {
+        let props: serde_json::Map<String, Value> =
+            (0..12).map(|i| (format!("{tag}{i}"), json!({"type": "integer"}))).collect();
+        json!({"type": "object", "properties": props, "additionalProperties": false})
+    };
+    let s = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "a": big("a"), "b": big("b"), "c": big("c"),
+            "small": {"type": "object", "additionalProperties": false,
+                      "properties": {"item": {"type": "string"}, "count": {"type": "integer"}}}
+        }
+    });
+    assert!(accepts(&s, &json!({"small": {"count": 4, "item": "x"}})), "a small object in any order");
+    assert!(accepts(&s, &json!({"small": {"item": "x", "count": 4}})));
+    assert!(accepts(&s, &json!({"b": {"b11": 1, "b0": 2}, "a": {"a3": 1, "a1": 2}})), "large objects in any order");
+    assert!(accepts(&s, &json!({"c": {"c0": 1, "c11": 2}})));
+    assert!(!accepts(&s, &json!({"c": {"c11": 1, "c0": 2}})), "past the budget a large object takes schema order");
+}
+
+#[test]
 fn multiples_of_divisors_of_powers_of_ten() {
     let s = json!({"type": "integer", "multipleOf": 4, "minimum": 10});
     assert!(accepts(&s, &json!(12)) && accepts(&s, &json!(1000)) && accepts(&s, &json!(1004)));

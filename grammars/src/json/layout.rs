@@ -14,6 +14,7 @@ use sluicegate_core::{CompileError, Expr};
 use super::{err, lit, opt, re, seq, Builder, Whitespace};
 
 /// What may stand between a container's brackets.
+#[derive(Clone)]
 pub(super) struct Items {
     /// The non-empty item lists (`None`: only the empty container).
     pub some: Option<Expr>,

@@ -11,16 +11,54 @@
 //! never be left out.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use sluicegate_core::{CompileError, Expr, RuleId};
 
-use super::{seq, star, Builder, Items, Member, OBJECT_STATE_LIMIT};
+use super::{seq, star, Builder, Items, Member, OBJECT_STATE_LIMIT, SMALL_OBJECT_RESERVE, SMALL_OBJECT_STATES};
 
 /// The counts an object must meet.
 pub(super) struct MemberSets {
     pub min_count: u64,
     pub max_count: Option<u64>,
     pub ptr: String,
+}
+
+/// An object built in any order: what identifies it, and its items.
+pub(super) struct MemberSetObject {
+    members: Vec<Member>,
+    extra: Option<Expr>,
+    min_count: u64,
+    max_count: Option<u64>,
+    level: u32,
+    items: Items,
+}
+
+impl MemberSetObject {
+    fn is(&self, members: &[Member], extra: &Option<Expr>, c: &MemberSets, level: u32) -> bool {
+        self.members == members
+            && self.extra == *extra
+            && self.min_count == c.min_count
+            && self.max_count == c.max_count
+            && self.level == level
+    }
+}
+
+/// A hash of what identifies an object (its names, which members are
+/// required, its counts and nesting level); equal objects are then found
+/// by comparing the rest.
+fn object_hash(members: &[Member], c: &MemberSets, level: u32) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for m in members {
+        if let Expr::Regular(hir) = &m.key {
+            if let regex_syntax::hir::HirKind::Literal(l) = hir.kind() {
+                h.write(&l.0);
+            }
+        }
+        m.required.hash(&mut h);
+    }
+    (members.len(), c.min_count, c.max_count, level).hash(&mut h);
+    h.finish()
 }
 
 /// A state: the declared properties seen (bit mask) and the extra members
@@ -92,8 +130,38 @@ fn call(b: &mut Builder<'_>, rules: &mut HashMap<State, RuleId>, todo: &mut Vec<
 
 impl Builder<'_> {
     /// The members between the braces, in any order; `None` when the object
-    /// would need more than [`OBJECT_STATE_LIMIT`] states.
+    /// would need more than [`OBJECT_STATE_LIMIT`] states. Identical objects
+    /// (the copies that `if`/`then` chains and `anyOf` branches make of one
+    /// definition) share one set of rules: a schema with 1,249 copies of a
+    /// two-member object spent its whole member-set budget on them.
     pub(super) fn member_sets(
+        &mut self,
+        members: &[Member],
+        extra: &Option<Expr>,
+        c: &MemberSets,
+    ) -> Result<Option<Items>, CompileError> {
+        let hash = object_hash(members, c, self.level);
+        let level = self.level;
+        if let Some(o) =
+            self.member_set_objects.get(&hash).and_then(|v| v.iter().find(|o| o.is(members, extra, c, level)))
+        {
+            return Ok(Some(o.items.clone()));
+        }
+        let items = self.new_member_sets(members, extra, c)?;
+        if let Some(items) = &items {
+            self.member_set_objects.entry(hash).or_default().push(MemberSetObject {
+                members: members.to_vec(),
+                extra: extra.clone(),
+                min_count: c.min_count,
+                max_count: c.max_count,
+                level,
+                items: items.clone(),
+            });
+        }
+        Ok(items)
+    }
+
+    fn new_member_sets(
         &mut self,
         members: &[Member],
         extra: &Option<Expr>,
@@ -109,7 +177,8 @@ impl Builder<'_> {
             (Some(_), None) => c.min_count,
         };
         let bound = (1usize << n).saturating_mul(cap as usize + 1);
-        if bound > OBJECT_STATE_LIMIT || bound > self.member_states_left {
+        let reserve = if bound <= SMALL_OBJECT_STATES { 0 } else { SMALL_OBJECT_RESERVE };
+        if bound > OBJECT_STATE_LIMIT || bound.saturating_add(reserve) > self.member_states_left {
             return Ok(None);
         }
         let required = members.iter().enumerate().filter(|(_, m)| m.required).fold(0u32, |a, (i, _)| a | 1 << i);

@@ -214,6 +214,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         level: 0,
         refs_in_progress: HashSet::new(),
         member_states_left: GRAMMAR_MEMBER_STATE_LIMIT,
+        member_set_objects: HashMap::new(),
     };
     let start = b.add_rule("root", None, true);
     let base = b.resolver.base_at("#");
@@ -289,7 +290,14 @@ const MEMBER_BLOCK: usize = 12;
 /// Most member-set automata one schema may use: calls are numbered in 14
 /// bits (`sluicegate_core::dfa::MAX_CALLED_RULES`), and the rest of the
 /// schema needs rules too.
-const GRAMMAR_MEMBER_STATE_LIMIT: usize = 8192;
+const GRAMMAR_MEMBER_STATE_LIMIT: usize = 8192 + SMALL_OBJECT_RESERVE;
+/// Objects with at most this many member-set states (four optional members)
+/// may use the last [`SMALL_OBJECT_RESERVE`] of the schema's member-set
+/// rules; larger objects may not. Without it, a schema whose large objects
+/// spent the budget took even its two-member objects in schema order, and
+/// refused valid instances that wrote them in another order.
+const SMALL_OBJECT_STATES: usize = 16;
+const SMALL_OBJECT_RESERVE: usize = 1024;
 
 /// Longest string length counted by a single automaton.
 const LENGTH_COUNT_LIMIT: u64 = 1024;
@@ -325,9 +333,13 @@ struct Builder<'a> {
     /// ([`GRAMMAR_MEMBER_STATE_LIMIT`]); an object that would need more takes
     /// its members in schema order.
     member_states_left: usize,
+    /// Objects built in any order, for identical objects to share their
+    /// member-set rules ([`Builder::member_sets`]).
+    member_set_objects: HashMap<u64, Vec<members::MemberSetObject>>,
 }
 
 /// One object member slot, in schema order.
+#[derive(Clone, PartialEq, Eq)]
 struct Member {
     /// The quoted name.
     key: Expr,
