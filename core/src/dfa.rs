@@ -497,7 +497,7 @@ impl ByteDfa {
         let (classes, reps) = joint_classes(a, b);
         let stride = reps.len();
         // A side that has died is tracked as DEAD; for the negated side that means "not in B" forever.
-        let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut ids: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
         let mut order: Vec<(u32, u32)> = vec![(a.start, b.start)];
         ids.insert((a.start, b.start), 0);
         let mut raw_trans: Vec<u32> = Vec::new();
