@@ -12,8 +12,119 @@
 //! it is deterministic (no state calls one rule with two different return
 //! states, which is what determinising the markers would merge); otherwise
 //! the rule takes the usual path.
+//!
+//! The automaton depends only on the expression's shape and on which of its
+//! leaves call the same rule, so it is built once per shape, with callees
+//! numbered by rank (first occurrence first), kept process-wide, and handed
+//! to each rule with the ranks renamed to its callees: the states of every
+//! object with the same number of remaining members share one automaton
+//! (member-set rules were two fifths of the automata time of the slowest
+//! MaskBench schemas, about 3 µs each, nearly all of it allocation).
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use rustc_hash::FxBuildHasher;
+
+use crate::dfa::ByteDfa;
+use crate::error::CompileError;
 use crate::ir::{Expr, RuleId};
+
+/// Shapes kept; past this the cache starts again (shapes are few: objects
+/// of up to 16 members, block chains).
+const MAX_SHAPES: usize = 4096;
+
+/// Automata by shape, callees numbered by rank; `None`: the shape's
+/// position automaton is not deterministic.
+type ShapeCache = HashMap<Vec<u32>, Option<Arc<ByteDfa>>, FxBuildHasher>;
+
+static SHAPES: LazyLock<Mutex<ShapeCache>> = LazyLock::new(Default::default);
+
+/// The shape of `body` (node kinds, repetition bounds, callees by rank) and
+/// its callees in order of first occurrence; `None` when a leaf is not a
+/// call or a node is not one the position automaton handles.
+fn shape(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option<(Vec<u32>, Vec<RuleId>)> {
+    fn visit(e: &Expr, is_call: &dyn Fn(RuleId) -> bool, out: &mut Vec<u32>, callees: &mut Vec<RuleId>) -> Option<()> {
+        match e {
+            Expr::Rule(r) if is_call(*r) => {
+                let rank = match callees.iter().position(|c| c == r) {
+                    Some(k) => k,
+                    None => {
+                        callees.push(*r);
+                        callees.len() - 1
+                    }
+                };
+                out.extend([0, rank as u32]);
+            }
+            Expr::Seq(items) | Expr::Alt(items) => {
+                out.extend([if matches!(e, Expr::Seq(_)) { 1 } else { 2 }, items.len() as u32]);
+                for x in items {
+                    visit(x, is_call, out, callees)?;
+                }
+            }
+            Expr::Repeat { expr, min, max } if *min <= 1 && matches!(max, None | Some(1)) => {
+                out.extend([3, *min, max.is_some() as u32]);
+                visit(expr, is_call, out, callees)?;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    let mut callees = Vec::new();
+    visit(body, is_call, &mut out, &mut callees)?;
+    Some((out, callees))
+}
+
+/// The automaton of `body` in call edges only, when every leaf is a call
+/// (`is_call`) and its position automaton is deterministic, with each call
+/// edge's rule given by `index` (the callee's rule index; its errors are
+/// passed on). `None` sends the rule down the regular-expression path.
+pub(crate) fn call_only(
+    body: &Expr,
+    is_call: &dyn Fn(RuleId) -> bool,
+    mut index: impl FnMut(RuleId) -> Result<u32, CompileError>,
+) -> Result<Option<ByteDfa>, CompileError> {
+    let Some((key, callees)) = shape(body, is_call) else { return Ok(None) };
+    let cached = SHAPES.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+    let ranked = match cached {
+        Some(found) => found,
+        None => {
+            let built = match by_rank(body, &callees, is_call) {
+                Some((accepting, edges)) => Some(Arc::new(ByteDfa::from_calls(accepting, edges)?)),
+                None => None,
+            };
+            let mut shapes = SHAPES.lock().unwrap_or_else(|p| p.into_inner());
+            if shapes.len() >= MAX_SHAPES {
+                shapes.clear();
+            }
+            shapes.insert(key, built.clone());
+            built
+        }
+    };
+    let Some(ranked) = ranked else { return Ok(None) };
+    let indices = callees.iter().map(|&c| index(c)).collect::<Result<Vec<u32>, _>>()?;
+    Ok(Some(ranked.with_calls_renamed(|rank| indices[rank as usize])))
+}
+
+/// [`position_automaton`]'s acceptance and edges, with callees numbered by
+/// rank among `callees`.
+type RankedEdges = (Vec<bool>, Vec<Vec<(u32, u32)>>);
+
+fn by_rank(body: &Expr, callees: &[RuleId], is_call: &dyn Fn(RuleId) -> bool) -> Option<RankedEdges> {
+    let a = position_automaton(body, is_call)?;
+    let rank = |r: RuleId| callees.iter().position(|&c| c == r).expect("every callee was ranked") as u32;
+    let edges = a
+        .edges
+        .into_iter()
+        .map(|out| {
+            let mut out: Vec<(u32, u32)> = out.into_iter().map(|(r, ret)| (rank(r), ret)).collect();
+            out.sort_unstable();
+            out
+        })
+        .collect();
+    Some((a.accepting, edges))
+}
 
 /// An expression over calls with its positions numbered from 1.
 struct Positions {
@@ -80,15 +191,14 @@ impl Positions {
 
 /// A rule's automaton in call edges only: `accepting[s]`, and for each state
 /// its `(callee, return state)` edges. State 0 is the start.
-pub(crate) struct CallAutomaton {
-    pub accepting: Vec<bool>,
-    pub edges: Vec<Vec<(RuleId, u32)>>,
+struct CallAutomaton {
+    accepting: Vec<bool>,
+    edges: Vec<Vec<(RuleId, u32)>>,
 }
 
-/// The automaton of `body` when every leaf is a call (`is_call`) and its
-/// position automaton is deterministic; `None` sends the rule down the
-/// regular-expression path.
-pub(crate) fn call_only(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option<CallAutomaton> {
+/// The position automaton of `body` when every leaf is a call (`is_call`)
+/// and it is deterministic.
+fn position_automaton(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option<CallAutomaton> {
     let mut pos = Positions { symbol: vec![usize::MAX], follow: vec![Vec::new()] };
     let (nullable, first, last) = pos.visit(body, is_call)?;
     if pos.symbol.len() < 2 {

@@ -1056,18 +1056,10 @@ impl<'g> RuleBuilder<'g> {
     /// body is made only of calls ([`crate::calls`]).
     fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
         // At the top of `r`'s body the inlining path is `[r]`.
-        let is_call = |x: RuleId| self.grammar.rules.get(x).is_some_and(|rule| self.wants_call(rule, x == r));
-        let Some(automaton) = crate::calls::call_only(body, &is_call) else { return Ok(None) };
-        let mut edges = Vec::with_capacity(automaton.edges.len());
-        for out in automaton.edges {
-            let mut mapped = Vec::with_capacity(out.len());
-            for (callee, ret) in out {
-                mapped.push((self.rule_index(callee)? as u32, ret));
-            }
-            mapped.sort_unstable();
-            edges.push(mapped);
-        }
-        ByteDfa::from_calls(automaton.accepting, edges).map(Some)
+        let grammar = self.grammar;
+        let inline = self.inline;
+        let is_call = |x: RuleId| grammar.rules.get(x).is_some_and(|rule| x == r || !rule.inline || !inline);
+        crate::calls::call_only(body, &is_call, |callee| self.rule_index(callee).map(|i| i as u32))
     }
 
     /// A rule `prefix · rest` whose `rest` is a sequence, typically an
