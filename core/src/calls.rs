@@ -225,3 +225,56 @@ fn position_automaton(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option<C
     }
     Some(CallAutomaton { accepting, edges })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The automaton built directly, without the shape cache.
+    fn direct(body: &Expr) -> ByteDfa {
+        let a = position_automaton(body, &|_| true).unwrap();
+        let edges = a
+            .edges
+            .into_iter()
+            .map(|out| {
+                let mut out: Vec<(u32, u32)> = out.into_iter().map(|(r, t)| (r as u32, t)).collect();
+                out.sort_unstable();
+                out
+            })
+            .collect();
+        ByteDfa::from_calls(a.accepting, edges).unwrap()
+    }
+
+    #[test]
+    fn one_shape_serves_every_numbering_of_its_callees() {
+        // `a* (b c | d e)?`, with callees numbered two ways, and a shape whose
+        // repeated callee makes it a different automaton.
+        let body = |a, b, c, d, e| {
+            Expr::Seq(vec![
+                Expr::Repeat { expr: Box::new(Expr::Rule(a)), min: 0, max: None },
+                Expr::Repeat {
+                    expr: Box::new(Expr::Alt(vec![
+                        Expr::Seq(vec![Expr::Rule(b), Expr::Rule(c)]),
+                        Expr::Seq(vec![Expr::Rule(d), Expr::Rule(e)]),
+                    ])),
+                    min: 0,
+                    max: Some(1),
+                },
+            ])
+        };
+        for rules in [[1, 2, 3, 4, 5], [90, 7, 8, 3, 1], [5, 4, 3, 2, 1], [1, 2, 3, 2, 5]] {
+            let [a, b, c, d, e] = rules;
+            let e_body = body(a, b, c, d, e);
+            let built = call_only(&e_body, &|_| true, |r| Ok(r as u32)).unwrap();
+            if b == d {
+                // `b` with two return states: not deterministic.
+                assert!(built.is_none());
+                continue;
+            }
+            assert!(built.unwrap().equivalent(&direct(&e_body)), "callees {rules:?}");
+        }
+        // A leaf that is not a call: not this path.
+        let text = Expr::Seq(vec![Expr::Rule(1), Expr::Regular(regex_syntax::hir::Hir::literal(*b"x"))]);
+        assert!(call_only(&text, &|_| true, |r| Ok(r as u32)).unwrap().is_none());
+    }
+}
