@@ -138,6 +138,14 @@ fn heavy_strings_are_one_called_rule_and_stay_exact() {
     // Tokens that run across the closing quote into the object (`"},`).
     assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a": "hi", "b": "x"}"#));
     assert!(accepts_with(&s, &JsonSchemaOptions::default(), r#"{"a":"","b":""}"#));
+    // Lengths above 1024 (counted in called chunks) are called rules too.
+    let very_long = json!({"type": ["string", "null"], "maxLength": 1300});
+    let s = json!({"type": "object", "properties": {"a": very_long, "b": very_long}, "additionalProperties": false});
+    let g = grammar(&s, &JsonSchemaOptions::default()).unwrap().grammar;
+    assert_eq!(g.rules.iter().filter(|r| r.name == "string").count(), 1, "one called rule for both members");
+    assert!(accepts(&s, &json!({"a": "x".repeat(1300), "b": null})));
+    assert!(!accepts(&s, &json!({"b": "y".repeat(1301)})), "the chunks still count");
+    assert!(accepts(&s, &json!({"b": "y".repeat(700), "a": ""})));
 }
 
 #[test]
