@@ -84,21 +84,29 @@ def _apply_numpy(logits: np.ndarray, bitmask: np.ndarray, indices: Optional[Sequ
         logits[~_allowed_numpy(bitmask, vocab)] = -np.inf
 
 
+# Per device: the bit positions 0..31 (one tensor, not one per call).
+_SHIFTS: dict = {}
+
+
 def _apply_torch(logits: Any, bitmask: Any, indices: Optional[Sequence[int]]) -> None:
     import torch
 
-    mask = torch.as_tensor(bitmask, dtype=torch.int32, device=logits.device)
+    device = logits.device
+    mask = torch.as_tensor(bitmask, dtype=torch.int32, device=device)
     _check_shapes(tuple(logits.shape), tuple(mask.shape))
     vocab = logits.shape[-1]
-    shifts = torch.arange(32, dtype=torch.int32, device=logits.device)
-    bits = ((mask.unsqueeze(-1) >> shifts) & 1).bool().flatten(-2)
-    if bits.shape[-1] >= vocab:
-        bits = bits[..., :vocab]
+    shifts = _SHIFTS.get(device)
+    if shifts is None:
+        shifts = _SHIFTS[device] = torch.arange(32, dtype=torch.int32, device=device)
+    # Forbidden where the bit is 0: three elementwise kernels, then one fill
+    # (the mask is applied at every decoding step, so launches count).
+    forbidden = (((mask.unsqueeze(-1) >> shifts) & 1) == 0).flatten(-2)
+    if forbidden.shape[-1] >= vocab:
+        forbidden = forbidden[..., :vocab]
     else:
-        pad = torch.zeros(bits.shape[:-1] + (vocab - bits.shape[-1],), dtype=torch.bool, device=logits.device)
-        bits = torch.cat([bits, pad], dim=-1)
+        forbidden = torch.nn.functional.pad(forbidden, (0, vocab - forbidden.shape[-1]), value=True)
     if indices is not None and logits.dim() == 2:
-        rows = torch.as_tensor(list(indices), dtype=torch.long, device=logits.device)
-        logits[rows] = logits[rows].masked_fill(~bits[rows], float("-inf"))
+        rows = torch.as_tensor(list(indices), dtype=torch.long, device=device)
+        logits[rows] = logits[rows].masked_fill(forbidden[rows], float("-inf"))
     else:
-        logits.masked_fill_(~bits, float("-inf"))
+        logits.masked_fill_(forbidden, float("-inf"))

@@ -281,13 +281,53 @@ def test_apply_token_bitmask_numpy() -> None:
         sg.apply_token_bitmask_inplace(np.zeros(vocab, dtype=np.int64), bitmask[0])
 
 
-def test_apply_token_bitmask_torch() -> None:
+def _torch_devices() -> List[str]:
+    try:
+        import torch
+    except ImportError:
+        return ["cpu"]
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _allowed_reference(bitmask: np.ndarray, vocab: int) -> np.ndarray:
+    """The allowed tokens of ``bitmask`` rows, bit by bit in Python."""
+    rows = np.atleast_2d(bitmask)
+    out = np.zeros((rows.shape[0], vocab), dtype=bool)
+    for r, row in enumerate(rows):
+        for t in range(min(vocab, 32 * row.shape[0])):
+            out[r, t] = (int(row[t // 32]) >> (t % 32)) & 1 == 1
+    return out.reshape(bitmask.shape[:-1] + (vocab,))
+
+
+@pytest.mark.parametrize("device", _torch_devices())
+def test_apply_token_bitmask_torch(device: str) -> None:
     torch = pytest.importorskip("torch")
     bitmask = np.zeros((1, 2), dtype=np.int32)
     bitmask[0, 1] = 1 << 3  # token 35
-    logits = torch.zeros((1, 40))
+    logits = torch.zeros((1, 40), device=device)
     sg.apply_token_bitmask_inplace(logits, bitmask)
     assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [35]
+    # Every bit pattern (the sign bit too), each float type, 1-D, rows by
+    # index, logits wider than the mask, and a bitmask already on the device.
+    rng = np.random.default_rng(5)
+    for vocab in (40, 100, 1000):
+        words = (vocab + 31) // 32
+        bm = rng.integers(-(2**31), 2**31 - 1, size=(4, words), dtype=np.int64).astype(np.int32)
+        for dtype in (torch.float32, torch.float16, torch.bfloat16):
+            x = torch.randn((4, vocab), device=device).to(dtype)
+            sg.apply_token_bitmask_inplace(x, bm)
+            assert np.array_equal(torch.isfinite(x).cpu().numpy(), _allowed_reference(bm, vocab))
+        one = torch.zeros(vocab, device=device)
+        sg.apply_token_bitmask_inplace(one, torch.as_tensor(bm[2], device=device))
+        assert np.array_equal(torch.isfinite(one).cpu().numpy(), _allowed_reference(bm[2], vocab))
+        part = torch.zeros((4, vocab), device=device)
+        sg.apply_token_bitmask_inplace(part, bm, indices=[1, 3])
+        expected = np.ones((4, vocab), dtype=bool)
+        expected[[1, 3]] = _allowed_reference(bm[[1, 3]], vocab)
+        assert np.array_equal(torch.isfinite(part).cpu().numpy(), expected)
+    wide = torch.zeros((1, 100), device=device)
+    sg.apply_token_bitmask_inplace(wide, np.full((1, 2), -1, dtype=np.int32))
+    assert torch.isfinite(wide).sum().item() == 64, "ids past the mask are forbidden"
 
 
 def test_from_vocab_and_byte_tokens() -> None:
