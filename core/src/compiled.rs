@@ -736,16 +736,24 @@ impl CompiledGrammar {
     /// body has one, at its closing quote, and tens of exit nodes), so the
     /// set after each return is computed once.
     fn walk_exits(&self, exits: &[(u32, u32, bool)], below: u32, out: &mut [u32], scratch: &mut Scratch) {
+        // The sets of earlier masks stay in `scratch.firsts` (cleared, not
+        // freed): the first `used` entries belong to this walk.
         let mut firsts = std::mem::take(&mut scratch.firsts);
+        let mut used = 0;
         for &(node, d, _) in exits {
-            let k = match firsts.iter().position(|(top, _, _)| *top == d) {
+            let k = match firsts[..used].iter().position(|(top, _, _)| *top == d) {
                 Some(k) => k,
                 None => {
-                    let mut first = Vec::new();
-                    self.leave(Config { top: d, below }, &mut first, &mut scratch.stacks);
-                    let bytes = self.first_bytes(&first);
-                    firsts.push((d, first, bytes));
-                    firsts.len() - 1
+                    if used == firsts.len() {
+                        firsts.push((d, Vec::new(), ByteSet::EMPTY));
+                    }
+                    let (top, first, _) = &mut firsts[used];
+                    *top = d;
+                    first.clear();
+                    self.leave(Config { top: d, below }, first, &mut scratch.stacks);
+                    firsts[used].2 = self.first_bytes(&firsts[used].1);
+                    used += 1;
+                    used - 1
                 }
             };
             let (_, first, bytes) = &firsts[k];
@@ -760,7 +768,6 @@ impl CompiledGrammar {
             );
             scratch.ignored.clear();
         }
-        firsts.clear();
         scratch.firsts = firsts;
     }
 
@@ -848,7 +855,9 @@ pub(crate) struct Scratch {
     pub levels: Vec<Vec<Config>>,
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
-    /// The closed sets after each returning state of the exits of one configuration.
+    /// The closed sets after each returning state of the exits of one
+    /// configuration; entries past those of the current walk are kept only
+    /// for their allocations.
     pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
 }
 
