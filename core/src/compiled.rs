@@ -863,6 +863,13 @@ pub(crate) struct Scratch {
 
 // ---- rule construction -----------------------------------------------------------------
 
+/// Whether a reference to `rule` is a call rather than inlined: it would
+/// recurse, or the rule is marked not to inline, or the build calls every
+/// reference (`inline` false).
+fn wants_call(rule: &crate::ir::Rule, recursive: bool, inline: bool) -> bool {
+    recursive || !rule.inline || !inline
+}
+
 enum Source {
     Rule(RuleId),
     /// An intersection or difference, computed when it was first met.
@@ -1054,20 +1061,18 @@ impl<'g> RuleBuilder<'g> {
         })
     }
 
-    /// Whether a reference to `rule` is a call rather than inlined: it would
-    /// recurse, or the rule is marked not to inline, or this build calls
-    /// every reference.
+    /// [`wants_call`] with this build's inlining.
     fn wants_call(&self, rule: &crate::ir::Rule, recursive: bool) -> bool {
-        recursive || !rule.inline || !self.inline
+        wants_call(rule, recursive, self.inline)
     }
 
     /// The automaton of rule `r` built from its call edges alone, when its
     /// body is made only of calls ([`crate::calls`]).
     fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
         // At the top of `r`'s body the inlining path is `[r]`.
-        let grammar = self.grammar;
-        let inline = self.inline;
-        let is_call = |x: RuleId| grammar.rules.get(x).is_some_and(|rule| x == r || !rule.inline || !inline);
+        // (`RuleBuilder::wants_call`, without borrowing `self`, which `rule_index` needs.)
+        let (grammar, inline) = (self.grammar, self.inline);
+        let is_call = |x: RuleId| grammar.rules.get(x).is_some_and(|rule| wants_call(rule, x == r, inline));
         crate::calls::call_only(body, &is_call, |callee| self.rule_index(callee).map(|i| i as u32))
     }
 

@@ -276,14 +276,19 @@ fn key(hir: &Hir, calls: &Calls) -> u64 {
 }
 
 impl Shared {
-    /// The automaton of an expression equal to `hir` up to the numbering
-    /// of calls, with its calls numbered as `hir`'s are.
-    fn get(&mut self, key: u64, hir: &Hir, calls: &Calls) -> Option<Arc<ByteDfa>> {
-        let entry = self.buckets.get_mut(&key)?.iter_mut().find(|e| match (&e.calls, calls) {
+    /// The entry of an expression equal to `hir` up to the numbering of calls.
+    fn find(&mut self, key: u64, hir: &Hir, calls: &Calls) -> Option<&mut Entry> {
+        self.buckets.get_mut(&key)?.iter_mut().find(|e| match (&e.calls, calls) {
             (Some(ec), Some(c)) => ec.len() == c.len() && equal_up_to_calls(&e.hir, ec, hir, c),
             (None, None) => *e.hir == *hir,
             _ => false,
-        })?;
+        })
+    }
+
+    /// The automaton of an expression equal to `hir` up to the numbering
+    /// of calls, with its calls numbered as `hir`'s are.
+    fn get(&mut self, key: u64, hir: &Hir, calls: &Calls) -> Option<Arc<ByteDfa>> {
+        let entry = self.find(key, hir, calls)?;
         entry.used = true;
         match (&entry.calls, calls) {
             (Some(ec), Some(c)) if ec != c => {
@@ -296,7 +301,7 @@ impl Shared {
 
     fn insert(&mut self, key: u64, hir: Hir, calls: Calls, dfa: Arc<ByteDfa>) {
         let bytes = dfa.table_bytes();
-        if bytes > self.limit || self.get(key, &hir, &calls).is_some() {
+        if bytes > self.limit || self.find(key, &hir, &calls).is_some() {
             return;
         }
         let hir = Arc::new(hir);
