@@ -8,6 +8,13 @@
 //! `sluicegate-bench gbnf-vs-llama` compares the built-in GBNF grammars with
 //! llama.cpp's own grammar sampler on a GGUF model's vocabulary.
 
+/// mimalloc rather than the system allocator: compilation makes and frees
+/// many small allocations, and glibc's free lists, once fragmented by a large
+/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

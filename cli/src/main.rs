@@ -6,6 +6,13 @@
 //! - `sluicegate generate` runs a model (llama.cpp) under a constraint;
 //! - `sluicegate extract` runs a JSON Schema over many documents.
 
+/// mimalloc rather than the system allocator: compilation makes and frees
+/// many small allocations, and glibc's free lists, once fragmented by a large
+/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

@@ -2,6 +2,13 @@
 //! package. The pure-Python package (`python/sluicegate`) wraps it with
 //! Pydantic support, numpy/torch helpers and the documented API.
 
+/// mimalloc rather than the system allocator: compilation makes and frees
+/// many small allocations, and glibc's free lists, once fragmented by a large
+/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
+/// "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod engine;
 mod errors;
 mod model;
