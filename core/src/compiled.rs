@@ -88,6 +88,11 @@ pub(crate) struct StateEntry {
     pub overflowed: bool,
 }
 
+/// A flag on automaton states in a class-cut walk ([`crate::slice::ClassCut`]):
+/// the path so far is made only of the class. State ids stay below it
+/// (`CompiledGrammar::new` refuses more than `u32::MAX / 2` states).
+const IN_CLASS: u32 = 1 << 31;
+
 /// Most states whose entries one trie walk computes together.
 const WALK_TOGETHER: usize = 8;
 
@@ -390,7 +395,12 @@ impl CompiledGrammar {
             if future.as_ref().is_some_and(|(key, _)| self.vocab.futures().get(key).is_some()) {
                 continue;
             }
-            if self.vocab.slices().best_for(dfa, s).is_some() {
+            let slices = self.vocab.slices();
+            let called = self.returns_matter(g);
+            if slices.best_for(dfa, s).is_some()
+                || slices.by_length(dfa, s, called).is_some()
+                || slices.by_class(&self.vocab, dfa, s, called).is_some()
+            {
                 continue;
             }
             batch.push((g, future));
@@ -514,24 +524,50 @@ impl CompiledGrammar {
         let mut exits = Vec::new();
         let mut calls_at = Vec::new();
         // Inside free text, a slice gives most tokens at once and only the
-        // rest of the trie is walked (same result as the whole walk).
-        let slice = self.vocab.slices().best_for(dfa, s);
-        let mut tokens = match slice {
-            Some(slice) => slice.tokens.clone(),
-            None => vec![0u32; self.vocab.mask_words()].into_boxed_slice(),
+        // rest of the trie is walked (same result as the whole walk); near
+        // the end of a bounded string, the string-body tokens short enough.
+        // A state decided by an ASCII class gets the class's tokens and skips
+        // the subtrees made only of the class.
+        let slices = self.vocab.slices();
+        let mut class = None;
+        let (mut tokens, view) = if let Some(slice) = slices.best_for(dfa, s) {
+            (slice.tokens.clone(), Some(&slice.rest))
+        } else if let Some((tokens, view)) = slices.by_length(dfa, s, called) {
+            (Box::from(tokens), Some(view))
+        } else if let Some(cut) = slices.by_class(&self.vocab, dfa, s, called) {
+            class = Some(cut.class);
+            (Box::from(cut.tokens.mask(cut.max_len)), None)
+        } else {
+            (vec![0u32; self.vocab.mask_words()].into_boxed_slice(), None)
         };
         let step = |st: u32, b: u8| {
             let n = dfa.next(st, b);
             (n != DEAD).then_some(n)
         };
         let visit = |node: usize, st: u32| {
-            let at = Walked { dfa, state: st, base, called };
+            let at = Walked { dfa, state: st & !IN_CLASS, base, called };
             self.record_node(node, at, &mut tokens, &mut calls_at, &mut exits)
         };
         // Fast pass: bytes inside this rule's automaton.
-        match slice {
-            Some(slice) => trie.walk_view(&slice.rest, s, stack, step, visit),
-            None => trie.walk(s, stack, step, visit),
+        match (view, class) {
+            (Some(view), _) => trie.walk_view(view, s, stack, step, visit),
+            (None, Some(class)) => {
+                // The flag `IN_CLASS` marks a path made only of the class so far.
+                let below = slices.bytes_below();
+                let step = |st: u32, node: usize, b: u8| {
+                    let n = dfa.next(st & !IN_CLASS, b);
+                    if n == DEAD {
+                        None
+                    } else if st & IN_CLASS != 0 && crate::slice::in_class(class, b) {
+                        // A subtree made only of the class is decided by the mask.
+                        (below[node] & !class != 0).then_some(n | IN_CLASS)
+                    } else {
+                        Some(n)
+                    }
+                };
+                trie.walk_nodes(s | IN_CLASS, stack, step, visit)
+            }
+            (None, None) => trie.walk(s, stack, step, visit),
         }
         self.finish_entry(tokens, exits, calls_at)
     }

@@ -16,9 +16,30 @@
 //! for bit. Calls and returns met inside the slice need no record either:
 //! what they could add below a node whose tokens are all in the slice is
 //! already allowed, and every other node is in the view and walked.
+//!
+//! A string near its `maxLength` (a few characters of room left) is not
+//! covered by any slice, yet its walk reaches every trie node of up to that
+//! many characters: about a millisecond. Such a state is decided by the
+//! *length* of a string body alone: every body string of at most `k`
+//! characters keeps it alive and every longer one kills it. Then the string
+//! body tokens it allows are exactly those of at most `k` characters (a
+//! per-vocabulary mask for each `k` up to [`MAX_LENGTH_SLICE`]), and only
+//! the unbounded slice's view (tokens with a quote, an escape, a control
+//! byte...) is walked ([`Slices::by_length`]).
+//!
+//! Patterns and formats give the same problem over an ASCII class (an
+//! identifier `[A-Za-z0-9_-]{1,64}`, the local part of an e-mail address):
+//! the walk reaches every token made of the class, tens of thousands, yet
+//! almost none of them have a descendant outside the class (a tokenizer
+//! splits words from punctuation). A state where every string of the class
+//! stays alive up to `k` bytes and dies after (or never dies) allows exactly
+//! the class's tokens of at most `k` bytes (cached per class and
+//! vocabulary), and the walk skips every subtree made only of the class
+//! ([`Slices::by_class`], [`TokenTrie::bytes_below`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dfa::{ByteDfa, DfaLimits, DEAD};
 use crate::trie::TrieView;
@@ -54,13 +75,152 @@ pub(crate) struct Slice {
 #[derive(Debug)]
 pub(crate) struct Slices {
     list: Vec<Slice>,
+    /// String-body tokens by character count, when the unbounded slice exists.
+    lengths: Option<Lengths>,
+    /// [`TokenTrie::bytes_below`] of the vocabulary's trie.
+    below: Vec<u128>,
+    /// The tokens of each ASCII class met so far, by class.
+    classes: Mutex<HashMap<u128, Arc<ClassTokens>>>,
+}
+
+/// Most ASCII classes whose tokens a vocabulary keeps (a class holds its
+/// tokens' ids and the masks asked of it, about 200 KB on Llama 3).
+const MAX_CLASSES: usize = 64;
+
+/// Fewest bytes in a class for a class cut: the walk of a narrower class
+/// (digits, hexadecimal) is short already.
+const MIN_CLASS_BYTES: u32 = 16;
+
+/// The tokens made only of the bytes of one ASCII class.
+#[derive(Debug)]
+pub(crate) struct ClassTokens {
+    /// Their ids, shortest first.
+    ids: Vec<u32>,
+    /// `ends[n]`: how many of `ids` have at most `n` bytes (`n` up to the longest).
+    ends: Vec<usize>,
+    /// `masks[n]`: the first `ends[n]` ids as a mask, built when first asked.
+    masks: Vec<OnceLock<Box<[u32]>>>,
+    mask_words: usize,
+}
+
+impl ClassTokens {
+    fn build(vocab: &Vocabulary, class: u128) -> ClassTokens {
+        let trie = vocab.trie();
+        let mut found: Vec<(usize, u32)> = Vec::new();
+        let mut stack = Vec::new();
+        trie.walk(
+            (),
+            &mut stack,
+            |(), b| in_class(class, b).then_some(()),
+            |node, ()| found.extend(trie.tokens_at(node).iter().map(|&t| (trie.depth(node), t))),
+        );
+        found.sort_unstable();
+        let longest = found.last().map_or(0, |&(n, _)| n);
+        let ends = (0..=longest).map(|n| found.partition_point(|&(len, _)| len <= n)).collect();
+        ClassTokens {
+            ids: found.into_iter().map(|(_, t)| t).collect(),
+            ends,
+            masks: (0..=longest).map(|_| OnceLock::new()).collect(),
+            mask_words: vocab.mask_words(),
+        }
+    }
+
+    /// The class's tokens of at most `len` bytes, as a mask.
+    pub(crate) fn mask(&self, len: usize) -> &[u32] {
+        let n = len.min(self.masks.len() - 1);
+        self.masks[n].get_or_init(|| {
+            let mut mask = vec![0u32; self.mask_words].into_boxed_slice();
+            for &t in &self.ids[..self.ends[n]] {
+                mask[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            mask
+        })
+    }
+}
+
+/// A state decided by an ASCII class ([`Slices::by_class`]).
+pub(crate) struct ClassCut {
+    /// The class, as a bit set of bytes.
+    pub class: u128,
+    /// The class's tokens that the state allows: those of at most this many bytes.
+    pub max_len: usize,
+    pub tokens: Arc<ClassTokens>,
+}
+
+/// Whether byte `b` is in the ASCII class `class`.
+#[inline]
+pub(crate) fn in_class(class: u128, b: u8) -> bool {
+    b < 128 && class >> b & 1 == 1
+}
+
+/// Most characters of room for which a state is served by a length mask
+/// ([`Slices::by_length`]); with more room the bounded slices apply.
+pub(crate) const MAX_LENGTH_SLICE: usize = 16;
+
+/// The tokens of the unbounded slice (string bodies) by their character count.
+#[derive(Debug)]
+struct Lengths {
+    /// `upto[k]`: the slice's tokens of at most `k` characters (a
+    /// character cut short by the token's end counts as one).
+    upto: Vec<Box<[u32]>>,
 }
 
 impl Slices {
     /// Compute every slice's tokens and view (a few trie walks; once per vocabulary).
     pub(crate) fn build(vocab: &Vocabulary) -> Slices {
-        let list = MAX_CHARS.iter().filter_map(|&max| Slice::build(vocab, max)).collect();
-        Slices { list }
+        let list: Vec<Slice> = MAX_CHARS.iter().filter_map(|&max| Slice::build(vocab, max)).collect();
+        let lengths = list.last().filter(|slice| slice.max_chars.is_none()).map(|any| Lengths::build(vocab, any));
+        let below = vocab.trie().bytes_below();
+        Slices { list, lengths, below, classes: Mutex::new(HashMap::new()) }
+    }
+
+    /// [`TokenTrie::bytes_below`] of the vocabulary's trie.
+    pub(crate) fn bytes_below(&self) -> &[u128] {
+        &self.below
+    }
+
+    /// For a state decided by an ASCII class, the class and its tokens: the
+    /// class is the largest set of ASCII bytes (at least
+    /// [`MIN_CLASS_BYTES`]) that step `start` to one state, and every string
+    /// of it (up to the longest token) must keep `start` alive while it has
+    /// at most `max_len` bytes and kill it after. A call or a return met
+    /// inside the class is allowed only where no string of it dies.
+    pub(crate) fn by_class(
+        &self,
+        vocab: &Vocabulary,
+        dfa: &ByteDfa,
+        start: u32,
+        returns_matter: bool,
+    ) -> Option<ClassCut> {
+        let (class, max_len) = class_bound(dfa, start, returns_matter, vocab.trie().max_depth())?;
+        let tokens = {
+            let mut known = self.classes.lock().unwrap_or_else(|p| p.into_inner());
+            match known.get(&class) {
+                Some(t) => Arc::clone(t),
+                None if known.len() >= MAX_CLASSES => return None,
+                None => {
+                    let t = Arc::new(ClassTokens::build(vocab, class));
+                    known.insert(class, Arc::clone(&t));
+                    t
+                }
+            }
+        };
+        Some(ClassCut { class, max_len, tokens })
+    }
+
+    /// For a state decided by the length of a string body alone, the tokens
+    /// it allows among the unbounded slice's and that slice's view (which
+    /// must still be walked from the state): `Some` when, for every body
+    /// string no longer than the slice's longest token, `start` stays alive
+    /// exactly while the string has at most `k <= MAX_LENGTH_SLICE`
+    /// characters. `returns_matter`: whether the state's rule is called
+    /// (then an accepting state met inside a body would be a return, which
+    /// the search does not follow, so it gives up there, as at a call).
+    pub(crate) fn by_length(&self, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<(&[u32], &TrieView)> {
+        let lengths = self.lengths.as_ref()?;
+        let any = self.list.last()?;
+        let k = any.length_bound(dfa, start, returns_matter)?;
+        Some((&lengths.upto[k], &any.rest))
     }
 
     /// The largest slice that `start` covers in `dfa` (see the module notes).
@@ -112,17 +272,7 @@ impl Slice {
     /// smallest depth.
     #[inline(never)]
     fn covers(&self, dfa: &ByteDfa, start: u32) -> bool {
-        // One byte per pair of byte classes (ours, theirs) is enough; the
-        // pairs are marked in a 65,536-bit set.
-        let mut joint = [0u64; 1024];
-        let bytes: Vec<u8> = (0..=255u8)
-            .filter(|&b| {
-                let key = (self.dfa.class_of(b) as usize) << 8 | dfa.class_of(b) as usize;
-                let fresh = joint[key >> 6] & 1 << (key & 63) == 0;
-                joint[key >> 6] |= 1 << (key & 63);
-                fresh
-            })
-            .collect();
+        let bytes = self.joint_bytes(dfa);
         let mut seen: HashSet<(u32, u32), BuildHasherDefault<PairHasher>> = HashSet::default();
         let mut level = vec![(self.dfa.start(), start)];
         seen.insert(level[0]);
@@ -157,6 +307,188 @@ impl Slice {
             next.clear();
         }
         true
+    }
+}
+
+/// The class of [`Slices::by_class`] for `start`, and how many bytes of it
+/// keep `start` alive (`usize::MAX`: any number, up to `max_depth`). A
+/// breadth-first search by string length; the states of one length are
+/// few (a counted class is one state per count).
+fn class_bound(dfa: &ByteDfa, start: u32, returns_matter: bool, max_depth: usize) -> Option<(u128, usize)> {
+    let mut groups: Vec<(u32, u128, u32)> = Vec::new();
+    for b in 1..128u8 {
+        let n = dfa.next(start, b);
+        if n == DEAD {
+            continue;
+        }
+        match groups.iter_mut().find(|g| g.0 == n) {
+            Some(g) => {
+                g.1 |= 1 << b;
+                g.2 += 1;
+            }
+            None => groups.push((n, 1 << b, 1)),
+        }
+    }
+    let (_, class, size) = groups.into_iter().max_by_key(|g| g.2)?;
+    if size < MIN_CLASS_BYTES {
+        return None;
+    }
+    // One byte per byte class of the automaton within the class.
+    let mut reps: Vec<u8> = Vec::new();
+    let mut seen = [false; 256];
+    for b in (1..128u8).filter(|&b| in_class(class, b)) {
+        let c = dfa.class_of(b) as usize;
+        if !std::mem::replace(&mut seen[c], true) {
+            reps.push(b);
+        }
+    }
+    let leaves = |s: u32| !dfa.calls(s).is_empty() || returns_matter && dfa.is_accepting(s);
+    let (mut most_alive, mut fewest_dead) = (0usize, usize::MAX);
+    let mut left = false;
+    let mut work = 0;
+    let mut level = vec![start];
+    let mut next = Vec::new();
+    for len in 1..=max_depth {
+        for &q in &level {
+            for &b in &reps {
+                let n = dfa.next(q, b);
+                if n == DEAD {
+                    fewest_dead = fewest_dead.min(len);
+                } else {
+                    most_alive = len;
+                    left |= leaves(n);
+                    if !next.contains(&n) {
+                        next.push(n);
+                    }
+                }
+                if most_alive >= fewest_dead {
+                    return None;
+                }
+            }
+        }
+        // Automata that track many things at once cost more to search than to walk.
+        work += level.len() * reps.len();
+        if work > MAX_PAIRS {
+            return None;
+        }
+        // The same states again: every longer string behaves alike.
+        if next.is_empty() || next.len() == level.len() && next.iter().all(|n| level.contains(n)) {
+            break;
+        }
+        std::mem::swap(&mut level, &mut next);
+        next.clear();
+    }
+    if fewest_dead == usize::MAX {
+        // Every string of the class is alive: its tokens are all allowed,
+        // whatever calls and returns add below them.
+        return Some((class, usize::MAX));
+    }
+    // Returns and calls could bring back strings the automaton alone kills.
+    (!left).then_some((class, most_alive))
+}
+
+impl Lengths {
+    /// One walk of the unbounded slice, counting characters.
+    fn build(vocab: &Vocabulary, any: &Slice) -> Lengths {
+        let trie = vocab.trie();
+        let mut upto = vec![vec![0u32; vocab.mask_words()].into_boxed_slice(); MAX_LENGTH_SLICE + 1];
+        let mut stack = Vec::new();
+        let dfa = &any.dfa;
+        trie.walk(
+            (dfa.start(), 0usize),
+            &mut stack,
+            |(s, chars), b| {
+                let n = dfa.next(s, b);
+                // A byte read at a character boundary starts a character.
+                (n != DEAD).then(|| (n, chars + dfa.is_accepting(s) as usize))
+            },
+            |node, (_, chars)| {
+                if chars <= MAX_LENGTH_SLICE {
+                    for &t in trie.tokens_at(node) {
+                        upto[chars][(t >> 5) as usize] |= 1 << (t & 31);
+                    }
+                }
+            },
+        );
+        for k in 1..upto.len() {
+            let (lower, upper) = upto.split_at_mut(k);
+            for (w, p) in upper[0].iter_mut().zip(lower[k - 1].iter()) {
+                *w |= *p;
+            }
+        }
+        Lengths { upto }
+    }
+}
+
+impl Slice {
+    /// The `k` of [`Slices::by_length`] for this (unbounded) slice: a
+    /// breadth-first search over triples (slice state, characters read,
+    /// automaton state), each met first at its smallest depth. It gives up
+    /// as soon as a string is alive with more characters than another that
+    /// is dead, at a call, or at a return.
+    #[inline(never)]
+    fn length_bound(&self, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<usize> {
+        let leaves = |s: u32| !dfa.calls(s).is_empty() || returns_matter && dfa.is_accepting(s);
+        if leaves(start) {
+            return None;
+        }
+        let bytes = self.joint_bytes(dfa);
+        let mut seen: HashSet<(u32, u32, u32), BuildHasherDefault<PairHasher>> = HashSet::default();
+        let mut level = vec![(self.dfa.start(), 0u32, start)];
+        seen.insert(level[0]);
+        let mut next = Vec::new();
+        // Most characters of a living string, fewest of a dead one.
+        let (mut most_alive, mut fewest_dead) = (0u32, u32::MAX);
+        for depth in 0..self.max_len {
+            for &(own, chars, theirs) in &level {
+                let chars = chars + self.dfa.is_accepting(own) as u32;
+                for &b in &bytes {
+                    let own_next = self.dfa.next(own, b);
+                    if own_next == DEAD {
+                        continue; // not a string body: such tokens are in the view
+                    }
+                    let their_next = dfa.next(theirs, b);
+                    if their_next == DEAD {
+                        fewest_dead = fewest_dead.min(chars);
+                    } else {
+                        most_alive = most_alive.max(chars);
+                        if most_alive as usize > MAX_LENGTH_SLICE || leaves(their_next) {
+                            return None;
+                        }
+                        if depth + 1 < self.max_len && seen.insert((own_next, chars, their_next)) {
+                            if seen.len() > MAX_PAIRS {
+                                return None;
+                            }
+                            next.push((own_next, chars, their_next));
+                        }
+                    }
+                    if most_alive >= fewest_dead {
+                        return None;
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            std::mem::swap(&mut level, &mut next);
+            next.clear();
+        }
+        Some(most_alive as usize)
+    }
+
+    /// One byte per pair of byte classes (this slice's, `dfa`'s): bytes of
+    /// one pair step both automata alike everywhere.
+    fn joint_bytes(&self, dfa: &ByteDfa) -> Vec<u8> {
+        // The pairs are marked in a 65,536-bit set.
+        let mut joint = [0u64; 1024];
+        (0..=255u8)
+            .filter(|&b| {
+                let key = (self.dfa.class_of(b) as usize) << 8 | dfa.class_of(b) as usize;
+                let fresh = joint[key >> 6] & 1 << (key & 63) == 0;
+                joint[key >> 6] |= 1 << (key & 63);
+                fresh
+            })
+            .collect()
     }
 }
 
@@ -268,6 +600,16 @@ mod tests {
             Grammar::regular(parse(&format!(r#""{body}*", ?\}}"#)).unwrap()),
             // A bounded string: the bounded slices while it has room.
             Grammar::regular(parse(&format!(r#""{body}{{0,40}}"\}}"#)).unwrap()),
+            // Strings near their end: the length masks (a string closed by
+            // a quote, one whose body may also end in a digit run, and a
+            // member after a short key).
+            Grammar::regular(parse(&format!(r#""{body}{{0,5}}"\}}"#)).unwrap()),
+            Grammar::regular(parse(&format!(r#""{body}{{0,3}}[0-9]*"\}}"#)).unwrap()),
+            Grammar::regular(parse(&format!(r#"\{{"a":"{body}{{2,7}}",?\}}"#)).unwrap()),
+            // ASCII classes: counted, unbounded, and counted after a fixed part.
+            Grammar::regular(parse(r#""[A-Za-z0-9_ -]{1,6}"\}"#).unwrap()),
+            Grammar::regular(parse(r#"[a-z0-9._%+ -]+@[a-z]+,"#).unwrap()),
+            Grammar::regular(parse(r#"(?:ab[a-z ]{0,3}|b[a-z]{2})\}"#).unwrap()),
             // A key that excludes declared names (a difference automaton).
             Grammar {
                 rules: vec![Rule::new(
@@ -291,12 +633,101 @@ mod tests {
                 ],
                 start: 0,
             },
+            // Called class rules: a return inside the class (allowed where no
+            // string of the class dies, refused otherwise).
+            Grammar {
+                rules: vec![
+                    Rule::new("start", Expr::Seq(vec![Expr::Rule(1), regular(","), Expr::Rule(2), regular("}")])),
+                    Rule { inline: false, ..Rule::new("free", regular(r#"[a-z ]*"#)) },
+                    Rule { inline: false, ..Rule::new("short", regular(r#"[a-z ]{0,3}"#)) },
+                ],
+                start: 0,
+            },
+            // The same with a bounded called body: returns inside a short
+            // string end the length search.
+            Grammar {
+                rules: vec![
+                    Rule::new("start", Expr::Seq(vec![Expr::Rule(1), regular(r#"""#), Expr::Rule(1), regular("}")])),
+                    Rule { inline: false, ..Rule::new("text", regular(r#"[^"\\\x00-\x1F]{0,4}"#)) },
+                ],
+                start: 0,
+            },
         ];
         for (i, g) in grammars.iter().enumerate() {
             for seed in 0..4 {
                 check_masks(g, seed + i, 12);
             }
         }
+    }
+
+    #[test]
+    fn states_decided_by_length_alone_get_their_length() {
+        let v = vocab();
+        let slices = v.slices();
+        let any = slices.list.last().unwrap();
+        let after_quote = |re: &str, returns_matter: bool| {
+            let dfa = ByteDfa::from_hir(&parse(re).unwrap(), &DfaLimits::default()).unwrap();
+            let s = dfa.next(dfa.start(), b'"');
+            any.length_bound(&dfa, s, returns_matter)
+        };
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,10}""#, false), Some(10));
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,10}""#, true), Some(10));
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,1}"x"#, false), Some(1));
+        // Room for more than the length masks hold, or for every length.
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,17}""#, false), None);
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]*""#, false), None);
+        // Not every body character keeps it alive.
+        assert_eq!(after_quote(r#""[a-z]{0,5}""#, false), None);
+        assert_eq!(after_quote(r#""(?:[^"\\\x00-\x1F]{0,3}|abcde)""#, false), None);
+        // A return (acceptance in a called rule) inside the body.
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,3}"#, true), None);
+        assert_eq!(after_quote(r#""[^"\\\x00-\x1F]{0,3}"#, false), Some(3));
+        // The masks: body tokens of at most k characters, a cut character counting as one.
+        let upto = &slices.lengths.as_ref().unwrap().upto;
+        let has = |k: usize, text: &[u8]| {
+            let t = (1..v.mask_width() as u32).find(|&t| v.token_bytes(t) == text).unwrap();
+            upto[k][(t >> 5) as usize] >> (t & 31) & 1 == 1
+        };
+        assert!(has(2, b"ab") && !has(1, b"ab"));
+        assert!(has(2, "中a".as_bytes()) && !has(1, "中a".as_bytes()));
+        assert!(has(1, b"\xF0\x9F") && !has(0, b"\xF0\x9F"));
+        assert!(!has(16, b"a\"") && !has(16, b"\\"));
+    }
+
+    #[test]
+    fn states_decided_by_an_ascii_class_get_the_class_and_its_length() {
+        let at_start = |re: &str, returns_matter: bool| {
+            let dfa = ByteDfa::from_hir(&parse(re).unwrap(), &DfaLimits::default()).unwrap();
+            class_bound(&dfa, dfa.start(), returns_matter, 50).map(|(class, n)| (class.count_ones(), n))
+        };
+        assert_eq!(at_start(r"[A-Za-z0-9_-]{1,20}", false), Some((64, 20)));
+        assert_eq!(at_start(r"[A-Za-z0-9_-]{1,20}!", false), Some((64, 20)));
+        assert_eq!(at_start(r"[A-Za-z0-9_-]{1,20}x", false), None);
+        assert_eq!(at_start(r"[a-z0-9.%+-]+@", false), Some((40, usize::MAX)));
+        // A return inside: fine while every string of the class lives, not when some die.
+        assert_eq!(at_start(r"[a-z ]*", true), Some((27, usize::MAX)));
+        assert_eq!(at_start(r"[a-z ]{0,3}", true), None);
+        assert_eq!(at_start(r"[a-z ]{0,3}", false), Some((27, 3)));
+        // Narrow classes, and classes whose strings live or die by more than their length.
+        assert_eq!(at_start(r"[0-9]{1,5}", false), None);
+        assert_eq!(at_start(r"[a-z]{1,5}|[a-z]{8}", false), Some((26, 8)));
+        // The class is the bytes that lead to one state: `z` is not in it here.
+        assert_eq!(at_start(r"[a-z]{1,5}|[a-y]{8}", false), Some((25, 8)));
+        assert_eq!(at_start(r"[a-z]{1,5}(?:ab)?", false), None);
+    }
+
+    #[test]
+    fn class_tokens_by_length() {
+        let v = vocab();
+        let class: u128 = (b'a'..=b'z').fold(0, |c, b| c | 1 << b);
+        let tokens = ClassTokens::build(&v, class);
+        let has = |n: usize, text: &[u8]| {
+            let t = (1..v.mask_width() as u32).find(|&t| v.token_bytes(t) == text).unwrap();
+            tokens.mask(n)[(t >> 5) as usize] >> (t & 31) & 1 == 1
+        };
+        assert!(has(1, b"a") && has(2, b"ab") && !has(1, b"ab") && has(3, b"abn"));
+        assert!(has(40, &b"x".repeat(40)) && !has(39, &b"x".repeat(40)));
+        assert!(!has(100, b"a b") && !has(100, b"a,"));
     }
 
     #[test]

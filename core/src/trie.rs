@@ -164,6 +164,42 @@ impl TokenTrie {
         self.walk_order(&WholeTrie(self.nodes.len()), start, stack, step, visit);
     }
 
+    /// [`TokenTrie::walk`] whose `step(state, node, byte)` also gets the
+    /// node being entered, so that it can prune a subtree for what lies
+    /// below it ([`TokenTrie::bytes_below`]).
+    #[inline]
+    pub fn walk_nodes<S: Copy>(
+        &self,
+        start: S,
+        stack: &mut Vec<S>,
+        step: impl FnMut(S, usize, u8) -> Option<S>,
+        visit: impl FnMut(usize, S),
+    ) {
+        self.walk_order_nodes(&WholeTrie(self.nodes.len()), start, stack, step, visit);
+    }
+
+    /// For each node, the ASCII bytes on the edges strictly below it, as a
+    /// bit set (bit `b` for byte `b`); bit 0 stands for every byte that is
+    /// not ASCII or is NUL. One backward pass over the preorder.
+    pub fn bytes_below(&self) -> Vec<u128> {
+        let n = self.nodes.len();
+        let mut below = vec![0u128; n];
+        // The parent of a node is the last node one level up before it.
+        let mut last_at_depth = vec![0usize; self.max_depth + 1];
+        let mut parent = vec![0u32; n];
+        for (i, p) in parent.iter_mut().enumerate().skip(1) {
+            let d = self.depth(i);
+            *p = last_at_depth[d - 1] as u32;
+            last_at_depth[d] = i;
+        }
+        for i in (1..n).rev() {
+            let b = self.nodes[i].byte;
+            let bit = if (1..128).contains(&b) { 1u128 << b } else { 1 };
+            below[parent[i] as usize] |= below[i] | bit;
+        }
+        below
+    }
+
     /// [`TokenTrie::walk`] over the nodes of `view` only (a sub-trie: the
     /// nodes that lead to some token of interest). `visit` gets the node's
     /// index in the whole trie.
@@ -186,6 +222,18 @@ impl TokenTrie {
         start: S,
         stack: &mut Vec<S>,
         mut step: impl FnMut(S, u8) -> Option<S>,
+        visit: impl FnMut(usize, S),
+    ) {
+        self.walk_order_nodes(order, start, stack, |s, _, b| step(s, b), visit);
+    }
+
+    #[inline(always)]
+    fn walk_order_nodes<S: Copy>(
+        &self,
+        order: &impl PreOrder,
+        start: S,
+        stack: &mut Vec<S>,
+        mut step: impl FnMut(S, usize, u8) -> Option<S>,
         mut visit: impl FnMut(usize, S),
     ) {
         stack.clear();
@@ -197,7 +245,7 @@ impl TokenTrie {
             let id = order.node(i);
             let node = nodes[id];
             let depth = node.depth as usize;
-            match step(stack[depth - 1], node.byte) {
+            match step(stack[depth - 1], id, node.byte) {
                 None => i = order.skip(i, node.skip),
                 Some(s) => {
                     stack[depth] = s;
