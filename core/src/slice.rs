@@ -79,12 +79,15 @@ pub(crate) struct Slices {
     lengths: Option<Lengths>,
     /// [`TokenTrie::bytes_below`] of the vocabulary's trie.
     below: Vec<u128>,
+    /// Each token's bytes as a set in the same form (bit 0 for every
+    /// token that is not text), and its length: a class's tokens are a scan.
+    token_bytes: Vec<(u128, u32)>,
     /// The tokens of each ASCII class met so far, by class.
     classes: Mutex<HashMap<u128, Arc<ClassTokens>>>,
 }
 
 /// Most ASCII classes whose tokens a vocabulary keeps (a class holds its
-/// tokens' ids and the masks asked of it, about 200 KB on Llama 3).
+/// tokens' ids and the masks asked of it, up to about 400 KB on Llama 3).
 const MAX_CLASSES: usize = 64;
 
 /// Fewest bytes in a class for a class cut: the walk of a narrower class
@@ -104,25 +107,27 @@ pub(crate) struct ClassTokens {
 }
 
 impl ClassTokens {
-    fn build(vocab: &Vocabulary, class: u128) -> ClassTokens {
-        let trie = vocab.trie();
-        let mut found: Vec<(usize, u32)> = Vec::new();
-        let mut stack = Vec::new();
-        trie.walk(
-            (),
-            &mut stack,
-            |(), b| in_class(class, b).then_some(()),
-            |node, ()| found.extend(trie.tokens_at(node).iter().map(|&t| (trie.depth(node), t))),
-        );
-        found.sort_unstable();
-        let longest = found.last().map_or(0, |&(n, _)| n);
-        let ends = (0..=longest).map(|n| found.partition_point(|&(len, _)| len <= n)).collect();
-        ClassTokens {
-            ids: found.into_iter().map(|(_, t)| t).collect(),
-            ends,
-            masks: (0..=longest).map(|_| OnceLock::new()).collect(),
-            mask_words: vocab.mask_words(),
+    /// From every token's byte set and length ([`Slices::token_bytes`]):
+    /// one scan, about a tenth of a walk of the class's part of the trie.
+    fn build(token_bytes: &[(u128, u32)], mask_words: usize, class: u128) -> ClassTokens {
+        let mut by_len: Vec<Vec<u32>> = vec![Vec::new()];
+        for (t, &(set, len)) in token_bytes.iter().enumerate() {
+            if set & !class == 0 {
+                let len = len as usize;
+                if by_len.len() <= len {
+                    by_len.resize_with(len + 1, Vec::new);
+                }
+                by_len[len].push(t as u32);
+            }
         }
+        let longest = by_len.len() - 1;
+        let mut ids = Vec::with_capacity(by_len.iter().map(Vec::len).sum());
+        let mut ends = Vec::with_capacity(longest + 1);
+        for same in &by_len {
+            ids.extend_from_slice(same);
+            ends.push(ids.len());
+        }
+        ClassTokens { ids, ends, masks: (0..=longest).map(|_| OnceLock::new()).collect(), mask_words }
     }
 
     /// The class's tokens of at most `len` bytes, as a mask.
@@ -171,7 +176,19 @@ impl Slices {
         let list: Vec<Slice> = MAX_CHARS.iter().filter_map(|&max| Slice::build(vocab, max)).collect();
         let lengths = list.last().filter(|slice| slice.max_chars.is_none()).map(|any| Lengths::build(vocab, any));
         let below = vocab.trie().bytes_below();
-        Slices { list, lengths, below, classes: Mutex::new(HashMap::new()) }
+        let token_bytes = (0..vocab.mask_width() as u32)
+            .map(|t| {
+                let bytes = vocab.token_bytes(t);
+                // Never in a class: not text, or not in the trie (empty, or too long).
+                if vocab.kind(t) != crate::vocab::TokenKind::Text || bytes.is_empty() || bytes.len() > u16::MAX as usize
+                {
+                    return (1, 0);
+                }
+                let set = bytes.iter().fold(0u128, |set, &b| set | if (1..128).contains(&b) { 1 << b } else { 1 });
+                (set, bytes.len() as u32)
+            })
+            .collect();
+        Slices { list, lengths, below, token_bytes, classes: Mutex::new(HashMap::new()) }
     }
 
     /// [`TokenTrie::bytes_below`] of the vocabulary's trie.
@@ -197,10 +214,12 @@ impl Slices {
             let mut known = self.classes.lock().unwrap_or_else(|p| p.into_inner());
             match known.get(&class) {
                 Some(t) => Arc::clone(t),
-                None if known.len() >= MAX_CLASSES => return None,
                 None => {
-                    let t = Arc::new(ClassTokens::build(vocab, class));
-                    known.insert(class, Arc::clone(&t));
+                    let t = Arc::new(ClassTokens::build(&self.token_bytes, vocab.mask_words(), class));
+                    // Past the limit each state scans again (still a fraction of a walk).
+                    if known.len() < MAX_CLASSES {
+                        known.insert(class, Arc::clone(&t));
+                    }
                     t
                 }
             }
@@ -342,6 +361,13 @@ fn class_bound(dfa: &ByteDfa, start: u32, returns_matter: bool, max_depth: usize
             reps.push(b);
         }
     }
+    // Where bytes outside ASCII live, nearly every subtree holds some and
+    // none would be skipped: the walk would be as long as without the cut
+    // (and the state is better walked together with others).
+    let non_ascii = |s: u32| (128..=255u8).any(|b| dfa.next(s, b) != DEAD);
+    if non_ascii(start) {
+        return None;
+    }
     let leaves = |s: u32| !dfa.calls(s).is_empty() || returns_matter && dfa.is_accepting(s);
     let (mut most_alive, mut fewest_dead) = (0usize, usize::MAX);
     let mut left = false;
@@ -358,6 +384,9 @@ fn class_bound(dfa: &ByteDfa, start: u32, returns_matter: bool, max_depth: usize
                     most_alive = len;
                     left |= leaves(n);
                     if !next.contains(&n) {
+                        if non_ascii(n) {
+                            return None;
+                        }
                         next.push(n);
                     }
                 }
@@ -714,13 +743,16 @@ mod tests {
         // The class is the bytes that lead to one state: `z` is not in it here.
         assert_eq!(at_start(r"[a-z]{1,5}|[a-y]{8}", false), Some((25, 8)));
         assert_eq!(at_start(r"[a-z]{1,5}(?:ab)?", false), None);
+        // Non-ASCII bytes alive: subtrees would seldom be made only of the class.
+        assert_eq!(at_start(r"[^<>]*", false), None);
+        assert_eq!(at_start(r"[a-z]{1,3}é", false), None);
     }
 
     #[test]
     fn class_tokens_by_length() {
         let v = vocab();
         let class: u128 = (b'a'..=b'z').fold(0, |c, b| c | 1 << b);
-        let tokens = ClassTokens::build(&v, class);
+        let tokens = ClassTokens::build(&v.slices().token_bytes, v.mask_words(), class);
         let has = |n: usize, text: &[u8]| {
             let t = (1..v.mask_width() as u32).find(|&t| v.token_bytes(t) == text).unwrap();
             tokens.mask(n)[(t >> 5) as usize] >> (t & 31) & 1 == 1
