@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use sluicegate_core::{CompileError, Expr, RuleId};
+use sluicegate_core::{CompileError, Expr, Rule, RuleId};
 
 use super::{seq, star, Builder, Items, Member, OBJECT_STATE_LIMIT, SMALL_OBJECT_RESERVE, SMALL_OBJECT_STATES};
 
@@ -24,9 +24,13 @@ pub(super) struct MemberSets {
     pub ptr: String,
 }
 
-/// An object built in any order: what identifies it, and its items.
+/// An object built in any order: what identifies it, and its items. Its
+/// members are not copied: each is compared with the body of its member
+/// rule (name, colon, value), which holds them already.
 pub(super) struct MemberSetObject {
-    members: Vec<Member>,
+    /// The rule of each member without a separator.
+    member_rules: Vec<RuleId>,
+    required: Vec<bool>,
     extra: Option<Expr>,
     min_count: u64,
     max_count: Option<u64>,
@@ -35,12 +39,17 @@ pub(super) struct MemberSetObject {
 }
 
 impl MemberSetObject {
-    fn is(&self, members: &[Member], extra: &Option<Expr>, c: &MemberSets, level: u32) -> bool {
-        self.members == members
-            && self.extra == *extra
+    fn is(&self, rules: &[Rule], members: &[Member], extra: &Option<Expr>, c: &MemberSets, level: u32) -> bool {
+        let same_member = |(m, (&r, &required)): (&Member, (&RuleId, &bool))| {
+            m.required == required
+                && matches!(&rules[r].body, Expr::Seq(body) if body.len() == 3 && body[0] == m.key && body[2] == m.value)
+        };
+        self.member_rules.len() == members.len()
             && self.min_count == c.min_count
             && self.max_count == c.max_count
             && self.level == level
+            && self.extra == *extra
+            && members.iter().zip(self.member_rules.iter().zip(&self.required)).all(same_member)
     }
 }
 
@@ -142,23 +151,23 @@ impl Builder<'_> {
     ) -> Result<Option<Items>, CompileError> {
         let hash = object_hash(members, c, self.level);
         let level = self.level;
+        let rules = &self.rules;
         if let Some(o) =
-            self.member_set_objects.get(&hash).and_then(|v| v.iter().find(|o| o.is(members, extra, c, level)))
+            self.member_set_objects.get(&hash).and_then(|v| v.iter().find(|o| o.is(rules, members, extra, c, level)))
         {
             return Ok(Some(o.items.clone()));
         }
-        let items = self.new_member_sets(members, extra, c)?;
-        if let Some(items) = &items {
-            self.member_set_objects.entry(hash).or_default().push(MemberSetObject {
-                members: members.to_vec(),
-                extra: extra.clone(),
-                min_count: c.min_count,
-                max_count: c.max_count,
-                level,
-                items: items.clone(),
-            });
-        }
-        Ok(items)
+        let Some((items, member_rules)) = self.new_member_sets(members, extra, c)? else { return Ok(None) };
+        self.member_set_objects.entry(hash).or_default().push(MemberSetObject {
+            member_rules,
+            required: members.iter().map(|m| m.required).collect(),
+            extra: extra.clone(),
+            min_count: c.min_count,
+            max_count: c.max_count,
+            level,
+            items: items.clone(),
+        });
+        Ok(Some(items))
     }
 
     fn new_member_sets(
@@ -166,7 +175,7 @@ impl Builder<'_> {
         members: &[Member],
         extra: &Option<Expr>,
         c: &MemberSets,
-    ) -> Result<Option<Items>, CompileError> {
+    ) -> Result<Option<(Items, Vec<RuleId>)>, CompileError> {
         let n = members.len();
         if n > 16 {
             return Ok(None);
@@ -196,14 +205,16 @@ impl Builder<'_> {
         // only a few calls, and whitespace states are shared too.
         let colon = self.colon();
         let sep = self.comma();
-        let mut firsts = Vec::new();
+        let mut member_rules = Vec::new();
         let mut laters = Vec::new();
         for (k, m) in members.iter().enumerate() {
-            let body = seq(vec![m.key.clone(), colon.clone(), m.value.clone()]);
+            // Built as a sequence of three, which `MemberSetObject::is` reads.
+            let body = Expr::Seq(vec![m.key.clone(), colon.clone(), m.value.clone()]);
             let later = seq(vec![sep.clone(), body.clone()]);
-            firsts.push(Expr::Rule(self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false)));
+            member_rules.push(self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false));
             laters.push(Expr::Rule(self.add_rule(&format!("{}:member{k},", c.ptr), Some(later), false)));
         }
+        let firsts: Vec<Expr> = member_rules.iter().map(|&r| Expr::Rule(r)).collect();
         let extra = self.extra_rule(extra.clone(), &c.ptr);
         let extra_later = extra
             .as_ref()
@@ -253,6 +264,6 @@ impl Builder<'_> {
             self.rules[r].body = body;
         }
         self.member_states_left -= rules.len();
-        Ok(Some(Items::from_alternatives(first)))
+        Ok(Some((Items::from_alternatives(first), member_rules)))
     }
 }
