@@ -19,6 +19,7 @@ use crate::ir::{Expr, Grammar, RuleId};
 use crate::limits::{self, Budget, Limit, Limits};
 use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
+use crate::shared::KeyWriter;
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -912,6 +913,14 @@ enum Source {
     Product(Option<Arc<ByteDfa>>),
 }
 
+/// What a reference to a rule becomes ([`RuleBuilder::reference`]).
+enum Reference<'g> {
+    /// A call of the rule with this index.
+    Call(usize),
+    /// The rule's body, inlined.
+    Inline(&'g Expr),
+}
+
 struct RuleBuilder<'g> {
     grammar: &'g Grammar,
     limits: &'g DfaLimits,
@@ -924,8 +933,11 @@ struct RuleBuilder<'g> {
     by_rule: HashMap<RuleId, usize>,
     /// Products already built, by expression: an intersection used in many
     /// places (the key language of extra members, in every member slot of
-    /// an object) is one rule.
-    products: Vec<(Expr, usize)>,
+    /// an object) is one rule (`None`: the product is empty).
+    products: Vec<(Expr, Option<usize>)>,
+    /// Whether [`RuleBuilder::hir`] counts the nodes it visits: not after
+    /// [`RuleBuilder::write_key`] has counted them for the same expression.
+    counting: bool,
 }
 
 impl<'g> RuleBuilder<'g> {
@@ -947,6 +959,7 @@ impl<'g> RuleBuilder<'g> {
             sources: Vec::new(),
             by_rule: HashMap::new(),
             products: Vec::new(),
+            counting: true,
         };
         b.rule_index(grammar.start).map_err(|e| (e, false))?;
         let mut dfas = Vec::new();
@@ -966,11 +979,7 @@ impl<'g> RuleBuilder<'g> {
                     };
                     match built {
                         Some(dfa) => Arc::new(dfa),
-                        None => {
-                            let mut path = vec![r];
-                            let hir = b.hir(body, &mut path, true).map_err(|e| (e, true))?;
-                            crate::shared::automaton(hir, b.limits).map_err(|e| (e, true))?
-                        }
+                        None => b.automaton(body, &mut vec![r], true).map_err(|e| (e, true))?,
                     }
                 }
                 Source::Product(dfa) => dfa.take().expect("product computed once"),
@@ -1022,11 +1031,9 @@ impl<'g> RuleBuilder<'g> {
     /// The regular expression of `e`, with calls (as marker bytes) where
     /// inlining would recurse. `calls_ok` is false inside intersections.
     fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
-        if self.nodes_left == 0 {
-            let detail = "expressions after inlining rules into their uses".to_string();
-            return Err(limits::exceeded(Limit::ExprNodes, self.max_nodes, detail));
+        if self.counting {
+            self.count_node()?;
         }
-        self.nodes_left -= 1;
         Ok(match e {
             Expr::Regular(h) => h.clone(),
             Expr::Seq(items) => {
@@ -1046,55 +1053,136 @@ impl<'g> RuleBuilder<'g> {
                     sub: Box::new(self.hir(expr, path, calls_ok)?),
                 })
             }
-            Expr::Rule(r) => {
-                let rule = self
-                    .grammar
-                    .rules
-                    .get(*r)
-                    .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
-                let recursive = path.contains(r);
-                if self.wants_call(rule, recursive) && calls_ok {
-                    let idx = self.rule_index(*r)?;
-                    Hir::literal(call_marker(idx).to_vec())
-                } else if recursive {
-                    return Err(CompileError::Unsupported(format!(
-                        "rule {:?} is recursive inside an intersection or exclusion",
-                        rule.name
-                    )));
-                } else {
+            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
+                Reference::Call(idx) => Hir::literal(call_marker(idx).to_vec()),
+                Reference::Inline(body) => {
                     path.push(*r);
-                    let h = self.hir(&rule.body, path, calls_ok);
+                    let h = self.hir(body, path, calls_ok);
                     path.pop();
                     h?
                 }
-            }
-            Expr::Intersect(_) | Expr::Exclude { .. } => {
-                if !calls_ok {
-                    // Nested products are computed inside the outer product.
-                    return Err(CompileError::Unsupported("nested intersections".into()));
-                }
-                if let Some((_, idx)) = self.products.iter().find(|(x, _)| x == e) {
-                    return Ok(Hir::literal(call_marker(*idx).to_vec()));
-                }
-                let idx = self.sources.len();
-                if idx >= crate::dfa::MAX_CALLED_RULES {
-                    return Err(CompileError::TooLarge(format!(
-                        "more than {} called rules",
-                        crate::dfa::MAX_CALLED_RULES
-                    )));
-                }
-                match self.product(e) {
-                    // An empty intersection contributes nothing to its context.
-                    Err(CompileError::Empty) => Hir::fail(),
-                    Err(err) => return Err(err),
-                    Ok(dfa) => {
-                        self.sources.push((format!("product#{idx}"), Source::Product(Some(dfa))));
-                        self.products.push((e.clone(), idx));
-                        Hir::literal(call_marker(idx).to_vec())
-                    }
-                }
-            }
+            },
+            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
+                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
+                // An empty intersection contributes nothing to its context.
+                None => Hir::fail(),
+            },
         })
+    }
+
+    /// Count one expression node against the build's limit.
+    fn count_node(&mut self) -> Result<(), CompileError> {
+        if self.nodes_left == 0 {
+            let detail = "expressions after inlining rules into their uses".to_string();
+            return Err(limits::exceeded(Limit::ExprNodes, self.max_nodes, detail));
+        }
+        self.nodes_left -= 1;
+        Ok(())
+    }
+
+    /// What a reference to rule `r` becomes at this point of the inlining
+    /// `path`: a call, or the rule's body inlined.
+    fn reference(&mut self, r: RuleId, path: &[RuleId], calls_ok: bool) -> Result<Reference<'g>, CompileError> {
+        let grammar = self.grammar;
+        let rule =
+            grammar.rules.get(r).ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
+        let recursive = path.contains(&r);
+        if self.wants_call(rule, recursive) && calls_ok {
+            Ok(Reference::Call(self.rule_index(r)?))
+        } else if recursive {
+            Err(CompileError::Unsupported(format!(
+                "rule {:?} is recursive inside an intersection or exclusion",
+                rule.name
+            )))
+        } else {
+            Ok(Reference::Inline(&rule.body))
+        }
+    }
+
+    /// The rule index of the product `e` (built on first use), or `None`
+    /// when it is empty.
+    fn product_index(&mut self, e: &Expr, calls_ok: bool) -> Result<Option<usize>, CompileError> {
+        if !calls_ok {
+            // Nested products are computed inside the outer product.
+            return Err(CompileError::Unsupported("nested intersections".into()));
+        }
+        if let Some((_, idx)) = self.products.iter().find(|(x, _)| x == e) {
+            return Ok(*idx);
+        }
+        let idx = self.sources.len();
+        if idx >= crate::dfa::MAX_CALLED_RULES {
+            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
+        }
+        let idx = match self.product(e) {
+            Err(CompileError::Empty) => None,
+            Err(err) => return Err(err),
+            Ok(dfa) => {
+                self.sources.push((format!("product#{idx}"), Source::Product(Some(dfa))));
+                Some(idx)
+            }
+        };
+        self.products.push((e.clone(), idx));
+        Ok(idx)
+    }
+
+    /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
+    /// shared automata: the same nodes in the same order, so the same
+    /// references become calls, the same products are built and the same
+    /// nodes are counted, but no expression is built.
+    fn write_key(
+        &mut self,
+        e: &Expr,
+        path: &mut Vec<RuleId>,
+        calls_ok: bool,
+        key: &mut KeyWriter,
+    ) -> Result<(), CompileError> {
+        self.count_node()?;
+        match e {
+            Expr::Regular(h) => key.regular(h),
+            Expr::Seq(items) | Expr::Alt(items) => {
+                key.list(matches!(e, Expr::Alt(_)), items.len());
+                for x in items {
+                    self.write_key(x, path, calls_ok, key)?;
+                }
+            }
+            Expr::Repeat { expr, min, max } => {
+                if max.is_some_and(|m| m < *min) {
+                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
+                }
+                key.repeat(*min, *max);
+                self.write_key(expr, path, calls_ok, key)?;
+            }
+            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
+                Reference::Call(idx) => key.call(idx as u32),
+                Reference::Inline(body) => {
+                    path.push(*r);
+                    let written = self.write_key(body, path, calls_ok, key);
+                    path.pop();
+                    written?
+                }
+            },
+            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
+                Some(idx) => key.call(idx as u32),
+                None => key.fail(),
+            },
+        }
+        Ok(())
+    }
+
+    /// The automaton of `e` at inlining `path`: looked up among the shared
+    /// automata by its key first, so that on a hit no expression is built.
+    fn automaton(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Arc<ByteDfa>, CompileError> {
+        let mut key = KeyWriter::new();
+        self.write_key(e, path, calls_ok, &mut key)?;
+        let limits = self.limits;
+        // The key walk counted the nodes; building them again does not.
+        self.counting = false;
+        let built = match key.finish() {
+            Some(key) => crate::shared::automaton_for(key, limits, || self.hir(e, path, calls_ok)),
+            None => self.hir(e, path, calls_ok).and_then(|h| ByteDfa::from_hir(&h, limits).map(Arc::new)),
+        };
+        self.counting = true;
+        built
     }
 
     /// [`wants_call`] with this build's inlining.
@@ -1120,22 +1208,15 @@ impl<'g> RuleBuilder<'g> {
     fn joined(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
         let Expr::Seq(items) = body else { return Ok(None) };
         let [prefix, rest @ Expr::Seq(_)] = items.as_slice() else { return Ok(None) };
-        let mut path = vec![r];
-        let prefix = self.hir(prefix, &mut path, true)?;
-        let rest = self.hir(rest, &mut path, true)?;
-        let a = crate::shared::automaton(prefix, self.limits)?;
-        let b = crate::shared::automaton(rest, self.limits)?;
+        let a = self.automaton(prefix, &mut vec![r], true)?;
+        let b = self.automaton(rest, &mut vec![r], true)?;
         Ok(ByteDfa::concat_disjoint(&a, &b))
     }
 
     fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
         match e {
             Expr::Intersect(_) | Expr::Exclude { .. } => self.product(e),
-            _ => {
-                let mut path = Vec::new();
-                let hir = self.hir(e, &mut path, false)?;
-                crate::shared::automaton(hir, self.limits)
-            }
+            _ => self.automaton(e, &mut Vec::new(), false),
         }
     }
 

@@ -5,24 +5,27 @@
 //! `$ref` shape under several `anyOf` branches) and across schemas (the
 //! any-value container, additional-property members, a definition that
 //! several documents copy). Each rule's automaton is therefore looked up
-//! here by its expression before it is built, and stored after.
+//! here before it is built, and stored after.
 //!
-//! The key is the expression itself: a structural hash of it selects a
-//! bucket, and the stored [`Hir`] is compared for equality, so a hit is
-//! always the automaton of an equal expression, **up to the numbering of
-//! calls**. A call is a marker naming the called rule's index in its own
-//! grammar, and the same member or object shape calls rules of other
-//! indices in another schema; expressions are therefore compared with each
-//! call replaced by its rank among the expression's calls (first
+//! The key is the expression spelled out as words ([`Key`]): every node,
+//! literal byte, class range and repetition bound, so equal words are equal
+//! expressions. The compiler writes the key from its grammar IR with rules
+//! inlined ([`KeyWriter`]), before building any `Hir`: on a hit nothing is
+//! built at all (building the `Hir` was a third of a small schema's
+//! automata time). Equality is **up to the numbering of calls**: a call
+//! names the called rule's index in its own grammar, and the same member or
+//! object shape calls rules of other indices in another schema; a call is
+//! therefore written as its rank among the expression's calls (first
 //! occurrence first), and a hit whose calls are numbered otherwise is
 //! handed out with its call edges renamed (a copy of its tables, not a
-//! determinisation). Entries are immutable
-//! (`Arc<ByteDfa>`), evicted once their tables pass the byte budget
-//! ([`set_shared_automata_bytes`]; 0 turns the cache off): oldest first,
-//! except that an automaton found since it was last passed over goes back
-//! to the end of the queue (second chance), so the automata every schema
-//! uses (the any-value container, common members) stay while the one-off
-//! automata of large schemas make room.
+//! determinisation). This is exact: the automaton of a renamed expression
+//! accepts the same strings with the calls renamed. Entries are immutable
+//! (`Arc<ByteDfa>`), evicted once their tables and keys pass the byte
+//! budget ([`set_shared_automata_bytes`]; 0 turns the cache off): oldest
+//! first, except that an automaton found since it was last passed over goes
+//! back to the end of the queue (second chance), so the automata every
+//! schema uses (the any-value container, common members) stay while the
+//! one-off automata of large schemas make room.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hasher;
@@ -33,30 +36,32 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use crate::dfa::{ByteDfa, DfaLimits, CALL_MARKER};
 use crate::error::CompileError;
 
-/// Default budget of the shared automata, in bytes of transition tables.
+/// Default budget of the shared automata, in bytes of transition tables and keys.
 pub const DEFAULT_SHARED_AUTOMATA_BYTES: usize = 64 << 20;
-
-/// Automata below this many states are rebuilt rather than shared (building
-/// them costs about as much as the lookup).
-const MIN_SHARED_STATES: usize = 8;
 
 /// One shared automaton, keyed by its expression.
 struct Entry {
-    hir: Arc<Hir>,
-    /// The expression's calls ([`calls_of`]).
-    calls: Calls,
+    words: Arc<[u32]>,
+    /// The expression's calls, by rank.
+    calls: Vec<u32>,
     dfa: Arc<ByteDfa>,
     /// Found since eviction last passed over it.
     used: bool,
 }
 
-/// Automata whose expressions hash alike.
+impl Entry {
+    fn bytes(&self) -> usize {
+        self.dfa.table_bytes() + self.words.len() * 4
+    }
+}
+
+/// Automata whose keys hash alike.
 type Bucket = Vec<Entry>;
 
 struct Shared {
     buckets: HashMap<u64, Bucket>,
     /// Eviction queue: insertion order, with second chances.
-    order: VecDeque<(u64, Arc<Hir>)>,
+    order: VecDeque<(u64, Arc<[u32]>)>,
     bytes: usize,
     limit: usize,
 }
@@ -92,16 +97,113 @@ pub fn clear_shared_automata() {
     s.bytes = 0;
 }
 
-/// Bytes of transition tables held by the shared automata.
+/// Bytes of transition tables and keys held by the shared automata.
 pub fn shared_automata_bytes() -> usize {
     shared().bytes
 }
 
-/// The rules an expression calls, by index, in order of first occurrence;
-/// `None` when some marker byte is not followed by its two index bytes in
-/// the same literal (then calls are not renamed: the expression is shared
-/// only with equal ones).
-type Calls = Option<Vec<u32>>;
+// Words of a key. Bytes and ranks are small numbers; tags are large ones,
+// and every node starts with its tag, so the spelling is unambiguous.
+const TAG_IR: u32 = 0xF000_0000;
+const TAG_HIR: u32 = 0xF000_0001;
+const TAG_EMPTY: u32 = 0xF000_0010;
+const TAG_LITERAL: u32 = 0xF000_0011;
+const TAG_LITERAL_END: u32 = 0xF000_0012;
+const TAG_UNICODE: u32 = 0xF000_0013;
+const TAG_BYTES: u32 = 0xF000_0014;
+const TAG_LOOK: u32 = 0xF000_0015;
+const TAG_REPEAT: u32 = 0xF000_0016;
+const TAG_CAPTURE: u32 = 0xF000_0017;
+const TAG_CONCAT: u32 = 0xF000_0018;
+const TAG_ALTERNATION: u32 = 0xF000_0019;
+const TAG_REGULAR: u32 = 0xF000_0020;
+const TAG_SEQ: u32 = 0xF000_0021;
+const TAG_ALT: u32 = 0xF000_0022;
+const TAG_CALL: u32 = 0xF000_0023;
+const TAG_FAIL: u32 = 0xF000_0024;
+/// A call inside a literal: this plus its rank.
+const CALL_IN_LITERAL: u32 = 0x100;
+
+/// An expression as the store knows it: words that spell it exactly, with
+/// each call written as its rank, and the calls themselves (rule indices,
+/// first occurrence first).
+pub(crate) struct Key {
+    words: Vec<u32>,
+    calls: Vec<u32>,
+}
+
+impl Key {
+    /// The key of a regular expression whose calls are marker bytes inside
+    /// its literals; `None` when a marker is not whole inside one literal
+    /// (then the expression is not shared).
+    fn of_hir(hir: &Hir) -> Option<Key> {
+        let mut words = vec![TAG_HIR];
+        let mut calls = Vec::new();
+        spell(hir, &mut words, Some(&mut calls)).then_some(Key { words, calls })
+    }
+
+    fn hash(&self) -> u64 {
+        let mut st = rustc_hash::FxHasher::default();
+        for &w in &self.words {
+            st.write_u32(w);
+        }
+        st.finish()
+    }
+}
+
+/// Writes a [`Key`] node by node, in the order the compiler builds the
+/// expression (`RuleBuilder::write_key`).
+pub(crate) struct KeyWriter {
+    words: Vec<u32>,
+    calls: Vec<u32>,
+    shareable: bool,
+}
+
+impl KeyWriter {
+    pub(crate) fn new() -> KeyWriter {
+        KeyWriter { words: vec![TAG_IR], calls: Vec::new(), shareable: true }
+    }
+
+    /// A regular leaf. A leaf that holds marker bytes itself would hide
+    /// calls from the renaming: such an expression is not shared.
+    pub(crate) fn regular(&mut self, hir: &Hir) {
+        self.words.push(TAG_REGULAR);
+        self.shareable &= spell(hir, &mut self.words, None);
+    }
+
+    /// A sequence or an alternation of `n` items (written next).
+    pub(crate) fn list(&mut self, alternation: bool, n: usize) {
+        self.words.push(if alternation { TAG_ALT } else { TAG_SEQ });
+        self.words.push(n as u32);
+    }
+
+    /// A repetition of the item written next.
+    pub(crate) fn repeat(&mut self, min: u32, max: Option<u32>) {
+        self.words.extend([TAG_REPEAT, min, max.unwrap_or(0), max.is_some() as u32]);
+    }
+
+    /// A call of rule `index`.
+    pub(crate) fn call(&mut self, index: u32) {
+        let rank = match self.calls.iter().position(|&c| c == index) {
+            Some(r) => r,
+            None => {
+                self.calls.push(index);
+                self.calls.len() - 1
+            }
+        };
+        self.words.extend([TAG_CALL, rank as u32]);
+    }
+
+    /// An empty language (an intersection with nothing in it).
+    pub(crate) fn fail(&mut self) {
+        self.words.push(TAG_FAIL);
+    }
+
+    /// The key, unless the expression is not shareable.
+    pub(crate) fn finish(self) -> Option<Key> {
+        self.shareable.then_some(Key { words: self.words, calls: self.calls })
+    }
+}
 
 /// A literal's bytes as symbols: plain bytes, and whole call markers.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,35 +233,72 @@ fn symbols(bytes: &[u8]) -> impl Iterator<Item = Option<Symbol>> + '_ {
     })
 }
 
-fn calls_of(hir: &Hir) -> Calls {
-    fn visit(h: &Hir, out: &mut Vec<u32>) -> Option<()> {
-        match h.kind() {
-            HirKind::Literal(l) => {
-                for sym in symbols(&l.0) {
-                    if let Symbol::Call(r) = sym? {
-                        if !out.contains(&r) {
-                            out.push(r);
+/// Spell `hir` into `words`. With `calls`, markers inside literals are
+/// calls, written by rank (collected in `calls`); without, a marker byte
+/// anywhere makes the expression unshareable. Returns whether it is
+/// shareable: a marker cut short, or a byte class reaching the marker byte,
+/// is not.
+fn spell(hir: &Hir, words: &mut Vec<u32>, mut calls: Option<&mut Vec<u32>>) -> bool {
+    match hir.kind() {
+        HirKind::Empty => words.push(TAG_EMPTY),
+        HirKind::Literal(l) => {
+            words.push(TAG_LITERAL);
+            match calls.as_deref_mut() {
+                Some(calls) => {
+                    for sym in symbols(&l.0) {
+                        match sym {
+                            Some(Symbol::Byte(b)) => words.push(b as u32),
+                            Some(Symbol::Call(r)) => {
+                                let rank = calls.iter().position(|&c| c == r).unwrap_or_else(|| {
+                                    calls.push(r);
+                                    calls.len() - 1
+                                });
+                                words.push(CALL_IN_LITERAL + rank as u32);
+                            }
+                            None => return false,
                         }
                     }
                 }
-            }
-            HirKind::Class(Class::Bytes(c)) if c.ranges().last().is_some_and(|r| r.end() == CALL_MARKER) => {
-                return None;
-            }
-            HirKind::Repetition(r) => visit(&r.sub, out)?,
-            HirKind::Capture(c) => visit(&c.sub, out)?,
-            HirKind::Concat(xs) | HirKind::Alternation(xs) => {
-                for x in xs {
-                    visit(x, out)?;
+                None => {
+                    if l.0.contains(&CALL_MARKER) {
+                        return false;
+                    }
+                    words.extend(l.0.iter().map(|&b| b as u32));
                 }
             }
-            _ => {}
+            words.push(TAG_LITERAL_END);
         }
-        Some(())
+        HirKind::Class(Class::Unicode(c)) => {
+            words.extend([TAG_UNICODE, c.ranges().len() as u32]);
+            words.extend(c.ranges().iter().flat_map(|r| [r.start() as u32, r.end() as u32]));
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            if c.ranges().last().is_some_and(|r| r.end() == CALL_MARKER) {
+                return false;
+            }
+            words.extend([TAG_BYTES, c.ranges().len() as u32]);
+            words.extend(c.ranges().iter().flat_map(|r| [r.start() as u32, r.end() as u32]));
+        }
+        HirKind::Look(l) => words.extend([TAG_LOOK, l.as_repr()]),
+        HirKind::Repetition(r) => {
+            words.extend([TAG_REPEAT, r.min, r.max.unwrap_or(0), r.max.is_some() as u32, r.greedy as u32]);
+            return spell(&r.sub, words, calls);
+        }
+        HirKind::Capture(c) => {
+            words.push(TAG_CAPTURE);
+            return spell(&c.sub, words, calls);
+        }
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => {
+            let tag = if matches!(hir.kind(), HirKind::Concat(_)) { TAG_CONCAT } else { TAG_ALTERNATION };
+            words.extend([tag, xs.len() as u32]);
+            for x in xs {
+                if !spell(x, words, calls.as_deref_mut()) {
+                    return false;
+                }
+            }
+        }
     }
-    let mut out = Vec::new();
-    visit(hir, &mut out)?;
-    Some(out)
+    true
 }
 
 /// The rank of call `r` among `calls`.
@@ -167,200 +306,99 @@ fn rank(calls: &[u32], r: u32) -> u32 {
     calls.iter().position(|&c| c == r).expect("every call was collected") as u32
 }
 
-/// Whether two expressions are equal once each call is replaced by its
-/// rank among its own expression's calls.
-fn equal_up_to_calls(a: &Hir, a_calls: &[u32], b: &Hir, b_calls: &[u32]) -> bool {
-    match (a.kind(), b.kind()) {
-        (HirKind::Literal(x), HirKind::Literal(y)) => {
-            let mut xs = symbols(&x.0);
-            let mut ys = symbols(&y.0);
-            loop {
-                match (xs.next(), ys.next()) {
-                    (None, None) => return true,
-                    (Some(Some(Symbol::Byte(p))), Some(Some(Symbol::Byte(q)))) if p == q => {}
-                    (Some(Some(Symbol::Call(p))), Some(Some(Symbol::Call(q))))
-                        if rank(a_calls, p) == rank(b_calls, q) => {}
-                    _ => return false,
-                }
-            }
-        }
-        (HirKind::Repetition(x), HirKind::Repetition(y)) => {
-            x.min == y.min
-                && x.max == y.max
-                && x.greedy == y.greedy
-                && equal_up_to_calls(&x.sub, a_calls, &y.sub, b_calls)
-        }
-        (HirKind::Capture(x), HirKind::Capture(y)) => {
-            x.index == y.index && x.name == y.name && equal_up_to_calls(&x.sub, a_calls, &y.sub, b_calls)
-        }
-        (HirKind::Concat(xs), HirKind::Concat(ys)) | (HirKind::Alternation(xs), HirKind::Alternation(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| equal_up_to_calls(x, a_calls, y, b_calls))
-        }
-        (HirKind::Concat(_), _) | (HirKind::Alternation(_), _) => false,
-        (x, y) => x == y,
-    }
-}
-
-/// A structural hash of the expression (every node kind, literal byte,
-/// class range and repetition bound; calls by rank when `calls` is known).
-/// Printing the expression and hashing the text, as before, cost as much
-/// as building a small automaton.
-fn key(hir: &Hir, calls: &Calls) -> u64 {
-    fn visit(h: &Hir, calls: &Calls, st: &mut rustc_hash::FxHasher) {
-        match h.kind() {
-            HirKind::Empty => st.write_u8(0),
-            HirKind::Literal(l) => {
-                st.write_u8(1);
-                match calls {
-                    Some(calls) => {
-                        for sym in symbols(&l.0) {
-                            match sym {
-                                Some(Symbol::Byte(b)) => st.write_u8(b),
-                                Some(Symbol::Call(r)) => {
-                                    st.write_u8(CALL_MARKER);
-                                    st.write_u32(rank(calls, r));
-                                }
-                                None => st.write_u8(CALL_MARKER),
-                            }
-                        }
-                    }
-                    None => st.write(&l.0),
-                }
-                st.write_usize(l.0.len());
-            }
-            HirKind::Class(Class::Unicode(c)) => {
-                st.write_u8(2);
-                for r in c.ranges() {
-                    st.write_u32(r.start() as u32);
-                    st.write_u32(r.end() as u32);
-                }
-                st.write_usize(c.ranges().len());
-            }
-            HirKind::Class(Class::Bytes(c)) => {
-                st.write_u8(3);
-                for r in c.ranges() {
-                    st.write_u8(r.start());
-                    st.write_u8(r.end());
-                }
-                st.write_usize(c.ranges().len());
-            }
-            HirKind::Look(l) => {
-                st.write_u8(4);
-                st.write_u32(l.as_repr());
-            }
-            HirKind::Repetition(r) => {
-                st.write_u8(5);
-                st.write_u32(r.min);
-                st.write_u32(r.max.map_or(u32::MAX, |m| m));
-                st.write_u8(r.max.is_some() as u8);
-                st.write_u8(r.greedy as u8);
-                visit(&r.sub, calls, st);
-            }
-            HirKind::Capture(c) => {
-                st.write_u8(6);
-                visit(&c.sub, calls, st);
-            }
-            HirKind::Concat(xs) | HirKind::Alternation(xs) => {
-                st.write_u8(if matches!(h.kind(), HirKind::Concat(_)) { 7 } else { 8 });
-                st.write_usize(xs.len());
-                for x in xs {
-                    visit(x, calls, st);
-                }
-            }
-        }
-    }
-    let mut st = rustc_hash::FxHasher::default();
-    st.write_u8(calls.is_some() as u8);
-    visit(hir, calls, &mut st);
-    st.finish()
-}
-
 impl Shared {
-    /// The entry of an expression equal to `hir` up to the numbering of calls.
-    fn find(&mut self, key: u64, hir: &Hir, calls: &Calls) -> Option<&mut Entry> {
-        self.buckets.get_mut(&key)?.iter_mut().find(|e| match (&e.calls, calls) {
-            (Some(ec), Some(c)) => ec.len() == c.len() && equal_up_to_calls(&e.hir, ec, hir, c),
-            (None, None) => *e.hir == *hir,
-            _ => false,
-        })
+    /// The entry of an expression equal to `key`'s up to the numbering of calls.
+    fn find(&mut self, hash: u64, key: &Key) -> Option<&mut Entry> {
+        self.buckets.get_mut(&hash)?.iter_mut().find(|e| *e.words == *key.words)
     }
 
-    /// The automaton of an expression equal to `hir` up to the numbering
-    /// of calls, with its calls numbered as `hir`'s are.
-    fn get(&mut self, key: u64, hir: &Hir, calls: &Calls) -> Option<Arc<ByteDfa>> {
-        let entry = self.find(key, hir, calls)?;
+    /// The automaton of an expression equal to `key`'s up to the numbering
+    /// of calls, with its calls numbered as `key`'s are.
+    fn get(&mut self, hash: u64, key: &Key) -> Option<Arc<ByteDfa>> {
+        let entry = self.find(hash, key)?;
         entry.used = true;
-        match (&entry.calls, calls) {
-            (Some(ec), Some(c)) if ec != c => {
-                let renamed = entry.dfa.with_calls_renamed(|r| c[rank(ec, r) as usize]);
-                Some(Arc::new(renamed))
-            }
-            _ => Some(Arc::clone(&entry.dfa)),
+        if entry.calls == key.calls {
+            return Some(Arc::clone(&entry.dfa));
         }
+        let (stored, wanted) = (&entry.calls, &key.calls);
+        Some(Arc::new(entry.dfa.with_calls_renamed(|r| wanted[rank(stored, r) as usize])))
     }
 
-    fn insert(&mut self, key: u64, hir: Hir, calls: Calls, dfa: Arc<ByteDfa>) {
-        let bytes = dfa.table_bytes();
-        if bytes > self.limit || self.find(key, &hir, &calls).is_some() {
+    fn insert(&mut self, hash: u64, key: Key, dfa: Arc<ByteDfa>) {
+        let entry = Entry { words: key.words.into(), calls: key.calls, dfa, used: false };
+        let bytes = entry.bytes();
+        if bytes > self.limit || self.buckets.get(&hash).is_some_and(|b| b.iter().any(|e| e.words == entry.words)) {
             return;
         }
-        let hir = Arc::new(hir);
-        self.buckets.entry(key).or_default().push(Entry { hir: Arc::clone(&hir), calls, dfa, used: false });
-        self.order.push_back((key, hir));
+        self.order.push_back((hash, Arc::clone(&entry.words)));
+        self.buckets.entry(hash).or_default().push(entry);
         self.bytes += bytes;
         self.evict();
     }
 
     fn evict(&mut self) {
         while self.bytes > self.limit {
-            let Some((key, hir)) = self.order.pop_front() else { break };
-            let Some(bucket) = self.buckets.get_mut(&key) else { continue };
-            let Some(i) = bucket.iter().position(|e| Arc::ptr_eq(&e.hir, &hir)) else { continue };
+            let Some((hash, words)) = self.order.pop_front() else { break };
+            let Some(bucket) = self.buckets.get_mut(&hash) else { continue };
+            let Some(i) = bucket.iter().position(|e| Arc::ptr_eq(&e.words, &words)) else { continue };
             if std::mem::take(&mut bucket[i].used) {
                 // Its flag is now clear: the next pass over it evicts it
                 // unless it is found again, so the loop ends.
-                self.order.push_back((key, hir));
+                self.order.push_back((hash, words));
                 continue;
             }
             let entry = bucket.swap_remove(i);
-            self.bytes -= entry.dfa.table_bytes();
+            self.bytes -= entry.bytes();
             if bucket.is_empty() {
-                self.buckets.remove(&key);
+                self.buckets.remove(&hash);
             }
         }
     }
 }
 
 /// The automaton of `hir`: a shared one built earlier from an equal
-/// expression, or a new one (then shared, keeping `hir` as its key). Limits
-/// are those of a fresh build: a shared automaton larger than `limits`
-/// allows is rebuilt, which reports the limit.
+/// expression, or a new one (then shared). Limits are those of a fresh
+/// build: a shared automaton larger than `limits` allows is rebuilt, which
+/// reports the limit.
 pub fn automaton(hir: Hir, limits: &DfaLimits) -> Result<Arc<ByteDfa>, CompileError> {
-    let calls = calls_of(&hir);
-    let key = key(&hir, &calls);
+    match Key::of_hir(&hir) {
+        Some(key) => automaton_for(key, limits, || Ok(hir)),
+        None => ByteDfa::from_hir(&hir, limits).map(Arc::new),
+    }
+}
+
+/// The automaton of the expression `key` spells: a shared one, or one
+/// built from `build`'s expression (then shared).
+pub(crate) fn automaton_for(
+    key: Key,
+    limits: &DfaLimits,
+    build: impl FnOnce() -> Result<Hir, CompileError>,
+) -> Result<Arc<ByteDfa>, CompileError> {
+    let hash = key.hash();
     let found = {
         let mut s = shared();
         if s.limit == 0 {
             drop(s);
-            return ByteDfa::from_hir(&hir, limits).map(Arc::new);
+            return ByteDfa::from_hir(&build()?, limits).map(Arc::new);
         }
-        s.get(key, &hir, &calls)
+        s.get(hash, &key)
     };
     if let Some(dfa) = found {
         if dfa.num_states() <= limits.max_states && dfa.table_bytes() <= limits.dfa_bytes {
             if crate::dfa::CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
                 // A hit may be another expression's automaton with its calls
                 // renamed: it must equal this expression's own.
+                let hir = build()?;
                 let fresh = ByteDfa::from_hir(&hir, limits)?;
                 assert!(dfa.equivalent(&fresh), "shared automaton differs from a fresh build for {hir}");
             }
             return Ok(dfa);
         }
     }
-    let dfa = Arc::new(ByteDfa::from_hir(&hir, limits)?);
-    if dfa.num_states() >= MIN_SHARED_STATES {
-        shared().insert(key, hir, calls, Arc::clone(&dfa));
-    }
+    // Small automata are shared too: a hit costs less than building even
+    // their expression.
+    let dfa = Arc::new(ByteDfa::from_hir(&build()?, limits)?);
+    shared().insert(hash, key, Arc::clone(&dfa));
     Ok(dfa)
 }
 
@@ -370,6 +408,14 @@ mod tests {
 
     fn parse(re: &str) -> Hir {
         regex_syntax::ParserBuilder::new().utf8(false).build().parse(re).unwrap()
+    }
+
+    fn key(h: &Hir) -> Key {
+        Key::of_hir(h).expect("shareable")
+    }
+
+    fn store(limit: usize) -> Shared {
+        Shared { buckets: HashMap::new(), order: VecDeque::new(), bytes: 0, limit }
     }
 
     #[test]
@@ -395,24 +441,41 @@ mod tests {
         let b = parse(r"\{(?-u:\xFF)\x01\x02(?:,(?-u:\xFF)\x00\x05)*q[a-z]{2,9}\}");
         // ... and one whose calls repeat differently.
         let c = parse(r"\{(?-u:\xFF)\x00\x05(?:,(?-u:\xFF)\x00\x05)*q[a-z]{2,9}\}");
-        assert_eq!(calls_of(&a), Some(vec![5, 7]));
-        assert_eq!(calls_of(&b), Some(vec![130, 5]));
-        assert_eq!(key(&a, &calls_of(&a)), key(&b, &calls_of(&b)));
-        assert!(equal_up_to_calls(&a, &[5, 7], &b, &[130, 5]));
-        assert!(!equal_up_to_calls(&a, &[5, 7], &c, &[5]));
-        let mut s = Shared { buckets: HashMap::new(), order: VecDeque::new(), bytes: 0, limit: 1 << 20 };
+        assert_eq!(key(&a).calls, vec![5, 7]);
+        assert_eq!(key(&b).calls, vec![130, 5]);
+        assert_eq!(key(&a).words, key(&b).words);
+        assert_ne!(key(&a).words, key(&c).words);
+        let mut s = store(1 << 20);
         let built = Arc::new(ByteDfa::from_hir(&a, &limits).unwrap());
-        s.insert(key(&a, &calls_of(&a)), a.clone(), calls_of(&a), Arc::clone(&built));
-        let found = s.get(key(&b, &calls_of(&b)), &b, &calls_of(&b)).expect("shared up to call numbering");
+        s.insert(key(&a).hash(), key(&a), Arc::clone(&built));
+        let found = s.get(key(&b).hash(), &key(&b)).expect("shared up to call numbering");
         assert!(!Arc::ptr_eq(&found, &built), "renamed, not the same table");
         assert!(found.equivalent(&ByteDfa::from_hir(&b, &limits).unwrap()));
         assert!(!found.equivalent(&built));
-        assert!(Arc::ptr_eq(&s.get(key(&a, &calls_of(&a)), &a, &calls_of(&a)).unwrap(), &built));
-        assert!(s.get(key(&c, &calls_of(&c)), &c, &calls_of(&c)).is_none());
-        // A marker cut short (an alternation lifted a common prefix) is not
-        // renamed: such expressions are shared only with equal ones.
-        let cut = parse(r"(?-u:\xFF)\x00");
-        assert_eq!(calls_of(&cut), None);
+        assert!(Arc::ptr_eq(&s.get(key(&a).hash(), &key(&a)).unwrap(), &built));
+        assert!(s.get(key(&c).hash(), &key(&c)).is_none());
+        // A marker cut short (an alternation lifted a common prefix) is not shared.
+        assert!(Key::of_hir(&parse(r"(?-u:\xFF)\x00")).is_none());
+    }
+
+    #[test]
+    fn keys_written_from_the_grammar_rank_calls_and_refuse_hidden_markers() {
+        let mut a = KeyWriter::new();
+        a.list(false, 3);
+        a.call(9);
+        a.regular(&parse("x"));
+        a.call(9);
+        let mut b = KeyWriter::new();
+        b.list(false, 3);
+        b.call(4);
+        b.regular(&parse("x"));
+        b.call(4);
+        let (a, b) = (a.finish().unwrap(), b.finish().unwrap());
+        assert_eq!(a.words, b.words);
+        assert_eq!((a.calls, b.calls), (vec![9], vec![4]));
+        let mut hidden = KeyWriter::new();
+        hidden.regular(&parse(r"(?-u:\xFF)\x00\x05"));
+        assert!(hidden.finish().is_none());
     }
 
     #[test]
@@ -421,19 +484,18 @@ mod tests {
         // Four automata of one shape, so of one size.
         let exprs: Vec<Hir> = (1..=4).map(|n| parse(&format!("{n}[a-z]{{3,20}}"))).collect();
         let dfas: Vec<Arc<ByteDfa>> = exprs.iter().map(|h| Arc::new(ByteDfa::from_hir(h, &limits).unwrap())).collect();
-        let size = dfas[0].table_bytes();
-        assert!(dfas.iter().all(|d| d.table_bytes() == size));
-        let mut s = Shared { buckets: HashMap::new(), order: VecDeque::new(), bytes: 0, limit: 3 * size };
-        let k = |h: &Hir| key(h, &calls_of(h));
+        let size = dfas[0].table_bytes() + key(&exprs[0]).words.len() * 4;
+        let mut s = store(3 * size);
         for (h, d) in exprs.iter().zip(&dfas).take(3) {
-            s.insert(k(h), h.clone(), calls_of(h), Arc::clone(d));
+            s.insert(key(h).hash(), key(h), Arc::clone(d));
         }
-        assert!(s.get(k(&exprs[0]), &exprs[0], &calls_of(&exprs[0])).is_some());
+        assert_eq!(s.bytes, 3 * size);
+        assert!(s.get(key(&exprs[0]).hash(), &key(&exprs[0])).is_some());
         // The fourth pushes out the oldest automaton not found since: the second.
-        s.insert(k(&exprs[3]), exprs[3].clone(), calls_of(&exprs[3]), Arc::clone(&dfas[3]));
-        assert!(s.get(k(&exprs[1]), &exprs[1], &calls_of(&exprs[1])).is_none());
+        s.insert(key(&exprs[3]).hash(), key(&exprs[3]), Arc::clone(&dfas[3]));
+        assert!(s.get(key(&exprs[1]).hash(), &key(&exprs[1])).is_none());
         for i in [0, 2, 3] {
-            assert!(s.get(k(&exprs[i]), &exprs[i], &calls_of(&exprs[i])).is_some(), "automaton {i} was evicted");
+            assert!(s.get(key(&exprs[i]).hash(), &key(&exprs[i])).is_some(), "automaton {i} was evicted");
         }
         assert_eq!(s.bytes, 3 * size);
     }
