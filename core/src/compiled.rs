@@ -89,6 +89,12 @@ pub(crate) struct StateEntry {
     pub overflowed: bool,
 }
 
+/// `SLUICEGATE_CHECK_ENTRIES=1`: compute every entry that a slice, a length
+/// cut or a class cut serves again with a walk of the whole trie, and panic
+/// if the tokens differ or the cut entry has an exit the walk has not.
+static CHECK_ENTRIES: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_CHECK_ENTRIES").is_some_and(|v| v == "1"));
+
 /// A flag on automaton states in a class-cut walk ([`crate::slice::ClassCut`]):
 /// the path so far is made only of the class. State ids stay below it
 /// (`CompiledGrammar::new` refuses more than `u32::MAX / 2` states).
@@ -519,6 +525,24 @@ impl CompiledGrammar {
     }
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
+        let (entry, cut) = self.walk_entry(g, stack, true);
+        if cut && *CHECK_ENTRIES {
+            let (whole, _) = self.walk_entry(g, stack, false);
+            let rule = &self.rules[self.owner[g as usize] as usize].name;
+            assert!(entry.tokens == whole.tokens, "tokens of a cut entry differ from a whole walk's (rule {rule})");
+            // Exits below nodes whose tokens are all allowed may be left out.
+            assert!(
+                entry.exits.iter().all(|x| whole.exits.binary_search(x).is_ok()),
+                "a cut entry has an exit a whole walk has not (rule {rule})"
+            );
+        }
+        entry
+    }
+
+    /// The entry of `g` from a walk of the trie; with `cuts`, served by a
+    /// slice, a length cut or a class cut where one applies (the second
+    /// value says whether one did).
+    fn walk_entry(&self, g: u32, stack: &mut Vec<u32>, cuts: bool) -> (StateEntry, bool) {
         let (dfa, s, base) = self.local(g);
         let called = self.returns_matter(g);
         let trie = self.vocab.trie();
@@ -531,7 +555,9 @@ impl CompiledGrammar {
         // the subtrees made only of the class.
         let slices = self.vocab.slices();
         let mut class = None;
-        let (mut tokens, view) = if let Some(slice) = slices.best_for(dfa, s) {
+        let (mut tokens, view) = if !cuts {
+            (vec![0u32; self.vocab.mask_words()].into_boxed_slice(), None)
+        } else if let Some(slice) = slices.best_for(dfa, s) {
             (slice.tokens.clone(), Some(&slice.rest))
         } else if let Some((tokens, view)) = slices.by_length(dfa, s, called) {
             (Box::from(tokens), Some(view))
@@ -570,7 +596,7 @@ impl CompiledGrammar {
             }
             (None, None) => trie.walk(s, stack, step, visit),
         }
-        self.finish_entry(tokens, exits, calls_at)
+        (self.finish_entry(tokens, exits, calls_at), view.is_some() || class.is_some())
     }
 
     /// What an entry's walk records at a trie `node` reached in rule state
