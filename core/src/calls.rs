@@ -40,22 +40,26 @@ type ShapeCache = HashMap<Vec<u32>, Option<Arc<ByteDfa>>, FxBuildHasher>;
 
 static SHAPES: LazyLock<Mutex<ShapeCache>> = LazyLock::new(Default::default);
 
+/// The rank of `x` among `seen` in order of first occurrence, adding it at
+/// the end when it is new. Calls are numbered this way wherever automata are
+/// shared up to the numbering of calls (here and in `crate::shared`).
+pub(crate) fn rank_of<T: PartialEq + Copy>(seen: &mut Vec<T>, x: T) -> u32 {
+    match seen.iter().position(|&y| y == x) {
+        Some(k) => k as u32,
+        None => {
+            seen.push(x);
+            seen.len() as u32 - 1
+        }
+    }
+}
+
 /// The shape of `body` (node kinds, repetition bounds, callees by rank) and
 /// its callees in order of first occurrence; `None` when a leaf is not a
 /// call or a node is not one the position automaton handles.
 fn shape(body: &Expr, is_call: &dyn Fn(RuleId) -> bool) -> Option<(Vec<u32>, Vec<RuleId>)> {
     fn visit(e: &Expr, is_call: &dyn Fn(RuleId) -> bool, out: &mut Vec<u32>, callees: &mut Vec<RuleId>) -> Option<()> {
         match e {
-            Expr::Rule(r) if is_call(*r) => {
-                let rank = match callees.iter().position(|c| c == r) {
-                    Some(k) => k,
-                    None => {
-                        callees.push(*r);
-                        callees.len() - 1
-                    }
-                };
-                out.extend([0, rank as u32]);
-            }
+            Expr::Rule(r) if is_call(*r) => out.extend([0, rank_of(callees, *r)]),
             Expr::Seq(items) | Expr::Alt(items) => {
                 out.extend([if matches!(e, Expr::Seq(_)) { 1 } else { 2 }, items.len() as u32]);
                 for x in items {

@@ -20,6 +20,7 @@ use crate::limits::{self, Budget, Limit, Limits};
 use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
 use crate::shared::KeyWriter;
+use crate::slice::Cut;
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -383,8 +384,7 @@ impl CompiledGrammar {
             return; // entries are no longer kept: each is computed where used
         }
         // The cheap tests first: most sets have at most one uncached state,
-        // and then the future and slice tests below would only be repeated
-        // by `entry`.
+        // and then the tests below would only be repeated by `entry`.
         let mut candidates: Vec<u32> = Vec::new();
         for c in set {
             let g = c.top;
@@ -396,35 +396,43 @@ impl CompiledGrammar {
             return;
         }
         let mut batch: Vec<(u32, Option<FutureKey>)> = Vec::new();
+        let mut stack = Vec::new();
         for g in candidates {
             let (dfa, s, _) = self.local(g);
             let future = self.future_key(g);
             if future.as_ref().is_some_and(|(key, _)| self.vocab.futures().get(key).is_some()) {
                 continue;
             }
-            let slices = self.vocab.slices();
-            let called = self.returns_matter(g);
-            if slices.best_for(dfa, s).is_some()
-                || slices.by_length(dfa, s, called).is_some()
-                || slices.by_class(&self.vocab, dfa, s, called).is_some()
-            {
-                continue;
+            // A state a cut serves is cheap on its own: computed here, with
+            // the cut just found, rather than searched for again later.
+            match self.vocab.slices().cut(&self.vocab, dfa, s, self.returns_matter(g)) {
+                Some(cut) => {
+                    let entry = self.entry_with(g, &mut stack, Some(cut));
+                    self.keep_computed(g, future, entry);
+                }
+                None => batch.push((g, future)),
             }
-            batch.push((g, future));
         }
-        if batch.len() < 2 {
+        if let [(g, future)] = batch.as_slice() {
+            let entry = self.entry_with(*g, &mut stack, None);
+            self.keep_computed(*g, future.clone(), entry);
             return;
         }
         for chunk in batch.chunks(WALK_TOGETHER) {
             let states: Vec<u32> = chunk.iter().map(|(g, _)| *g).collect();
             for ((g, future), entry) in chunk.iter().zip(self.walk_together(&states)) {
-                if let Some((key, order)) = future {
-                    self.share(*g, key.clone(), order, &entry);
-                }
-                let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
-                self.keep(*g, &Arc::new(entry), bytes);
+                self.keep_computed(*g, future.clone(), entry);
             }
         }
+    }
+
+    /// Share (when `future` is its key) and keep a freshly computed entry of `g`.
+    fn keep_computed(&self, g: u32, future: Option<FutureKey>, entry: StateEntry) {
+        if let Some((key, order)) = future {
+            self.share(g, key, &order, &entry);
+        }
+        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+        self.keep(g, &Arc::new(entry), bytes);
     }
 
     /// The entries of `states` (at most [`WALK_TOGETHER`]) from one walk of
@@ -525,9 +533,19 @@ impl CompiledGrammar {
     }
 
     fn compute_entry(&self, g: u32, stack: &mut Vec<u32>) -> StateEntry {
-        let (entry, cut) = self.walk_entry(g, stack, true);
-        if cut && *CHECK_ENTRIES {
-            let (whole, _) = self.walk_entry(g, stack, false);
+        let (dfa, s, _) = self.local(g);
+        let cut = self.vocab.slices().cut(&self.vocab, dfa, s, self.returns_matter(g));
+        self.entry_with(g, stack, cut)
+    }
+
+    /// The entry of `g` from a walk of the trie, served by `cut` where there
+    /// is one (and then, under `SLUICEGATE_CHECK_ENTRIES=1`, compared with a
+    /// walk of the whole trie).
+    fn entry_with(&self, g: u32, stack: &mut Vec<u32>, cut: Option<Cut<'_>>) -> StateEntry {
+        let was_cut = cut.is_some();
+        let entry = self.walk_entry(g, stack, cut);
+        if was_cut && *CHECK_ENTRIES {
+            let whole = self.walk_entry(g, stack, None);
             let rule = &self.rules[self.owner[g as usize] as usize].name;
             assert!(entry.tokens == whole.tokens, "tokens of a cut entry differ from a whole walk's (rule {rule})");
             // Exits below nodes whose tokens are all allowed may be left out.
@@ -539,33 +557,19 @@ impl CompiledGrammar {
         entry
     }
 
-    /// The entry of `g` from a walk of the trie; with `cuts`, served by a
-    /// slice, a length cut or a class cut where one applies (the second
-    /// value says whether one did).
-    fn walk_entry(&self, g: u32, stack: &mut Vec<u32>, cuts: bool) -> (StateEntry, bool) {
+    /// The entry of `g` from one walk: of the whole trie, or, with a `cut`,
+    /// of a slice's view (the rest of the tokens given), or of the trie
+    /// without the subtrees made only of a class (their tokens given).
+    fn walk_entry(&self, g: u32, stack: &mut Vec<u32>, cut: Option<Cut<'_>>) -> StateEntry {
         let (dfa, s, base) = self.local(g);
         let called = self.returns_matter(g);
         let trie = self.vocab.trie();
         let mut exits = Vec::new();
         let mut calls_at = Vec::new();
-        // Inside free text, a slice gives most tokens at once and only the
-        // rest of the trie is walked (same result as the whole walk); near
-        // the end of a bounded string, the string-body tokens short enough.
-        // A state decided by an ASCII class gets the class's tokens and skips
-        // the subtrees made only of the class.
-        let slices = self.vocab.slices();
-        let mut class = None;
-        let (mut tokens, view) = if !cuts {
-            (vec![0u32; self.vocab.mask_words()].into_boxed_slice(), None)
-        } else if let Some(slice) = slices.best_for(dfa, s) {
-            (slice.tokens.clone(), Some(&slice.rest))
-        } else if let Some((tokens, view)) = slices.by_length(dfa, s, called) {
-            (Box::from(tokens), Some(view))
-        } else if let Some(cut) = slices.by_class(&self.vocab, dfa, s, called) {
-            class = Some(cut.class);
-            (Box::from(cut.tokens.mask(cut.max_len)), None)
-        } else {
-            (vec![0u32; self.vocab.mask_words()].into_boxed_slice(), None)
+        let mut tokens = match &cut {
+            None => vec![0u32; self.vocab.mask_words()].into_boxed_slice(),
+            Some(Cut::View { tokens, .. }) => Box::from(*tokens),
+            Some(Cut::Class(c)) => Box::from(c.tokens.mask(c.max_len)),
         };
         let step = |st: u32, b: u8| {
             let n = dfa.next(st, b);
@@ -576,11 +580,12 @@ impl CompiledGrammar {
             self.record_node(node, at, &mut tokens, &mut calls_at, &mut exits)
         };
         // Fast pass: bytes inside this rule's automaton.
-        match (view, class) {
-            (Some(view), _) => trie.walk_view(view, s, stack, step, visit),
-            (None, Some(class)) => {
+        match &cut {
+            Some(Cut::View { view, .. }) => trie.walk_view(view, s, stack, step, visit),
+            Some(Cut::Class(c)) => {
+                let class = c.class;
                 // The flag `IN_CLASS` marks a path made only of the class so far.
-                let below = slices.bytes_below();
+                let below = self.vocab.slices().bytes_below();
                 let step = |st: u32, node: usize, b: u8| {
                     let n = dfa.next(st & !IN_CLASS, b);
                     if n == DEAD {
@@ -594,9 +599,9 @@ impl CompiledGrammar {
                 };
                 trie.walk_nodes(s | IN_CLASS, stack, step, visit)
             }
-            (None, None) => trie.walk(s, stack, step, visit),
+            None => trie.walk(s, stack, step, visit),
         }
-        (self.finish_entry(tokens, exits, calls_at), view.is_some() || class.is_some())
+        self.finish_entry(tokens, exits, calls_at)
     }
 
     /// What an entry's walk records at a trie `node` reached in rule state

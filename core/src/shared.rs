@@ -33,6 +33,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
+use crate::calls::rank_of;
 use crate::dfa::{ByteDfa, DfaLimits, CALL_MARKER};
 use crate::error::CompileError;
 
@@ -184,14 +185,8 @@ impl KeyWriter {
 
     /// A call of rule `index`.
     pub(crate) fn call(&mut self, index: u32) {
-        let rank = match self.calls.iter().position(|&c| c == index) {
-            Some(r) => r,
-            None => {
-                self.calls.push(index);
-                self.calls.len() - 1
-            }
-        };
-        self.words.extend([TAG_CALL, rank as u32]);
+        let rank = rank_of(&mut self.calls, index);
+        self.words.extend([TAG_CALL, rank]);
     }
 
     /// An empty language (an intersection with nothing in it).
@@ -248,13 +243,7 @@ fn spell(hir: &Hir, words: &mut Vec<u32>, mut calls: Option<&mut Vec<u32>>) -> b
                     for sym in symbols(&l.0) {
                         match sym {
                             Some(Symbol::Byte(b)) => words.push(b as u32),
-                            Some(Symbol::Call(r)) => {
-                                let rank = calls.iter().position(|&c| c == r).unwrap_or_else(|| {
-                                    calls.push(r);
-                                    calls.len() - 1
-                                });
-                                words.push(CALL_IN_LITERAL + rank as u32);
-                            }
+                            Some(Symbol::Call(r)) => words.push(CALL_IN_LITERAL + rank_of(calls, r)),
                             None => return false,
                         }
                     }
@@ -325,9 +314,12 @@ impl Shared {
     }
 
     fn insert(&mut self, hash: u64, key: Key, dfa: Arc<ByteDfa>) {
+        if self.find(hash, &key).is_some() {
+            return;
+        }
         let entry = Entry { words: key.words.into(), calls: key.calls, dfa, used: false };
         let bytes = entry.bytes();
-        if bytes > self.limit || self.buckets.get(&hash).is_some_and(|b| b.iter().any(|e| e.words == entry.words)) {
+        if bytes > self.limit {
             return;
         }
         self.order.push_back((hash, Arc::clone(&entry.words)));

@@ -42,7 +42,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dfa::{ByteDfa, DfaLimits, DEAD};
-use crate::trie::TrieView;
+use crate::trie::{ascii_bit, TrieView};
 use crate::vocab::Vocabulary;
 
 /// One JSON string-body character written without an escape.
@@ -58,8 +58,6 @@ const MAX_CHARS: [Option<u32>; 3] = [Some(16), Some(32), None];
 #[derive(Debug)]
 pub(crate) struct Slice {
     /// Most characters a string of the slice may have (`None`: unbounded).
-    /// Shown in `Debug` output and read by the tests.
-    #[allow(dead_code)]
     max_chars: Option<u32>,
     /// The slice's language: a byte string is in it while this automaton is alive.
     dfa: ByteDfa,
@@ -184,7 +182,7 @@ impl Slices {
                 {
                     return (1, 0);
                 }
-                let set = bytes.iter().fold(0u128, |set, &b| set | if (1..128).contains(&b) { 1 << b } else { 1 });
+                let set = bytes.iter().fold(0u128, |set, &b| set | ascii_bit(b));
                 (set, bytes.len() as u32)
             })
             .collect();
@@ -202,13 +200,7 @@ impl Slices {
     /// of it (up to the longest token) must keep `start` alive while it has
     /// at most `max_len` bytes and kill it after. A call or a return met
     /// inside the class is allowed only where no string of it dies.
-    pub(crate) fn by_class(
-        &self,
-        vocab: &Vocabulary,
-        dfa: &ByteDfa,
-        start: u32,
-        returns_matter: bool,
-    ) -> Option<ClassCut> {
+    fn by_class(&self, vocab: &Vocabulary, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<ClassCut> {
         let (class, max_len) = class_bound(dfa, start, returns_matter, vocab.trie().max_depth())?;
         let tokens = {
             let mut known = self.classes.lock().unwrap_or_else(|p| p.into_inner());
@@ -235,7 +227,7 @@ impl Slices {
     /// characters. `returns_matter`: whether the state's rule is called
     /// (then an accepting state met inside a body would be a return, which
     /// the search does not follow, so it gives up there, as at a call).
-    pub(crate) fn by_length(&self, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<(&[u32], &TrieView)> {
+    fn by_length(&self, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<(&[u32], &TrieView)> {
         let lengths = self.lengths.as_ref()?;
         let any = self.list.last()?;
         let k = any.length_bound(dfa, start, returns_matter)?;
@@ -246,9 +238,31 @@ impl Slices {
     /// Largest first: in free text the first check succeeds, and the bounded
     /// slices, whose searches pair every automaton state with every
     /// character count, are only tried where it fails.
-    pub(crate) fn best_for(&self, dfa: &ByteDfa, start: u32) -> Option<&Slice> {
+    fn best_for(&self, dfa: &ByteDfa, start: u32) -> Option<&Slice> {
         self.list.iter().rev().find(|slice| slice.covers(dfa, start))
     }
+
+    /// What serves `start`'s entry without a walk of the whole trie: a
+    /// slice, else a length cut, else a class cut (the cheaper searches
+    /// first; see the module notes).
+    pub(crate) fn cut(&self, vocab: &Vocabulary, dfa: &ByteDfa, start: u32, returns_matter: bool) -> Option<Cut<'_>> {
+        if let Some(slice) = self.best_for(dfa, start) {
+            return Some(Cut::View { tokens: &slice.tokens, view: &slice.rest });
+        }
+        if let Some((tokens, view)) = self.by_length(dfa, start, returns_matter) {
+            return Some(Cut::View { tokens, view });
+        }
+        self.by_class(vocab, dfa, start, returns_matter).map(Cut::Class)
+    }
+}
+
+/// How a state's entry is computed without a walk of the whole trie
+/// ([`Slices::cut`]).
+pub(crate) enum Cut<'a> {
+    /// These tokens, and a walk of this view (a slice or a length cut).
+    View { tokens: &'a [u32], view: &'a TrieView },
+    /// The class's tokens, and a walk that skips subtrees made only of the class.
+    Class(ClassCut),
 }
 
 impl Slice {

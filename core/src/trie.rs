@@ -182,22 +182,25 @@ impl TokenTrie {
     /// bit set (bit `b` for byte `b`); bit 0 stands for every byte that is
     /// not ASCII or is NUL. One backward pass over the preorder.
     pub fn bytes_below(&self) -> Vec<u128> {
-        let n = self.nodes.len();
-        let mut below = vec![0u128; n];
-        // The parent of a node is the last node one level up before it.
-        let mut last_at_depth = vec![0usize; self.max_depth + 1];
-        let mut parent = vec![0u32; n];
-        for (i, p) in parent.iter_mut().enumerate().skip(1) {
-            let d = self.depth(i);
-            *p = last_at_depth[d - 1] as u32;
-            last_at_depth[d] = i;
-        }
-        for i in (1..n).rev() {
-            let b = self.nodes[i].byte;
-            let bit = if (1..128).contains(&b) { 1u128 << b } else { 1 };
-            below[parent[i] as usize] |= below[i] | bit;
+        let parent = self.parents();
+        let mut below = vec![0u128; self.nodes.len()];
+        for i in (1..self.nodes.len()).rev() {
+            below[parent[i] as usize] |= below[i] | ascii_bit(self.nodes[i].byte);
         }
         below
+    }
+
+    /// Each node's parent (the root's: itself): in preorder, the last node
+    /// one level up before it.
+    fn parents(&self) -> Vec<u32> {
+        let mut last_at_depth = vec![0u32; self.max_depth + 1];
+        let mut parent = vec![0u32; self.nodes.len()];
+        for (i, p) in parent.iter_mut().enumerate().skip(1) {
+            let d = self.depth(i);
+            *p = last_at_depth[d - 1];
+            last_at_depth[d] = i as u32;
+        }
+        parent
     }
 
     /// [`TokenTrie::walk`] over the nodes of `view` only (a sub-trie: the
@@ -261,18 +264,11 @@ impl TokenTrie {
     pub fn view(&self, mut keep: impl FnMut(usize) -> bool) -> TrieView {
         let n = self.nodes.len();
         let mut kept: Vec<bool> = (0..n).map(&mut keep).collect();
-        // The parent of a node is the last node one level up before it (preorder).
-        let mut last_at_depth = vec![0usize; self.max_depth + 1];
-        let mut parent = vec![0usize; n];
-        for (i, p) in parent.iter_mut().enumerate().skip(1) {
-            let d = self.depth(i);
-            *p = last_at_depth[d - 1];
-            last_at_depth[d] = i;
-        }
+        let parent = self.parents();
         // Backwards, children come before their parents.
         for i in (1..n).rev() {
             if kept[i] {
-                kept[parent[i]] = true;
+                kept[parent[i] as usize] = true;
             }
         }
         kept[0] = true;
@@ -291,6 +287,17 @@ impl TokenTrie {
             skip.push(pos[self.skip(i)]);
         }
         TrieView { nodes, skip }
+    }
+}
+
+/// Byte `b` in the sets of [`TokenTrie::bytes_below`]: bit `b` for ASCII
+/// bytes other than NUL, bit 0 for every other byte.
+#[inline]
+pub fn ascii_bit(b: u8) -> u128 {
+    if (1..128).contains(&b) {
+        1 << b
+    } else {
+        1
     }
 }
 

@@ -1306,17 +1306,11 @@ impl<'a> Builder<'a> {
     /// closing quote, never inside the body.
     fn called_if_heavy(&mut self, e: Expr) -> Expr {
         let Expr::Seq(parts) = &e else { return e };
+        // A length above LENGTH_COUNT_LIMIT (called chunks and counted tails
+        // of up to 255 characters) weighs in its tails: inlined, an object
+        // of 16 members with seven such strings had 56,000 states.
         let [_, body, _] = parts.as_slice() else { return e };
-        let heavy = match body {
-            Expr::Regular(body) => string::weight(body) >= HEAVY_STRING_WEIGHT,
-            // A length above LENGTH_COUNT_LIMIT: called chunks and counted
-            // tails of up to 255 characters (`long_length_body`). Inlined,
-            // an object of 16 members with seven such strings had 56,000
-            // states.
-            Expr::Seq(_) => true,
-            _ => false,
-        };
-        if !heavy {
+        if string::expr_weight(body) < HEAVY_STRING_WEIGHT {
             return e;
         }
         if let Some((_, r)) = self.string_rules.iter().find(|(x, _)| *x == e) {

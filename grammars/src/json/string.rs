@@ -10,6 +10,7 @@
 
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 use regex_syntax::ParserBuilder;
+use sluicegate_core::Expr;
 
 /// One encoded character of a JSON string body, spelled as `json.dumps`
 /// spells it (non-ASCII kept): `\"`, `\\`, the short escapes of control
@@ -52,6 +53,21 @@ pub fn weight(h: &Hir) -> u64 {
         HirKind::Repetition(r) => weight(&r.sub).saturating_mul(r.max.unwrap_or(r.min).max(1) as u64),
         HirKind::Capture(c) => weight(&c.sub),
         HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(weight(x))),
+    }
+}
+
+/// [`weight`] of a body made of expressions (`Builder::long_length_body`:
+/// called chunks of 256 characters around counted
+/// tails); a call weighs 1.
+pub fn expr_weight(e: &Expr) -> u64 {
+    match e {
+        Expr::Regular(h) => weight(h),
+        Expr::Rule(_) => 1,
+        Expr::Seq(xs) | Expr::Alt(xs) | Expr::Intersect(xs) => {
+            xs.iter().fold(0u64, |w, x| w.saturating_add(expr_weight(x)))
+        }
+        Expr::Repeat { expr, min, max } => expr_weight(expr).saturating_mul(max.unwrap_or(*min).max(1) as u64),
+        Expr::Exclude { base, .. } => expr_weight(base),
     }
 }
 
