@@ -158,10 +158,10 @@ impl TokenTrie {
         &self,
         start: S,
         stack: &mut Vec<S>,
-        step: impl FnMut(S, u8) -> Option<S>,
+        mut step: impl FnMut(S, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, step, visit);
+        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, |s, _, b| step(s, b), visit);
     }
 
     /// [`TokenTrie::walk`] whose `step(state, node, byte)` also gets the
@@ -175,7 +175,7 @@ impl TokenTrie {
         step: impl FnMut(S, usize, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order_nodes(&WholeTrie(self.nodes.len()), start, stack, step, visit);
+        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, step, visit);
     }
 
     /// For each node, the ASCII bytes on the edges strictly below it, as a
@@ -212,26 +212,14 @@ impl TokenTrie {
         view: &TrieView,
         start: S,
         stack: &mut Vec<S>,
-        step: impl FnMut(S, u8) -> Option<S>,
+        mut step: impl FnMut(S, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order(view, start, stack, step, visit);
+        self.walk_order(view, start, stack, |s, _, b| step(s, b), visit);
     }
 
     #[inline(always)]
     fn walk_order<S: Copy>(
-        &self,
-        order: &impl PreOrder,
-        start: S,
-        stack: &mut Vec<S>,
-        mut step: impl FnMut(S, u8) -> Option<S>,
-        visit: impl FnMut(usize, S),
-    ) {
-        self.walk_order_nodes(order, start, stack, |s, _, b| step(s, b), visit);
-    }
-
-    #[inline(always)]
-    fn walk_order_nodes<S: Copy>(
         &self,
         order: &impl PreOrder,
         start: S,
