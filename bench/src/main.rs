@@ -335,7 +335,7 @@ fn compile_profile(args: CompileArgs) -> Result<(), String> {
                 }
             };
             let t1 = Instant::now();
-            let g = match CompiledGrammar::new(&grammar, vocab.clone(), &opts) {
+            let g = match CompiledGrammar::from_grammar(grammar, vocab.clone(), &opts) {
                 Ok(g) => g,
                 Err(e) => {
                     println!("| {} | compile error: {e} | | | | |", case.id);

@@ -7,19 +7,17 @@
 //! recursion therefore compiles to a single DFA, whose masks are a cached
 //! copy; recursion costs only at the points where it is used.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use regex_syntax::hir::{Hir, Repetition};
-
-use crate::dfa::{call_marker, ByteDfa, ByteSet, DfaLimits, DEAD};
+use crate::dfa::{ByteDfa, ByteSet, DfaLimits, DEAD};
 use crate::error::CompileError;
-use crate::ir::{Expr, Grammar, RuleId};
+use crate::ir::Grammar;
 use crate::limits::{self, Budget, Limit, Limits};
 use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
-use crate::shared::KeyWriter;
+use crate::rules::{BuildState, RuleBuilder, RuleSlot};
 use crate::slice::Cut;
 use crate::vocab::Vocabulary;
 
@@ -49,15 +47,61 @@ impl Default for CompileOptions {
     }
 }
 
+/// A rule's automaton once built, with its global state ids and the cached
+/// entries of its states.
 #[derive(Debug)]
-struct CompiledRule {
-    name: String,
+pub(crate) struct BuiltRule {
     dfa: Arc<ByteDfa>,
+    /// Global id of local state 0 (a multiple of [`CHUNK`]).
+    base: u32,
     /// Whether some call edge enters this rule (so returns from it matter).
     called: bool,
+    /// `base` of the first built rule with an equal automaton and `called`
+    /// flag (its own if none): its states' entries are computed once and
+    /// shared. Rules with calls have none.
+    twin_base: u32,
     /// Time spent building this rule's automaton (its expression, nested
     /// products and determinisation).
-    build_time: std::time::Duration,
+    build_time: Duration,
+    entries: Box<[OnceLock<Arc<StateEntry>>]>,
+}
+
+/// Global state ids are handed out as rules are built, each rule's from a
+/// multiple of `CHUNK`, so that the rule of an id is found by its chunk.
+const CHUNK_BITS: u32 = 6;
+const CHUNK: u32 = 1 << CHUNK_BITS;
+
+/// Grammars with at least this many IR rules build each rule on first use
+/// (a JSON Schema's objects with members in any order make thousands of
+/// rules, of which one output enters a few percent); smaller ones build
+/// every rule at compile time, so that their size and left-recursion
+/// errors come from compilation.
+pub const LAZY_MIN_RULES: usize = 256;
+
+/// Rules of a grammar built on first use that weigh at least this much
+/// (`RuleBuilder::heavy_rules`: thousands of automaton states, milliseconds
+/// each) are built at compile time all the same, so that no mask waits for
+/// one.
+const HEAVY_RULE_WEIGHT: u64 = 1000;
+
+/// A grammar whose start set has more configurations than this is built
+/// whole at compile time (`CompiledGrammar::from_grammar`).
+const WIDE_START: usize = 64;
+
+/// Largest automaton that shares entries with an equal one (`BuiltRule::twin_base`).
+const MAX_TWIN_STATES: usize = 1 << 16;
+
+/// The rules not built yet of a grammar built on first use, and what
+/// building them needs.
+struct Unbuilt {
+    grammar: Grammar,
+    state: BuildState,
+    opts: CompileOptions,
+    /// Twins among the rules built so far: the `base` of the first rule
+    /// built with each call-free automaton and `called` flag.
+    twins: rustc_hash::FxHashMap<(Arc<ByteDfa>, bool), u32>,
+    /// Rule indices whose build failed (the error is kept once).
+    failed: Vec<u32>,
 }
 
 /// What one rule automaton of a compiled constraint is (for profiling).
@@ -114,61 +158,268 @@ type FutureKey = (Vec<u32>, Vec<u32>);
 /// Compiling builds one automaton per recursive rule (milliseconds for
 /// ordinary constraints). The first visit of an automaton state walks the
 /// token trie once; later visits copy the cached result.
-#[derive(Debug)]
 pub struct CompiledGrammar {
     vocab: Arc<Vocabulary>,
-    rules: Vec<CompiledRule>,
-    /// Global state id of each rule's local state 0.
-    base: Vec<u32>,
-    /// The rule of each global state.
-    owner: Vec<u32>,
-    entries: Vec<OnceLock<Arc<StateEntry>>>,
-    /// For each rule, the first rule with the same automaton (itself if
-    /// none): its states' entries are computed once and shared.
-    twin: Vec<u32>,
+    /// Every rule index handed out so far, built or not.
+    rules: boxcar::Vec<RuleSlot>,
+    /// The built rule of each chunk of global state ids.
+    chunks: boxcar::Vec<Arc<BuiltRule>>,
+    /// Rules not built yet (`None` once every rule is built, as for
+    /// grammars built at compile time).
+    unbuilt: Mutex<Option<Unbuilt>>,
+    /// The first error of a rule built on first use.
+    build_error: Mutex<Option<CompileError>>,
+    rules_built: AtomicUsize,
+    states_built: AtomicUsize,
     cache_used: AtomicUsize,
     cache_limit: usize,
     max_configs: usize,
 }
 
+impl std::fmt::Debug for CompiledGrammar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledGrammar")
+            .field("rules", &self.num_rules())
+            .field("states", &self.num_states())
+            .field("lazy", &self.unbuilt.lock().unwrap_or_else(|p| p.into_inner()).is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl CompiledGrammar {
-    /// Compile `grammar` for `vocab`.
-    pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
-        let _budget = Budget::enter(&opts.resources, opts.time_budget);
-        limits::check_grammar_size(grammar, &opts.resources)?;
-        // A rule too large to inline everything into is retried with every
-        // reference as a call; grammar-wide limits are final.
-        let rules = match RuleBuilder::build(grammar, &opts.limits, &opts.resources, true) {
-            Err((CompileError::TooLarge(_) | CompileError::Limit(_), true)) => {
-                RuleBuilder::build(grammar, &opts.limits, &opts.resources, false).map_err(|(e, _)| e)?
-            }
-            other => other.map_err(|(e, _)| e)?,
-        };
-        let mut base = Vec::with_capacity(rules.len());
-        let mut owner = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            base.push(owner.len() as u32);
-            owner.extend(std::iter::repeat_n(i as u32, r.dfa.num_states()));
-        }
-        if owner.len() >= u32::MAX as usize / 2 {
-            return Err(CompileError::TooLarge("too many automaton states".into()));
-        }
-        let entries = (0..owner.len()).map(|_| OnceLock::new()).collect();
-        let twin = twin_rules(&rules);
-        let g = CompiledGrammar {
+    fn empty(vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Self {
+        CompiledGrammar {
             vocab,
-            rules,
-            base,
-            owner,
-            entries,
-            twin,
+            rules: boxcar::Vec::new(),
+            chunks: boxcar::Vec::new(),
+            unbuilt: Mutex::new(None),
+            build_error: Mutex::new(None),
+            rules_built: AtomicUsize::new(0),
+            states_built: AtomicUsize::new(0),
             cache_used: AtomicUsize::new(0),
             cache_limit: opts.mask_cache_bytes,
             max_configs: opts.resources.max_configs,
-        };
+        }
+    }
+
+    /// Compile `grammar` for `vocab`, building every rule now.
+    pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
+        let _budget = Budget::enter(&opts.resources, opts.time_budget);
+        limits::check_grammar_size(grammar, &opts.resources)?;
+        let mut g = CompiledGrammar::empty(vocab, opts);
+        // A rule too large to inline everything into is retried with every
+        // reference as a call; grammar-wide limits are final.
+        if let Err((e, retry)) = g.build_all(grammar, &opts.limits, BuildState::new(&opts.resources, true)) {
+            if !(retry && matches!(e, CompileError::TooLarge(_) | CompileError::Limit(_))) {
+                return Err(e);
+            }
+            g.rules.clear();
+            g.chunks.clear();
+            g.build_all(grammar, &opts.limits, BuildState::new(&opts.resources, false)).map_err(|(e, _)| e)?;
+        }
         g.check_left_recursion()?;
         g.check_start_configs()?;
         Ok(Arc::new(g))
+    }
+
+    /// Compile `grammar` for `vocab`, keeping it: a grammar of at least
+    /// [`LAZY_MIN_RULES`] rules builds each rule on the first call that
+    /// enters it (its start rule, and the rules the start enters, now);
+    /// smaller ones are built now, as by [`CompiledGrammar::new`].
+    ///
+    /// A rule built on first use that fails (a size limit) makes the
+    /// matcher step or mask that needed it fail with
+    /// [`crate::MatchError::RuleBuild`]; left recursion there shows as
+    /// [`crate::MatchError::ConfigLimit`].
+    pub fn from_grammar(
+        grammar: Grammar,
+        vocab: Arc<Vocabulary>,
+        opts: &CompileOptions,
+    ) -> Result<Arc<Self>, CompileError> {
+        let budget = Budget::enter(&opts.resources, opts.time_budget);
+        let any_order_states = limits::check_grammar_size(&grammar, &opts.resources)?;
+        if grammar.rules.len().saturating_add(any_order_states) < LAZY_MIN_RULES {
+            drop(budget);
+            return Self::new(&grammar, vocab, opts);
+        }
+        let mut g = CompiledGrammar::empty(vocab.clone(), opts);
+        let mut unbuilt = Unbuilt {
+            grammar,
+            state: BuildState::new(&opts.resources, true),
+            opts: opts.clone(),
+            twins: Default::default(),
+            failed: Vec::new(),
+        };
+        // The start rule is index 0. Intersections and differences, and the
+        // heavy rules, are built now: they are the costly automata, and
+        // products are where a grammar can be refused for what it is.
+        let prepared = {
+            let mut b = RuleBuilder::new(&unbuilt.grammar, &opts.limits, &mut unbuilt.state, &g.rules);
+            b.start().and_then(|start| {
+                let mut now = vec![start];
+                now.extend(b.build_products()?);
+                for i in b.heavy_rules(HEAVY_RULE_WEIGHT)? {
+                    if !now.contains(&i) {
+                        now.push(i);
+                    }
+                }
+                Ok(now)
+            })
+        };
+        let built = prepared.and_then(|now| now.into_iter().try_for_each(|i| g.build_rule(&mut unbuilt, i as u32)));
+        match built {
+            Ok(()) => {}
+            // Whatever a build with every reference as a call would say.
+            Err(CompileError::TooLarge(_) | CompileError::Limit(_)) => {
+                drop(budget);
+                return Self::new(&unbuilt.grammar, vocab, opts);
+            }
+            Err(e) => return Err(e),
+        }
+        *g.unbuilt.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(unbuilt);
+        match g.check_start_configs() {
+            // A start that fans out (an `anyOf` over a thousand objects)
+            // enters most rules within the first tokens: building them
+            // there would stall those steps, so the grammar is built whole,
+            // and its IR freed for the masks to come.
+            Ok(configs) if configs > WIDE_START => {
+                let unbuilt = g.unbuilt.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+                drop(g);
+                drop(budget);
+                let grammar =
+                    unbuilt.map(|un| un.grammar).ok_or_else(|| CompileError::Invalid("grammar lost".into()))?;
+                return Self::new(&grammar, vocab, opts);
+            }
+            Ok(_) => g.build_first_byte(),
+            Err(e) => return Err(e),
+        }
+        if let Some(e) = g.build_error.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        Ok(Arc::new(g))
+    }
+
+    /// Build every rule reachable from the start, then give them global ids.
+    fn build_all(
+        &mut self,
+        grammar: &Grammar,
+        limits: &DfaLimits,
+        mut st: BuildState,
+    ) -> Result<(), (CompileError, bool)> {
+        let mut dfas = Vec::new();
+        let mut times = Vec::new();
+        {
+            let mut b = RuleBuilder::new(grammar, limits, &mut st, &self.rules);
+            b.start().map_err(|e| (e, false))?;
+            while dfas.len() < self.rules.count() {
+                let started = std::time::Instant::now();
+                dfas.push(b.build_dfa(dfas.len())?);
+                times.push(started.elapsed());
+            }
+        }
+        let mut called = vec![false; dfas.len()];
+        for d in &dfas {
+            for s in 0..d.num_states() as u32 {
+                for &(r, _) in d.calls(s) {
+                    called[r as usize] = true;
+                }
+            }
+        }
+        let mut twins = Default::default();
+        for (i, ((dfa, called), time)) in dfas.into_iter().zip(called).zip(times).enumerate() {
+            self.publish(&mut twins, i, dfa, called, time).map_err(|e| (e, false))?;
+        }
+        Ok(())
+    }
+
+    /// Give rule `i`'s automaton its global ids and make it visible.
+    fn publish(
+        &self,
+        twins: &mut rustc_hash::FxHashMap<(Arc<ByteDfa>, bool), u32>,
+        i: usize,
+        dfa: Arc<ByteDfa>,
+        called: bool,
+        build_time: Duration,
+    ) -> Result<(), CompileError> {
+        let base = (self.chunks.count() as u64) << CHUNK_BITS;
+        let states = dfa.num_states();
+        let chunks = states.div_ceil(CHUNK as usize).max(1);
+        if base + ((chunks as u64) << CHUNK_BITS) >= u32::MAX as u64 / 2 {
+            return Err(CompileError::TooLarge("too many automaton states".into()));
+        }
+        let base = base as u32;
+        // Twins are looked for among automata without calls and of at most
+        // `MAX_TWIN_STATES` states (hashing a product of 800,000 states took
+        // tens of milliseconds for nothing).
+        let twin_base = if dfa.has_calls() || states > MAX_TWIN_STATES {
+            base
+        } else {
+            *twins.entry((Arc::clone(&dfa), called)).or_insert(base)
+        };
+        let built = Arc::new(BuiltRule {
+            dfa,
+            base,
+            called,
+            twin_base,
+            build_time,
+            entries: (0..states).map(|_| OnceLock::new()).collect(),
+        });
+        for _ in 0..chunks {
+            self.chunks.push(Arc::clone(&built));
+        }
+        self.rules[i].built.set(built).map_err(|_| CompileError::Invalid(format!("rule index {i} built twice")))?;
+        self.rules_built.fetch_add(1, Ordering::Relaxed);
+        self.states_built.fetch_add(states, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Rule `rule` of a grammar built on first use, built now (under the
+    /// grammar's lock; `None` when its build failed, the error kept).
+    #[cold]
+    fn build_on_first_use(&self, rule: u32) -> Option<&Arc<BuiltRule>> {
+        let mut guard = self.unbuilt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(built) = self.rules[rule as usize].built.get() {
+            return Some(built); // built by another thread meanwhile
+        }
+        let un = guard.as_mut()?;
+        if un.failed.contains(&rule) {
+            return None;
+        }
+        let _budget = Budget::enter(&un.opts.resources, un.opts.time_budget);
+        match self.build_rule(un, rule) {
+            Ok(()) => self.rules[rule as usize].built.get(),
+            Err(e) => {
+                un.failed.push(rule);
+                self.build_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Build rule index `rule` of a grammar built on first use and publish
+    /// it. A rule too large to inline into is built again with every
+    /// reference a call; a rule other than the start whose language is
+    /// empty is a dead end (a build of the whole grammar refuses it).
+    fn build_rule(&self, un: &mut Unbuilt, rule: u32) -> Result<(), CompileError> {
+        let started = std::time::Instant::now();
+        let i = rule as usize;
+        let mut result = RuleBuilder::new(&un.grammar, &un.opts.limits, &mut un.state, &self.rules).build_dfa(i);
+        if let Err((CompileError::TooLarge(_) | CompileError::Limit(_), true)) = &result {
+            un.state.inline = false;
+            result = RuleBuilder::new(&un.grammar, &un.opts.limits, &mut un.state, &self.rules).build_dfa(i);
+            un.state.inline = true;
+        }
+        let dfa = match result {
+            Ok(dfa) => dfa,
+            Err((CompileError::Empty, _)) if i != 0 => Arc::new(ByteDfa::nothing()),
+            Err((e, _)) => return Err(e),
+        };
+        self.publish(&mut un.twins, i, dfa, true, started.elapsed())
+    }
+
+    /// The error of a rule that failed to build on first use, as text.
+    pub(crate) fn build_error(&self) -> Option<String> {
+        self.build_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|e| e.to_string())
     }
 
     /// Compute the first mask of a fresh matcher, so that the entries it
@@ -185,15 +436,27 @@ impl CompiledGrammar {
 
     /// Matchers start from the closed start set; if that alone is over the
     /// configuration limit, no matcher could take a step.
-    fn check_start_configs(&self) -> Result<(), CompileError> {
+    /// Returns how many configurations the start set has.
+    fn check_start_configs(&self) -> Result<usize, CompileError> {
         let mut stacks = Stacks::default();
         let mut start = vec![Config { top: self.start(), below: ROOT }];
         self.close(&mut start, &mut stacks);
-        if stacks.overflowed {
+        if stacks.overflowed && !stacks.build_failed {
             let detail = "configurations at the start of the output".to_string();
             return Err(limits::exceeded(Limit::Configurations, self.max_configs, detail));
         }
-        Ok(())
+        Ok(start.len())
+    }
+
+    /// Build the rules that the first byte of the output enters.
+    fn build_first_byte(&self) {
+        let mut stacks = Stacks::default();
+        let mut start = vec![Config { top: self.start(), below: ROOT }];
+        self.close(&mut start, &mut stacks);
+        let mut next = Vec::new();
+        for b in self.first_bytes(&start).iter() {
+            self.step(&start, b, &mut next, &mut stacks);
+        }
     }
 
     /// A fresh matcher at the start of the output.
@@ -206,26 +469,35 @@ impl CompiledGrammar {
         &self.vocab
     }
 
-    /// Number of rule automata (1 for a regular language).
+    /// Number of rule automata built (1 for a regular language; for a
+    /// grammar built on first use, the rules built so far).
     pub fn num_rules(&self) -> usize {
-        self.rules.len()
+        self.rules_built.load(Ordering::Relaxed)
     }
 
-    /// Total automaton states over all rules.
+    /// Total automaton states over the rules built.
     pub fn num_states(&self) -> usize {
-        self.owner.len()
+        self.states_built.load(Ordering::Relaxed)
     }
 
-    /// One line per rule automaton: name, size, build time (for profiling).
+    /// Whether some rules are left to build on first use.
+    pub fn is_partly_built(&self) -> bool {
+        self.unbuilt.lock().unwrap_or_else(|p| p.into_inner()).is_some() && self.num_rules() < self.rules.count()
+    }
+
+    /// One line per rule automaton built: name, size, build time (for profiling).
     pub fn rule_summaries(&self) -> Vec<RuleSummary> {
         self.rules
             .iter()
-            .map(|r| RuleSummary {
-                name: r.name.clone(),
-                states: r.dfa.num_states(),
-                called: r.called,
-                has_calls: r.dfa.has_calls(),
-                build_time: r.build_time,
+            .filter_map(|(_, slot)| {
+                let r = slot.built.get()?;
+                Some(RuleSummary {
+                    name: slot.name.clone(),
+                    states: r.dfa.num_states(),
+                    called: r.called,
+                    has_calls: r.dfa.has_calls(),
+                    build_time: r.build_time,
+                })
             })
             .collect()
     }
@@ -242,17 +514,41 @@ impl CompiledGrammar {
 
     // ---- global-state primitives -------------------------------------------------------
 
+    /// The built rule of global state `g`.
+    #[inline]
+    fn rule_of(&self, g: u32) -> &BuiltRule {
+        &self.chunks[(g >> CHUNK_BITS) as usize]
+    }
+
     #[inline]
     fn local(&self, g: u32) -> (&ByteDfa, u32, u32) {
-        let r = self.owner[g as usize];
-        let base = self.base[r as usize];
-        (&self.rules[r as usize].dfa, g - base, base)
+        let r = self.rule_of(g);
+        (&r.dfa, g - r.base, r.base)
+    }
+
+    /// The cache slot of `g`'s entry.
+    #[inline]
+    fn entry_slot(&self, g: u32) -> &OnceLock<Arc<StateEntry>> {
+        let r = self.rule_of(g);
+        &r.entries[(g - r.base) as usize]
     }
 
     /// The global start state.
     #[inline]
     pub(crate) fn start(&self) -> u32 {
-        self.base[0] + self.rules[0].dfa.start()
+        let r = self.rules[0].built.get().expect("the start rule is built at compile time");
+        r.base + r.dfa.start()
+    }
+
+    /// The global start state of rule index `rule`, built first if it is
+    /// not yet; `None` when that build failed.
+    #[inline]
+    fn rule_start(&self, rule: u32) -> Option<u32> {
+        let r = match self.rules[rule as usize].built.get() {
+            Some(r) => r,
+            None => self.build_on_first_use(rule)?,
+        };
+        Some(r.base + r.dfa.start())
     }
 
     #[inline]
@@ -279,9 +575,12 @@ impl CompiledGrammar {
             let c = set[i];
             let (dfa, s, base) = self.local(c.top);
             for &(rule, ret) in dfa.calls(s) {
+                let Some(start) = self.rule_start(rule) else {
+                    stacks.build_failed = true;
+                    continue;
+                };
                 let below = stacks.push(base + ret, c.below);
-                let r = rule as usize;
-                let n = Config { top: self.base[r] + self.rules[r].dfa.start(), below };
+                let n = Config { top: start, below };
                 if !set.contains(&n) {
                     set.push(n);
                 }
@@ -335,7 +634,7 @@ impl CompiledGrammar {
     // ---- masks -------------------------------------------------------------------------
 
     fn entry(&self, g: u32, stack: &mut Vec<u32>) -> Arc<StateEntry> {
-        let slot = &self.entries[g as usize];
+        let slot = self.entry_slot(g);
         if let Some(e) = slot.get() {
             return Arc::clone(e);
         }
@@ -363,7 +662,7 @@ impl CompiledGrammar {
 
     /// Cache `entry` as `g`'s, within the grammar's cache budget.
     fn keep(&self, g: u32, entry: &Arc<StateEntry>, bytes: usize) {
-        let slot = &self.entries[g as usize];
+        let slot = self.entry_slot(g);
         if self.cache_used.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.cache_limit {
             if slot.set(Arc::clone(entry)).is_err() {
                 self.cache_used.fetch_sub(bytes, Ordering::Relaxed);
@@ -388,7 +687,7 @@ impl CompiledGrammar {
         let mut candidates: Vec<u32> = Vec::new();
         for c in set {
             let g = c.top;
-            if self.entries[g as usize].get().is_none() && self.twin_state(g).is_none() && !candidates.contains(&g) {
+            if self.entry_slot(g).get().is_none() && self.twin_state(g).is_none() && !candidates.contains(&g) {
                 candidates.push(g);
             }
         }
@@ -482,10 +781,9 @@ impl CompiledGrammar {
     /// The same state in the twin rule of `g`'s rule, with the distance
     /// between the two rules' global ids, if the rule has a twin.
     fn twin_state(&self, g: u32) -> Option<(u32, u32)> {
-        let r = self.owner[g as usize] as usize;
-        let t = self.twin[r] as usize;
-        (t != r).then(|| {
-            let shift = self.base[r] - self.base[t];
+        let r = self.rule_of(g);
+        (r.twin_base != r.base).then(|| {
+            let shift = r.base - r.twin_base;
             (g - shift, shift)
         })
     }
@@ -495,7 +793,7 @@ impl CompiledGrammar {
     /// reachable, or too many states).
     fn shared_entry(&self, g: u32, stack: &mut Vec<u32>) -> Option<StateEntry> {
         let (key, order) = self.future_key(g)?;
-        let base = self.base[self.owner[g as usize] as usize];
+        let base = self.rule_of(g).base;
         if let Some(shared) = self.vocab.futures().get(&key) {
             let exits = shared.exits.iter().map(|&(node, k)| (node, base + order[k as usize], false)).collect();
             return Some(StateEntry { tokens: Arc::clone(&shared.tokens), exits, overflowed: false });
@@ -519,7 +817,7 @@ impl CompiledGrammar {
 
     /// Add `g`'s freshly computed entry to the shared entries.
     fn share(&self, g: u32, key: Vec<u32>, order: &[u32], entry: &StateEntry) {
-        let base = self.base[self.owner[g as usize] as usize];
+        let base = self.rule_of(g).base;
         let exits = entry
             .exits
             .iter()
@@ -546,7 +844,9 @@ impl CompiledGrammar {
         let entry = self.walk_entry(g, stack, cut);
         if was_cut && *CHECK_ENTRIES {
             let whole = self.walk_entry(g, stack, None);
-            let rule = &self.rules[self.owner[g as usize] as usize].name;
+            let base = self.rule_of(g).base;
+            let rule = self.rules.iter().find(|(_, r)| r.built.get().is_some_and(|b| b.base == base));
+            let rule = rule.map_or("?", |(_, r)| r.name.as_str());
             assert!(entry.tokens == whole.tokens, "tokens of a cut entry differ from a whole walk's (rule {rule})");
             // Exits below nodes whose tokens are all allowed may be left out.
             assert!(
@@ -658,13 +958,13 @@ impl CompiledGrammar {
         }
         exits.sort_unstable();
         exits.dedup();
-        StateEntry { tokens: tokens.into(), exits, overflowed: local.overflowed }
+        StateEntry { tokens: tokens.into(), exits, overflowed: local.overflowed || local.build_failed }
     }
 
     /// Whether returning from `g`'s rule can happen (some call enters it).
     #[inline]
     fn returns_matter(&self, g: u32) -> bool {
-        self.rules[self.owner[g as usize] as usize].called
+        self.rule_of(g).called
     }
 
     /// Mark the tokens below `node` reachable from `seed` by first leaving
@@ -839,15 +1139,20 @@ impl CompiledGrammar {
         scratch.firsts = firsts;
     }
 
+    /// Left recursion would make a closure grow without end; refused when
+    /// every rule is built (a grammar built on first use meets it as the
+    /// configuration limit).
     fn check_left_recursion(&self) -> Result<(), CompileError> {
+        let dfas: Vec<&ByteDfa> =
+            self.rules.iter().map(|(_, r)| &*r.built.get().expect("every rule is built").dfa).collect();
         // Rules reachable from each rule's start without consuming a byte.
-        let nullable: Vec<bool> = self.rules.iter().map(|r| r.dfa.is_accepting(r.dfa.start())).collect();
-        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); self.rules.len()];
-        for (r, rule) in self.rules.iter().enumerate() {
-            let mut seen = vec![rule.dfa.start()];
+        let nullable: Vec<bool> = dfas.iter().map(|d| d.is_accepting(d.start())).collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); dfas.len()];
+        for (r, dfa) in dfas.iter().enumerate() {
+            let mut seen = vec![dfa.start()];
             let mut i = 0;
             while i < seen.len() {
-                for &(callee, ret) in rule.dfa.calls(seen[i]) {
+                for &(callee, ret) in dfa.calls(seen[i]) {
                     edges[r].push(callee as usize);
                     if nullable[callee as usize] && !seen.contains(&ret) {
                         seen.push(ret);
@@ -857,7 +1162,7 @@ impl CompiledGrammar {
             }
         }
         // Depth-first search for a cycle.
-        let mut color = vec![0u8; self.rules.len()];
+        let mut color = vec![0u8; dfas.len()];
         fn visit(r: usize, edges: &[Vec<usize>], color: &mut [u8]) -> Option<usize> {
             color[r] = 1;
             for &n in &edges[r] {
@@ -873,7 +1178,7 @@ impl CompiledGrammar {
             color[r] = 2;
             None
         }
-        for r in 0..self.rules.len() {
+        for r in 0..dfas.len() {
             if color[r] == 0 {
                 if let Some(c) = visit(r, &edges, &mut color) {
                     return Err(CompileError::Unsupported(format!(
@@ -885,24 +1190,6 @@ impl CompiledGrammar {
         }
         Ok(())
     }
-}
-
-/// For each rule, the first rule with an equal automaton and the same
-/// `called` flag, among rules without calls: their entries differ only by
-/// the offset of their global state ids (a schema often repeats one
-/// property-name difference or one member shape many times). Rules with
-/// calls keep their own entries, whose exits may lie in other rules.
-fn twin_rules(rules: &[CompiledRule]) -> Vec<u32> {
-    let mut first: rustc_hash::FxHashMap<(&ByteDfa, bool), u32> = Default::default();
-    let mut twin = Vec::with_capacity(rules.len());
-    for (i, r) in rules.iter().enumerate() {
-        if r.dfa.has_calls() {
-            twin.push(i as u32);
-        } else {
-            twin.push(*first.entry((&r.dfa, r.called)).or_insert(i as u32));
-        }
-    }
-    twin
 }
 
 /// Where an entry's trie walk is, for [`CompiledGrammar::record_node`]: the
@@ -927,352 +1214,4 @@ pub(crate) struct Scratch {
     /// configuration; entries past those of the current walk are kept only
     /// for their allocations.
     pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
-}
-
-// ---- rule construction -----------------------------------------------------------------
-
-/// Whether a reference to `rule` is a call rather than inlined: it would
-/// recurse, or the rule is marked not to inline, or the build calls every
-/// reference (`inline` false).
-fn wants_call(rule: &crate::ir::Rule, recursive: bool, inline: bool) -> bool {
-    recursive || !rule.inline || !inline
-}
-
-enum Source {
-    Rule(RuleId),
-    /// An intersection or difference, computed when it was first met.
-    Product(Option<Arc<ByteDfa>>),
-}
-
-/// What a reference to a rule becomes ([`RuleBuilder::reference`]).
-enum Reference<'g> {
-    /// A call of the rule with this index.
-    Call(usize),
-    /// The rule's body, inlined.
-    Inline(&'g Expr),
-}
-
-struct RuleBuilder<'g> {
-    grammar: &'g Grammar,
-    limits: &'g DfaLimits,
-    /// Expression nodes left before inlining has made the expressions of
-    /// this build too large (inlining copies a rule into every use).
-    nodes_left: usize,
-    max_nodes: usize,
-    inline: bool,
-    sources: Vec<(String, Source)>,
-    by_rule: HashMap<RuleId, usize>,
-    /// Products already built, by expression: an intersection used in many
-    /// places (the key language of extra members, in every member slot of
-    /// an object) is one rule (`None`: the product is empty).
-    products: Vec<(Expr, Option<usize>)>,
-    /// Whether [`RuleBuilder::hir`] counts the nodes it visits: not after
-    /// [`RuleBuilder::write_key`] has counted them for the same expression.
-    counting: bool,
-}
-
-impl<'g> RuleBuilder<'g> {
-    /// Build every rule's automaton. The error's flag says whether building
-    /// with every reference as a call might succeed.
-    fn build(
-        grammar: &'g Grammar,
-        limits: &'g DfaLimits,
-        resources: &Limits,
-        inline: bool,
-    ) -> Result<Vec<CompiledRule>, (CompileError, bool)> {
-        let max_nodes = resources.max_expr_nodes;
-        let mut b = RuleBuilder {
-            grammar,
-            limits,
-            nodes_left: max_nodes,
-            max_nodes,
-            inline,
-            sources: Vec::new(),
-            by_rule: HashMap::new(),
-            products: Vec::new(),
-            counting: true,
-        };
-        b.rule_index(grammar.start).map_err(|e| (e, false))?;
-        let mut dfas = Vec::new();
-        let mut times = Vec::new();
-        let mut total_bytes = 0usize;
-        let mut i = 0;
-        while i < b.sources.len() {
-            limits::check_time().map_err(|e| (e, false))?;
-            let started = std::time::Instant::now();
-            let dfa = match &mut b.sources[i].1 {
-                Source::Rule(r) => {
-                    let r = *r;
-                    let body = &b.grammar.rules[r].body;
-                    let built = match b.call_only(r, body).map_err(|e| (e, false))? {
-                        Some(dfa) => Some(dfa),
-                        None => b.joined(r, body).map_err(|e| (e, true))?,
-                    };
-                    match built {
-                        Some(dfa) => Arc::new(dfa),
-                        None => b.automaton(body, &mut vec![r], true).map_err(|e| (e, true))?,
-                    }
-                }
-                Source::Product(dfa) => dfa.take().expect("product computed once"),
-            };
-            total_bytes += dfa.table_bytes();
-            if total_bytes > b.limits.max_total_bytes {
-                let detail = format!("automaton tables of {} rules: {total_bytes} bytes", dfas.len() + 1);
-                return Err((limits::exceeded(Limit::GrammarTableBytes, b.limits.max_total_bytes, detail), false));
-            }
-            dfas.push(dfa);
-            times.push(started.elapsed());
-            i += 1;
-        }
-        let mut called = vec![false; dfas.len()];
-        for d in &dfas {
-            for s in 0..d.num_states() as u32 {
-                for &(r, _) in d.calls(s) {
-                    called[r as usize] = true;
-                }
-            }
-        }
-        Ok(dfas
-            .into_iter()
-            .zip(b.sources)
-            .zip(called)
-            .zip(times)
-            .map(|(((dfa, (name, _)), called), build_time)| CompiledRule { name, dfa, called, build_time })
-            .collect())
-    }
-
-    fn rule_index(&mut self, r: RuleId) -> Result<usize, CompileError> {
-        let rule = self
-            .grammar
-            .rules
-            .get(r)
-            .ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
-        if let Some(&i) = self.by_rule.get(&r) {
-            return Ok(i);
-        }
-        let i = self.sources.len();
-        if i >= crate::dfa::MAX_CALLED_RULES {
-            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
-        }
-        self.sources.push((rule.name.clone(), Source::Rule(r)));
-        self.by_rule.insert(r, i);
-        Ok(i)
-    }
-
-    /// The regular expression of `e`, with calls (as marker bytes) where
-    /// inlining would recurse. `calls_ok` is false inside intersections.
-    fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
-        if self.counting {
-            self.count_node()?;
-        }
-        Ok(match e {
-            Expr::Regular(h) => h.clone(),
-            Expr::Seq(items) => {
-                Hir::concat(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
-            }
-            Expr::Alt(items) => {
-                Hir::alternation(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
-            }
-            Expr::Repeat { expr, min, max } => {
-                if max.is_some_and(|m| m < *min) {
-                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
-                }
-                Hir::repetition(Repetition {
-                    min: *min,
-                    max: *max,
-                    greedy: true,
-                    sub: Box::new(self.hir(expr, path, calls_ok)?),
-                })
-            }
-            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
-                Reference::Call(idx) => Hir::literal(call_marker(idx).to_vec()),
-                Reference::Inline(body) => {
-                    path.push(*r);
-                    let h = self.hir(body, path, calls_ok);
-                    path.pop();
-                    h?
-                }
-            },
-            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
-                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
-                // An empty intersection contributes nothing to its context.
-                None => Hir::fail(),
-            },
-        })
-    }
-
-    /// Count one expression node against the build's limit.
-    fn count_node(&mut self) -> Result<(), CompileError> {
-        if self.nodes_left == 0 {
-            let detail = "expressions after inlining rules into their uses".to_string();
-            return Err(limits::exceeded(Limit::ExprNodes, self.max_nodes, detail));
-        }
-        self.nodes_left -= 1;
-        Ok(())
-    }
-
-    /// What a reference to rule `r` becomes at this point of the inlining
-    /// `path`: a call, or the rule's body inlined.
-    fn reference(&mut self, r: RuleId, path: &[RuleId], calls_ok: bool) -> Result<Reference<'g>, CompileError> {
-        let grammar = self.grammar;
-        let rule =
-            grammar.rules.get(r).ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
-        let recursive = path.contains(&r);
-        if self.wants_call(rule, recursive) && calls_ok {
-            Ok(Reference::Call(self.rule_index(r)?))
-        } else if recursive {
-            Err(CompileError::Unsupported(format!(
-                "rule {:?} is recursive inside an intersection or exclusion",
-                rule.name
-            )))
-        } else {
-            Ok(Reference::Inline(&rule.body))
-        }
-    }
-
-    /// The rule index of the product `e` (built on first use), or `None`
-    /// when it is empty.
-    fn product_index(&mut self, e: &Expr, calls_ok: bool) -> Result<Option<usize>, CompileError> {
-        if !calls_ok {
-            // Nested products are computed inside the outer product.
-            return Err(CompileError::Unsupported("nested intersections".into()));
-        }
-        if let Some((_, idx)) = self.products.iter().find(|(x, _)| x == e) {
-            return Ok(*idx);
-        }
-        let idx = self.sources.len();
-        if idx >= crate::dfa::MAX_CALLED_RULES {
-            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
-        }
-        let idx = match self.product(e) {
-            Err(CompileError::Empty) => None,
-            Err(err) => return Err(err),
-            Ok(dfa) => {
-                self.sources.push((format!("product#{idx}"), Source::Product(Some(dfa))));
-                Some(idx)
-            }
-        };
-        self.products.push((e.clone(), idx));
-        Ok(idx)
-    }
-
-    /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
-    /// shared automata: the same nodes in the same order, so the same
-    /// references become calls, the same products are built and the same
-    /// nodes are counted, but no expression is built.
-    fn write_key(
-        &mut self,
-        e: &Expr,
-        path: &mut Vec<RuleId>,
-        calls_ok: bool,
-        key: &mut KeyWriter,
-    ) -> Result<(), CompileError> {
-        self.count_node()?;
-        match e {
-            Expr::Regular(h) => key.regular(h),
-            Expr::Seq(items) | Expr::Alt(items) => {
-                key.list(matches!(e, Expr::Alt(_)), items.len());
-                for x in items {
-                    self.write_key(x, path, calls_ok, key)?;
-                }
-            }
-            Expr::Repeat { expr, min, max } => {
-                if max.is_some_and(|m| m < *min) {
-                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
-                }
-                key.repeat(*min, *max);
-                self.write_key(expr, path, calls_ok, key)?;
-            }
-            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
-                Reference::Call(idx) => key.call(idx as u32),
-                Reference::Inline(body) => {
-                    path.push(*r);
-                    let written = self.write_key(body, path, calls_ok, key);
-                    path.pop();
-                    written?
-                }
-            },
-            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
-                Some(idx) => key.call(idx as u32),
-                None => key.fail(),
-            },
-        }
-        Ok(())
-    }
-
-    /// The automaton of `e` at inlining `path`: looked up among the shared
-    /// automata by its key first, so that on a hit no expression is built.
-    fn automaton(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Arc<ByteDfa>, CompileError> {
-        let mut key = KeyWriter::new();
-        self.write_key(e, path, calls_ok, &mut key)?;
-        let limits = self.limits;
-        // The key walk counted the nodes; building them again does not.
-        self.counting = false;
-        let built = match key.finish() {
-            Some(key) => crate::shared::automaton_for(key, limits, || self.hir(e, path, calls_ok)),
-            None => self.hir(e, path, calls_ok).and_then(|h| ByteDfa::from_hir(&h, limits).map(Arc::new)),
-        };
-        self.counting = true;
-        built
-    }
-
-    /// [`wants_call`] with this build's inlining.
-    fn wants_call(&self, rule: &crate::ir::Rule, recursive: bool) -> bool {
-        wants_call(rule, recursive, self.inline)
-    }
-
-    /// The automaton of rule `r` built from its call edges alone, when its
-    /// body is made only of calls ([`crate::calls`]).
-    fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
-        // At the top of `r`'s body the inlining path is `[r]`.
-        // (`RuleBuilder::wants_call`, without borrowing `self`, which `rule_index` needs.)
-        let (grammar, inline) = (self.grammar, self.inline);
-        let is_call = |x: RuleId| grammar.rules.get(x).is_some_and(|rule| wants_call(rule, x == r, inline));
-        crate::calls::call_only(body, &is_call, |callee| self.rule_index(callee).map(|i| i as u32))
-    }
-
-    /// A rule `prefix · rest` whose `rest` is a sequence, typically an
-    /// object member after its separator: `rest` alone is often built
-    /// already (the member without a separator), so it comes from the shared
-    /// automata and the prefix is joined on ([`ByteDfa::concat_disjoint`])
-    /// instead of determinising the whole rule again.
-    fn joined(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
-        let Expr::Seq(items) = body else { return Ok(None) };
-        let [prefix, rest @ Expr::Seq(_)] = items.as_slice() else { return Ok(None) };
-        let a = self.automaton(prefix, &mut vec![r], true)?;
-        let b = self.automaton(rest, &mut vec![r], true)?;
-        Ok(ByteDfa::concat_disjoint(&a, &b))
-    }
-
-    fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
-        match e {
-            Expr::Intersect(_) | Expr::Exclude { .. } => self.product(e),
-            _ => self.automaton(e, &mut Vec::new(), false),
-        }
-    }
-
-    fn product(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
-        match e {
-            Expr::Intersect(items) => {
-                let mut it = items.iter();
-                let first = it.next().ok_or_else(|| CompileError::Invalid("empty intersection".into()))?;
-                let mut acc = self.regular_dfa(first)?;
-                for x in it {
-                    let d = self.regular_dfa(x)?;
-                    acc = Arc::new(ByteDfa::product(&acc, &d, false, self.limits)?);
-                }
-                Ok(acc)
-            }
-            Expr::Exclude { base, excluded } => {
-                let a = self.regular_dfa(base)?;
-                let b = match self.regular_dfa(excluded) {
-                    Ok(b) => b,
-                    Err(CompileError::Empty) => return Ok(a),
-                    Err(e) => return Err(e),
-                };
-                ByteDfa::product(&a, &b, true, self.limits).map(Arc::new)
-            }
-            other => self.regular_dfa(other),
-        }
-    }
 }

@@ -161,6 +161,14 @@ pub enum MatchError {
         /// The configured limit.
         limit: usize,
     },
+    /// A rule of a grammar built on first use
+    /// ([`crate::CompiledGrammar::from_grammar`]) could not be built when
+    /// the output first entered it (a size limit); the state is unchanged.
+    #[error("a rule needed here could not be built: {message}")]
+    RuleBuild {
+        /// The build error.
+        message: String,
+    },
     /// The caller's mask buffer has the wrong length.
     #[error("mask buffer has {got} words, expected {expected}")]
     BadMaskBuffer {

@@ -5,7 +5,7 @@
 //! compiler turns it into byte automata. Terminals are `regex-syntax`
 //! [`Hir`]s, so front ends build them structurally and never escape strings.
 
-use regex_syntax::hir::Hir;
+use regex_syntax::hir::{Hir, HirKind};
 
 /// Index of a rule in a [`Grammar`].
 pub type RuleId = usize;
@@ -31,6 +31,10 @@ pub enum Expr {
     /// A reference to another rule. References may be recursive; cycles
     /// become calls on the matcher's stack, never a fixed-depth unrolling.
     Rule(RuleId),
+    /// The non-empty member lists of an object whose members come in any
+    /// order ([`crate::any_order`]): its states become rules as the
+    /// compiler meets them.
+    AnyOrder(std::sync::Arc<crate::any_order::AnyOrder>),
     /// Strings in every one of these (regular, non-recursive) languages.
     Intersect(Vec<Expr>),
     /// Strings in `base` but not in `excluded` (both regular, non-recursive).
@@ -82,5 +86,19 @@ impl Grammar {
     /// A grammar of one regular language.
     pub fn regular(hir: Hir) -> Grammar {
         Grammar { rules: vec![Rule::new("start", Expr::Regular(hir))], start: 0 }
+    }
+}
+
+/// A rough size of the automaton of `h`: its literal bytes and classes, with
+/// counted repetitions multiplied out (an unbounded one counts its minimum,
+/// at least once). Saturates instead of overflowing.
+pub fn hir_weight(h: &Hir) -> u64 {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(l) => l.0.len() as u64,
+        HirKind::Class(_) => 1,
+        HirKind::Repetition(r) => hir_weight(&r.sub).saturating_mul(r.max.unwrap_or(r.min).max(1) as u64),
+        HirKind::Capture(c) => hir_weight(&c.sub),
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(hir_weight(x))),
     }
 }

@@ -44,6 +44,7 @@
 //! matchers' masks in parallel.
 #![deny(missing_docs)]
 
+pub mod any_order;
 pub mod batch;
 mod calls;
 pub mod compiled;
@@ -57,11 +58,13 @@ pub mod ir;
 pub mod limits;
 pub mod matcher;
 mod pda;
+mod rules;
 pub mod shared;
 mod slice;
 pub mod trie;
 pub mod vocab;
 
+pub use any_order::{AnyOrder, AnyOrderMember};
 pub use batch::compute_masks;
 pub use compiled::{CompileOptions, CompiledGrammar};
 pub use dfa::DfaLimits;

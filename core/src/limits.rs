@@ -254,10 +254,13 @@ pub fn check_time() -> Result<(), CompileError> {
     Ok(())
 }
 
-/// Fail with [`Limit::Rules`] or [`Limit::ExprNodes`] when `grammar` is larger than `limits` allow.
-pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<(), CompileError> {
+/// Check the grammar's rule and node counts against `limits`; returns the
+/// states its [`crate::AnyOrder`] sets can have at most (each set once).
+pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<usize, CompileError> {
     check_count(Limit::Rules, grammar.rules.len(), limits.max_rules, "grammar rules")?;
     let mut nodes = 0usize;
+    let mut any_order_states = 0usize;
+    let mut sets: Vec<*const crate::AnyOrder> = Vec::new();
     let mut todo: Vec<&crate::Expr> = grammar.rules.iter().map(|r| &r.body).collect();
     while let Some(e) = todo.pop() {
         nodes += 1;
@@ -270,12 +273,18 @@ pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<(
         }
         match e {
             crate::Expr::Regular(_) | crate::Expr::Rule(_) => {}
+            crate::Expr::AnyOrder(set) => {
+                if !sets.contains(&std::sync::Arc::as_ptr(set)) {
+                    sets.push(std::sync::Arc::as_ptr(set));
+                    any_order_states = any_order_states.saturating_add(set.states_bound());
+                }
+            }
             crate::Expr::Seq(items) | crate::Expr::Alt(items) | crate::Expr::Intersect(items) => todo.extend(items),
             crate::Expr::Repeat { expr, .. } => todo.push(expr),
             crate::Expr::Exclude { base, excluded } => todo.extend([&**base, &**excluded]),
         }
     }
-    Ok(())
+    Ok(any_order_states)
 }
 
 #[cfg(test)]

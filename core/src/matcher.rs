@@ -65,12 +65,20 @@ impl Matcher {
     /// Clear the configuration-limit flag before a step or a mask.
     fn arm_config_limit(&mut self) {
         self.scratch.stacks.overflowed = false;
+        self.scratch.stacks.build_failed = false;
     }
 
     /// Whether the work since [`Matcher::arm_config_limit`] cut a
     /// configuration set: then its result must not be used.
     fn config_limit_hit(&self) -> Result<(), MatchError> {
-        if self.scratch.stacks.overflowed {
+        let stacks = &self.scratch.stacks;
+        if stacks.build_failed || stacks.overflowed {
+            // A cached entry is incomplete when a rule it needed failed to build.
+            if let Some(message) = self.grammar.build_error() {
+                return Err(MatchError::RuleBuild { message });
+            }
+        }
+        if stacks.overflowed {
             return Err(MatchError::ConfigLimit { limit: self.grammar.max_configs() });
         }
         Ok(())
@@ -104,6 +112,7 @@ impl Matcher {
             return Ok(());
         }
         self.scratch.stacks.overflowed = false;
+        self.scratch.stacks.build_failed = false;
         self.grammar.fill_mask(set, out, &mut self.scratch);
         self.config_limit_hit()?;
         if self.masks.len() >= MATCHER_MASK_CACHE {
@@ -291,6 +300,7 @@ impl Matcher {
         }
         let mut stacks = self.scratch.stacks.clone();
         stacks.overflowed = false;
+        stacks.build_failed = false;
         let mut set = self.current().to_vec();
         let mut next = Vec::new();
         let mut only = Vec::new();
@@ -309,7 +319,7 @@ impl Matcher {
                 }
             }
             // A cut set may look forced when it is not: stop before it.
-            if stacks.overflowed {
+            if stacks.overflowed || stacks.build_failed {
                 break;
             }
             match forced {

@@ -27,11 +27,14 @@ pub(crate) struct Stacks {
     /// A closure went over the configuration limit (`Limits::max_configs`)
     /// and its set was cut; the matcher turns this into an error.
     pub overflowed: bool,
+    /// A call entered a rule whose build on first use failed; its
+    /// configurations are missing, and the matcher turns this into an error.
+    pub build_failed: bool,
 }
 
 impl Default for Stacks {
     fn default() -> Self {
-        Stacks { nodes: vec![(u32::MAX, ROOT)], index: HashMap::new(), overflowed: false }
+        Stacks { nodes: vec![(u32::MAX, ROOT)], index: HashMap::new(), overflowed: false, build_failed: false }
     }
 }
 

@@ -122,6 +122,8 @@ const TAG_SEQ: u32 = 0xF000_0021;
 const TAG_ALT: u32 = 0xF000_0022;
 const TAG_CALL: u32 = 0xF000_0023;
 const TAG_FAIL: u32 = 0xF000_0024;
+const TAG_INTERSECT: u32 = 0xF000_0025;
+const TAG_EXCLUDE: u32 = 0xF000_0026;
 /// A call inside a literal: this plus its rank.
 const CALL_IN_LITERAL: u32 = 0x100;
 
@@ -187,6 +189,13 @@ impl KeyWriter {
     pub(crate) fn call(&mut self, index: u32) {
         let rank = rank_of(&mut self.calls, index);
         self.words.extend([TAG_CALL, rank]);
+    }
+
+    /// An intersection of `n` operands, or a difference (`exclude`: two
+    /// operands, the second taken out of the first), written next.
+    pub(crate) fn product(&mut self, exclude: bool, n: usize) {
+        self.words.push(if exclude { TAG_EXCLUDE } else { TAG_INTERSECT });
+        self.words.push(n as u32);
     }
 
     /// An empty language (an intersection with nothing in it).
@@ -366,12 +375,22 @@ pub(crate) fn automaton_for(
     limits: &DfaLimits,
     build: impl FnOnce() -> Result<Hir, CompileError>,
 ) -> Result<Arc<ByteDfa>, CompileError> {
+    dfa_for(key, limits, || ByteDfa::from_hir(&build()?, limits).map(Arc::new))
+}
+
+/// The shared automaton of `key`, built by `build` and stored on a miss
+/// (products, and expressions through [`automaton_for`]).
+pub(crate) fn dfa_for(
+    key: Key,
+    limits: &DfaLimits,
+    build: impl FnOnce() -> Result<Arc<ByteDfa>, CompileError>,
+) -> Result<Arc<ByteDfa>, CompileError> {
     let hash = key.hash();
     let found = {
         let mut s = shared();
         if s.limit == 0 {
             drop(s);
-            return ByteDfa::from_hir(&build()?, limits).map(Arc::new);
+            return build();
         }
         s.get(hash, &key)
     };
@@ -380,16 +399,15 @@ pub(crate) fn automaton_for(
             if crate::dfa::CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
                 // A hit may be another expression's automaton with its calls
                 // renamed: it must equal this expression's own.
-                let hir = build()?;
-                let fresh = ByteDfa::from_hir(&hir, limits)?;
-                assert!(dfa.equivalent(&fresh), "shared automaton differs from a fresh build for {hir}");
+                let fresh = build()?;
+                assert!(dfa.equivalent(&fresh), "shared automaton differs from a fresh build");
             }
             return Ok(dfa);
         }
     }
     // Small automata are shared too: a hit costs less than building even
     // their expression.
-    let dfa = Arc::new(ByteDfa::from_hir(&build()?, limits)?);
+    let dfa = build()?;
     shared().insert(hash, key, Arc::clone(&dfa));
     Ok(dfa)
 }

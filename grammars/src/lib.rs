@@ -74,8 +74,8 @@ pub fn compile(
 ) -> Result<Arc<CompiledGrammar>, CompileError> {
     let _budget = sluicegate_core::limits::Budget::enter(&opts.resources, opts.time_budget);
     let grammar = constraint.to_grammar()?;
-    let compiled = CompiledGrammar::new(&grammar, vocab, opts)?;
-    drop(grammar);
+    // Large grammars keep their IR and build rules on first use.
+    let compiled = CompiledGrammar::from_grammar(grammar, vocab, opts)?;
     compiled.prepare_start();
     Ok(compiled)
 }

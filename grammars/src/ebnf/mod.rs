@@ -470,6 +470,17 @@ fn shift_rules(e: &mut Expr, offset: usize) {
             shift_rules(base, offset);
             shift_rules(excluded, offset);
         }
+        Expr::AnyOrder(set) => {
+            let set = std::sync::Arc::make_mut(set);
+            for m in &mut set.members {
+                m.first += offset;
+                m.later += offset;
+            }
+            if let Some((first, later)) = &mut set.extra {
+                *first += offset;
+                *later += offset;
+            }
+        }
         Expr::Regular(_) => {}
     }
 }

@@ -1,21 +1,19 @@
 //! Object members in any order, each declared property at most once, with
 //! the member count tracked where `minProperties`/`maxProperties` need it.
 //!
-//! The state after some members is the set of declared properties seen so
-//! far (a bit mask) and, where counted, the number of extra members (capped).
-//! Every state is a small rule entered by a call at the end of the member
-//! that leads to it: the rule holds a separator, then a call to one of the
-//! remaining members (name, colon and value: one rule per member, shared by
-//! every state) followed by a call to the next state. Only states from which
-//! the object can still be completed are built, so a required property can
+//! Each member (name, colon, value) is one rule, with a twin that starts
+//! with the separator; the object's items are an [`AnyOrder`] set over
+//! them, whose states (the properties seen, and the extra members counted)
+//! the compiler turns into rules as it meets them. Only states from which
+//! the object can still be completed are made, so a required property can
 //! never be left out.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use sluicegate_core::{CompileError, Expr, Rule, RuleId};
+use sluicegate_core::{AnyOrder, AnyOrderMember, CompileError, Expr, Rule, RuleId};
 
-use super::{seq, star, Builder, Items, Member, OBJECT_STATE_LIMIT, SMALL_OBJECT_RESERVE, SMALL_OBJECT_STATES};
+use super::{seq, Builder, Items, Member, OBJECT_STATE_LIMIT, SMALL_OBJECT_RESERVE, SMALL_OBJECT_STATES};
 
 /// The counts an object must meet.
 pub(super) struct MemberSets {
@@ -70,73 +68,6 @@ fn object_hash(members: &[Member], c: &MemberSets, level: u32) -> u64 {
     h.finish()
 }
 
-/// A state: the declared properties seen (bit mask) and the extra members
-/// counted (0 when not counted).
-type State = (u32, u64);
-
-struct Plan<'m> {
-    members: &'m [Member],
-    has_extra: bool,
-    required: u32,
-    min: u64,
-    max: Option<u64>,
-    /// The extra-member count saturates here (0: not counted).
-    cap: u64,
-    live: HashMap<State, bool>,
-}
-
-impl Plan<'_> {
-    fn total(&self, (mask, e): State) -> u64 {
-        mask.count_ones() as u64 + e
-    }
-
-    fn accepting(&self, s: State) -> bool {
-        s.0 & self.required == self.required && self.total(s) >= self.min
-    }
-
-    /// Extra members repeat without changing the state.
-    fn loops(&self, s: State) -> bool {
-        self.has_extra && self.max.is_none() && s.1 == self.cap
-    }
-
-    fn room(&self, s: State) -> bool {
-        self.max.is_none_or(|mx| self.total(s) < mx)
-    }
-
-    /// The state after one more extra member, when it is counted.
-    fn after_extra(&self, s: State) -> Option<State> {
-        (self.has_extra && !self.loops(s) && self.room(s)).then(|| (s.0, (s.1 + 1).min(self.cap)))
-    }
-
-    fn after_member(&self, s: State, k: usize) -> Option<State> {
-        (s.0 & (1 << k) == 0 && self.room(s)).then(|| (s.0 | 1 << k, s.1))
-    }
-
-    /// Whether the object can still be completed from `s`.
-    fn is_live(&mut self, s: State) -> bool {
-        if let Some(&l) = self.live.get(&s) {
-            return l;
-        }
-        let mut l = self.accepting(s);
-        if !l {
-            // A loop adds nothing: extras that repeat do not count.
-            l = self.after_extra(s).is_some_and(|t| self.is_live(t))
-                || (0..self.members.len()).any(|k| self.after_member(s, k).is_some_and(|t| self.is_live(t)));
-        }
-        self.live.insert(s, l);
-        l
-    }
-}
-
-/// A call to the rule of state `s`, made (and queued) on first use.
-fn call(b: &mut Builder<'_>, rules: &mut HashMap<State, RuleId>, todo: &mut Vec<State>, s: State, ptr: &str) -> Expr {
-    let r = *rules.entry(s).or_insert_with(|| {
-        todo.push(s);
-        b.add_rule(&format!("{ptr}:members{:x}.{}", s.0, s.1), None, false)
-    });
-    Expr::Rule(r)
-}
-
 impl Builder<'_> {
     /// The members between the braces, in any order; `None` when the object
     /// would need more than [`OBJECT_STATE_LIMIT`] states. Identical objects
@@ -176,94 +107,45 @@ impl Builder<'_> {
         extra: &Option<Expr>,
         c: &MemberSets,
     ) -> Result<Option<(Items, Vec<RuleId>)>, CompileError> {
-        let n = members.len();
-        if n > 16 {
+        if members.len() > AnyOrder::MAX_MEMBERS {
             return Ok(None);
         }
-        let cap = match (extra, c.max_count) {
-            (None, _) => 0,
-            (Some(_), Some(mx)) => mx,
-            (Some(_), None) => c.min_count,
-        };
-        let bound = (1usize << n).saturating_mul(cap as usize + 1);
-        let reserve = if bound <= SMALL_OBJECT_STATES { 0 } else { SMALL_OBJECT_RESERVE };
-        if bound > OBJECT_STATE_LIMIT || bound.saturating_add(reserve) > self.member_states_left {
-            return Ok(None);
-        }
-        let required = members.iter().enumerate().filter(|(_, m)| m.required).fold(0u32, |a, (i, _)| a | 1 << i);
-        let mut plan = Plan {
-            members,
-            has_extra: extra.is_some(),
-            required,
-            min: c.min_count,
-            max: c.max_count,
-            cap,
-            live: HashMap::new(),
-        };
         // Each member (name, colon, value) is one rule shared by every
         // state, with a twin that starts with the separator: a state is
         // only a few calls, and whitespace states are shared too.
         let colon = self.colon();
         let sep = self.comma();
-        let mut member_rules = Vec::new();
-        let mut laters = Vec::new();
+        let mut rules = Vec::new();
         for (k, m) in members.iter().enumerate() {
             // Built as a sequence of three, which `MemberSetObject::is` reads.
             let body = Expr::Seq(vec![m.key.clone(), colon.clone(), m.value.clone()]);
             let later = seq(vec![sep.clone(), body.clone()]);
-            member_rules.push(self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false));
-            laters.push(Expr::Rule(self.add_rule(&format!("{}:member{k},", c.ptr), Some(later), false)));
+            rules.push(AnyOrderMember {
+                first: self.add_rule(&format!("{}:member{k}", c.ptr), Some(body), false),
+                later: self.add_rule(&format!("{}:member{k},", c.ptr), Some(later), false),
+                required: m.required,
+            });
         }
-        let firsts: Vec<Expr> = member_rules.iter().map(|&r| Expr::Rule(r)).collect();
-        let extra = self.extra_rule(extra.clone(), &c.ptr);
-        let extra_later = extra
-            .as_ref()
-            .map(|x| Expr::Rule(self.add_rule(&format!("{}:extra,", c.ptr), Some(seq(vec![sep, x.clone()])), false)));
-        let mut rules: HashMap<State, RuleId> = HashMap::new();
-        let mut todo: Vec<State> = Vec::new();
-        // The first member has no separator before it.
-        let start: State = (0, 0);
-        let mut first = Vec::new();
-        if plan.accepting(start) {
-            first.push(seq(vec![]));
+        let extra = self.extra_rule_id(extra.clone(), &c.ptr).map(|first| {
+            let later = seq(vec![sep, Expr::Rule(first)]);
+            (first, self.add_rule(&format!("{}:extra,", c.ptr), Some(later), false))
+        });
+        let set = AnyOrder { name: c.ptr.clone(), members: rules, extra, min: c.min_count, max: c.max_count };
+        let bound = set.states_bound();
+        let reserve = if bound <= SMALL_OBJECT_STATES { 0 } else { SMALL_OBJECT_RESERVE };
+        if bound > OBJECT_STATE_LIMIT || bound.saturating_add(reserve) > self.member_states_left {
+            return Ok(None);
         }
-        if let (Some(x), true) = (&extra, plan.room(start)) {
-            let t = if plan.loops(start) { start } else { (0, 1.min(cap)) };
-            if plan.is_live(t) {
-                first.push(seq(vec![x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
-            }
-        }
-        for (k, member) in firsts.iter().enumerate() {
-            if let Some(t) = plan.after_member(start, k).filter(|t| plan.is_live(*t)) {
-                first.push(seq(vec![member.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
-            }
-        }
-        if first.is_empty() {
+        let start = (0, 0);
+        if !set.is_live(start) {
             return Err(CompileError::Empty);
         }
-        while let Some(s) = todo.pop() {
-            let mut alts = Vec::new();
-            if plan.accepting(s) {
-                alts.push(seq(vec![]));
-            }
-            if let (Some(x), Some(t)) = (&extra_later, plan.after_extra(s)) {
-                if plan.is_live(t) {
-                    alts.push(seq(vec![x.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
-                }
-            }
-            for (k, member) in laters.iter().enumerate() {
-                if let Some(t) = plan.after_member(s, k).filter(|t| plan.is_live(*t)) {
-                    alts.push(seq(vec![member.clone(), call(self, &mut rules, &mut todo, t, &c.ptr)]));
-                }
-            }
-            let mut body = Expr::Alt(alts);
-            if let (Some(x), true) = (&extra_later, plan.loops(s)) {
-                body = seq(vec![star(x.clone()), body]);
-            }
-            let r = rules[&s];
-            self.rules[r].body = body;
-        }
-        self.member_states_left -= rules.len();
-        Ok(Some((Items::from_alternatives(first), member_rules)))
+        self.member_states_left -= set.live_states();
+        // Its states become rules as the compiler meets them.
+        let member_rules = set.members.iter().map(|m| m.first).collect();
+        let has_members = !set.first(|_| 0).is_empty();
+        let items =
+            Items { some: has_members.then(|| Expr::AnyOrder(Arc::new(set.clone()))), empty: set.accepting(start) };
+        Ok(Some((items, member_rules)))
     }
 }

@@ -287,13 +287,13 @@ const OBJECT_STATE_LIMIT: usize = 4096;
 const BLOCKED_MEMBERS_MIN: usize = 24;
 /// Declared members per block.
 const MEMBER_BLOCK: usize = 12;
-/// Most member-set automata one schema may use: calls are numbered in 14
-/// bits (`sluicegate_core::dfa::MAX_CALLED_RULES`), and the rest of the
-/// schema needs rules too.
+/// Most member-set states one schema may use: each state entered becomes a
+/// rule, calls are numbered in 14 bits (`sluicegate_core::dfa::MAX_CALLED_RULES`),
+/// and the rest of the schema needs rules too.
 const GRAMMAR_MEMBER_STATE_LIMIT: usize = 8192 + SMALL_OBJECT_RESERVE;
 /// Objects with at most this many member-set states (four optional members)
 /// may use the last [`SMALL_OBJECT_RESERVE`] of the schema's member-set
-/// rules; larger objects may not. Without it, a schema whose large objects
+/// states; larger objects may not. Without it, a schema whose large objects
 /// spent the budget took even its two-member objects in schema order, and
 /// refused valid instances that wrote them in another order.
 const SMALL_OBJECT_STATES: usize = 16;
@@ -329,7 +329,7 @@ struct Builder<'a> {
     level: u32,
     /// `$ref` targets whose rule is being built.
     refs_in_progress: HashSet<String>,
-    /// Member-set rules the rest of the schema may still use
+    /// Member-set states the rest of the schema may still use
     /// ([`GRAMMAR_MEMBER_STATE_LIMIT`]); an object that would need more takes
     /// its members in schema order.
     member_states_left: usize,
@@ -1811,9 +1811,14 @@ impl<'a> Builder<'a> {
     /// The extra-member expression as one rule (`{ptr}:extra`) that many
     /// places call, unless it is a rule already.
     fn extra_rule(&mut self, extra: Option<Expr>, ptr: &str) -> Option<Expr> {
+        self.extra_rule_id(extra, ptr).map(Expr::Rule)
+    }
+
+    /// [`Builder::extra_rule`]'s rule.
+    fn extra_rule_id(&mut self, extra: Option<Expr>, ptr: &str) -> Option<RuleId> {
         extra.map(|x| match x {
-            Expr::Rule(_) => x,
-            x => Expr::Rule(self.add_rule(&format!("{ptr}:extra"), Some(x), false)),
+            Expr::Rule(r) => r,
+            x => self.add_rule(&format!("{ptr}:extra"), Some(x), false),
         })
     }
 

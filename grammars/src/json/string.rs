@@ -42,19 +42,8 @@ pub fn parse(re: &str) -> Result<Hir, String> {
     parsed
 }
 
-/// A rough size of the automaton of a body: its literal bytes and classes,
-/// with counted repetitions multiplied out (an unbounded one counts its
-/// minimum, at least once). Saturates instead of overflowing.
-pub fn weight(h: &Hir) -> u64 {
-    match h.kind() {
-        HirKind::Empty | HirKind::Look(_) => 0,
-        HirKind::Literal(l) => l.0.len() as u64,
-        HirKind::Class(_) => 1,
-        HirKind::Repetition(r) => weight(&r.sub).saturating_mul(r.max.unwrap_or(r.min).max(1) as u64),
-        HirKind::Capture(c) => weight(&c.sub),
-        HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(weight(x))),
-    }
-}
+/// A rough size of the automaton of a body ([`sluicegate_core::ir::hir_weight`]).
+pub use sluicegate_core::ir::hir_weight as weight;
 
 /// [`weight`] of a body made of expressions (`Builder::long_length_body`:
 /// called chunks of 256 characters around counted
@@ -62,7 +51,7 @@ pub fn weight(h: &Hir) -> u64 {
 pub fn expr_weight(e: &Expr) -> u64 {
     match e {
         Expr::Regular(h) => weight(h),
-        Expr::Rule(_) => 1,
+        Expr::Rule(_) | Expr::AnyOrder(_) => 1,
         Expr::Seq(xs) | Expr::Alt(xs) | Expr::Intersect(xs) => {
             xs.iter().fold(0u64, |w, x| w.saturating_add(expr_weight(x)))
         }

@@ -1,0 +1,544 @@
+//! Rule construction: the automaton of each grammar rule, from its IR
+//! expression with the rules it references inlined or called.
+//!
+//! A rule gets its index when a built rule first calls it (or, for the
+//! start rule, first of all); its automaton is built later, all at once
+//! ([`crate::compiled::CompiledGrammar::new`]) or on the first call that
+//! enters it (large grammars: most of their rules are never used by one
+//! output). [`BuildState`] is what carries over from one build to the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use regex_syntax::hir::{Hir, Repetition};
+
+use crate::any_order::{AnyOrder, AnyOrderState};
+use crate::compiled::BuiltRule;
+use crate::dfa::{call_marker, ByteDfa, DfaLimits};
+use crate::error::CompileError;
+use crate::ir::{Expr, Grammar, RuleId};
+use crate::limits::{self, Limit, Limits};
+use crate::shared::KeyWriter;
+
+/// A rule index: its name, and its automaton once built.
+#[derive(Debug)]
+pub(crate) struct RuleSlot {
+    pub name: String,
+    pub built: OnceLock<Arc<BuiltRule>>,
+}
+
+/// Whether a reference to `rule` is a call rather than inlined: it would
+/// recurse, or the rule is marked not to inline, or the build calls every
+/// reference (`inline` false).
+fn wants_call(rule: &crate::ir::Rule, recursive: bool, inline: bool) -> bool {
+    recursive || !rule.inline || !inline
+}
+
+/// Where a rule's automaton comes from.
+pub(crate) enum Source {
+    Rule(RuleId),
+    /// An intersection or difference, computed when it was first met.
+    Product(Option<Arc<ByteDfa>>),
+}
+
+/// What a reference to a rule becomes ([`RuleBuilder::reference`]).
+enum Reference<'g> {
+    /// A call of the rule with this index.
+    Call(usize),
+    /// The rule's body, inlined.
+    Inline(&'g Expr),
+}
+
+/// What carries over between the builds of one grammar's rules.
+pub(crate) struct BuildState {
+    /// Expression nodes left before inlining has made the expressions of
+    /// this grammar too large (inlining copies a rule into every use).
+    nodes_left: usize,
+    max_nodes: usize,
+    /// Whether references are inlined where they do not recurse (a build
+    /// that failed for size is tried again with every reference a call).
+    pub inline: bool,
+    /// The source of each rule index.
+    pub sources: Vec<Source>,
+    by_rule: HashMap<RuleId, usize>,
+    /// Products already built, by expression: an intersection used in many
+    /// places (the key language of extra members, in every member slot of
+    /// an object) is one rule (`None`: the product is empty).
+    products: Vec<(Expr, Option<usize>)>,
+    /// Bytes of the automaton tables built so far.
+    pub total_bytes: usize,
+    /// The states of [`AnyOrder`] sets met so far: rule `grammar.rules.len() + k`
+    /// is state `k` here (made on first reference, never inlined).
+    states: Vec<(Arc<AnyOrder>, AnyOrderState)>,
+    state_ids: HashMap<(usize, AnyOrderState), RuleId>,
+}
+
+impl BuildState {
+    pub fn new(resources: &Limits, inline: bool) -> Self {
+        BuildState {
+            nodes_left: resources.max_expr_nodes,
+            max_nodes: resources.max_expr_nodes,
+            inline,
+            sources: Vec::new(),
+            by_rule: HashMap::new(),
+            products: Vec::new(),
+            total_bytes: 0,
+            states: Vec::new(),
+            state_ids: HashMap::new(),
+        }
+    }
+}
+
+/// One build: the grammar, the state carried over and the rule indices
+/// handed out so far.
+pub(crate) struct RuleBuilder<'g> {
+    grammar: &'g Grammar,
+    limits: &'g DfaLimits,
+    st: &'g mut BuildState,
+    slots: &'g boxcar::Vec<RuleSlot>,
+    /// Whether [`RuleBuilder::hir`] counts the nodes it visits: not after
+    /// [`RuleBuilder::write_key`] has counted them for the same expression.
+    counting: bool,
+}
+
+impl<'g> RuleBuilder<'g> {
+    pub fn new(
+        grammar: &'g Grammar,
+        limits: &'g DfaLimits,
+        st: &'g mut BuildState,
+        slots: &'g boxcar::Vec<RuleSlot>,
+    ) -> Self {
+        RuleBuilder { grammar, limits, st, slots, counting: true }
+    }
+
+    /// The index of the start rule (the first one handed out).
+    pub fn start(&mut self) -> Result<usize, CompileError> {
+        self.rule_index(self.grammar.start)
+    }
+
+    /// Build the automaton of rule index `i`, handing out indices to the
+    /// rules it calls. The error's flag says whether building with every
+    /// reference as a call might succeed.
+    pub fn build_dfa(&mut self, i: usize) -> Result<Arc<ByteDfa>, (CompileError, bool)> {
+        limits::check_time().map_err(|e| (e, false))?;
+        let dfa = match &mut self.st.sources[i] {
+            Source::Rule(r) if *r >= self.grammar.rules.len() => {
+                let r = *r;
+                let (set, state) = self.st.states[r - self.grammar.rules.len()].clone();
+                let body = set.state_body(state, |t| self.state_rule(&set, t));
+                match self.call_only(r, &body).map_err(|e| (e, false))? {
+                    Some(dfa) => Arc::new(dfa),
+                    None => self.automaton(&body, &mut vec![r], true).map_err(|e| (e, true))?,
+                }
+            }
+            Source::Rule(r) => {
+                let r = *r;
+                let body = &self.grammar.rules[r].body;
+                let built = match self.call_only(r, body).map_err(|e| (e, false))? {
+                    Some(dfa) => Some(dfa),
+                    None => self.joined(r, body).map_err(|e| (e, true))?,
+                };
+                match built {
+                    Some(dfa) => Arc::new(dfa),
+                    None => self.automaton(body, &mut vec![r], true).map_err(|e| (e, true))?,
+                }
+            }
+            Source::Product(dfa) => {
+                dfa.take().ok_or_else(|| (CompileError::Invalid("product built twice".into()), false))?
+            }
+        };
+        self.st.total_bytes += dfa.table_bytes();
+        if self.st.total_bytes > self.limits.max_total_bytes {
+            let detail = format!("automaton tables of {} rules: {} bytes", i + 1, self.st.total_bytes);
+            return Err((limits::exceeded(Limit::GrammarTableBytes, self.limits.max_total_bytes, detail), false));
+        }
+        Ok(dfa)
+    }
+
+    /// Build every intersection and difference of the grammar now (they
+    /// are its costly automata, and the ones a grammar cannot be refused
+    /// for later: a nested one, or one that recurses, is an error here);
+    /// their rule indices.
+    pub fn build_products(&mut self) -> Result<Vec<usize>, CompileError> {
+        let grammar = self.grammar;
+        let mut built = Vec::new();
+        let mut todo: Vec<&Expr> = grammar.rules.iter().map(|r| &r.body).collect();
+        while let Some(e) = todo.pop() {
+            match e {
+                Expr::Regular(_) | Expr::Rule(_) | Expr::AnyOrder(_) => {}
+                Expr::Seq(items) | Expr::Alt(items) => todo.extend(items),
+                Expr::Repeat { expr, .. } => todo.push(expr),
+                Expr::Intersect(_) | Expr::Exclude { .. } => {
+                    limits::check_time()?;
+                    if let Some(i) = self.product_index(e, true)? {
+                        if !built.contains(&i) {
+                            built.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(built)
+    }
+
+    /// The rule indices of the rules that would be built as automata of
+    /// their own (not inlined: marked so, or the start) and weigh at least
+    /// `min_weight` with what they inline ([`crate::ir::hir_weight`], calls
+    /// weighing 1): their automata are large, so a grammar built on first
+    /// use builds them at compile time rather than inside a mask.
+    pub fn heavy_rules(&mut self, min_weight: u64) -> Result<Vec<usize>, CompileError> {
+        let grammar = self.grammar;
+        let mut memo = vec![UNSEEN; grammar.rules.len()];
+        let mut heavy = Vec::new();
+        for (r, rule) in grammar.rules.iter().enumerate() {
+            if (!rule.inline || r == grammar.start) && expr_weight(grammar, &rule.body, &mut memo) >= min_weight {
+                heavy.push(self.rule_index(r)?);
+            }
+        }
+        Ok(heavy)
+    }
+
+    /// Hand out the next rule index, for `name` built from `source`.
+    fn new_index(&mut self, name: String, source: Source) -> Result<usize, CompileError> {
+        let i = self.st.sources.len();
+        if i >= crate::dfa::MAX_CALLED_RULES {
+            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
+        }
+        self.st.sources.push(source);
+        let slot = self.slots.push(RuleSlot { name, built: OnceLock::new() });
+        debug_assert_eq!(slot, i, "rule indices and their slots are handed out together");
+        Ok(i)
+    }
+
+    fn rule_index(&mut self, r: RuleId) -> Result<usize, CompileError> {
+        if let Some(&i) = self.st.by_rule.get(&r) {
+            return Ok(i);
+        }
+        let name = match self.grammar.rules.get(r) {
+            Some(rule) => rule.name.clone(),
+            None => match self.st.states.get(r - self.grammar.rules.len()) {
+                Some((set, (mask, extras))) => format!("{}:members{mask:x}.{extras}", set.name),
+                None => return Err(CompileError::Invalid(format!("reference to undefined rule #{r}"))),
+            },
+        };
+        let i = self.new_index(name, Source::Rule(r))?;
+        self.st.by_rule.insert(r, i);
+        Ok(i)
+    }
+
+    /// The rule id of state `s` of `set` (past the grammar's own rules),
+    /// made on first use.
+    fn state_rule(&mut self, set: &Arc<AnyOrder>, s: AnyOrderState) -> RuleId {
+        let st = &mut *self.st;
+        let n = self.grammar.rules.len();
+        *st.state_ids.entry((Arc::as_ptr(set) as usize, s)).or_insert_with(|| {
+            st.states.push((Arc::clone(set), s));
+            n + st.states.len() - 1
+        })
+    }
+
+    /// The non-empty member lists of `set` from its start, as an expression
+    /// that calls its state rules.
+    fn any_order_items(&mut self, set: &Arc<AnyOrder>) -> Expr {
+        Expr::Alt(set.first(|t| self.state_rule(set, t)))
+    }
+
+    /// The regular expression of `e`, with calls (as marker bytes) where
+    /// inlining would recurse. `calls_ok` is false inside intersections.
+    fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
+        if self.counting {
+            self.count_node()?;
+        }
+        Ok(match e {
+            Expr::Regular(h) => h.clone(),
+            Expr::Seq(items) => {
+                Hir::concat(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
+            }
+            Expr::Alt(items) => {
+                Hir::alternation(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
+            }
+            Expr::Repeat { expr, min, max } => {
+                if max.is_some_and(|m| m < *min) {
+                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
+                }
+                Hir::repetition(Repetition {
+                    min: *min,
+                    max: *max,
+                    greedy: true,
+                    sub: Box::new(self.hir(expr, path, calls_ok)?),
+                })
+            }
+            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
+                Reference::Call(idx) => Hir::literal(call_marker(idx).to_vec()),
+                Reference::Inline(body) => {
+                    path.push(*r);
+                    let h = self.hir(body, path, calls_ok);
+                    path.pop();
+                    h?
+                }
+            },
+            Expr::AnyOrder(set) => {
+                let items = self.any_order_items(set);
+                self.hir(&items, path, calls_ok)?
+            }
+            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
+                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
+                // An empty intersection contributes nothing to its context.
+                None => Hir::fail(),
+            },
+        })
+    }
+
+    /// Count one expression node against the build's limit.
+    fn count_node(&mut self) -> Result<(), CompileError> {
+        if self.st.nodes_left == 0 {
+            let detail = "expressions after inlining rules into their uses".to_string();
+            return Err(limits::exceeded(Limit::ExprNodes, self.st.max_nodes, detail));
+        }
+        self.st.nodes_left -= 1;
+        Ok(())
+    }
+
+    /// What a reference to rule `r` becomes at this point of the inlining
+    /// `path`: a call, or the rule's body inlined.
+    fn reference(&mut self, r: RuleId, path: &[RuleId], calls_ok: bool) -> Result<Reference<'g>, CompileError> {
+        let grammar = self.grammar;
+        if r >= grammar.rules.len() && r - grammar.rules.len() < self.st.states.len() {
+            // A state of an `AnyOrder` set: always a call.
+            return match calls_ok {
+                true => Ok(Reference::Call(self.rule_index(r)?)),
+                false => Err(CompileError::Unsupported("object members inside an intersection or exclusion".into())),
+            };
+        }
+        let rule =
+            grammar.rules.get(r).ok_or_else(|| CompileError::Invalid(format!("reference to undefined rule #{r}")))?;
+        let recursive = path.contains(&r);
+        if self.wants_call(rule, recursive) && calls_ok {
+            Ok(Reference::Call(self.rule_index(r)?))
+        } else if recursive {
+            Err(CompileError::Unsupported(format!(
+                "rule {:?} is recursive inside an intersection or exclusion",
+                rule.name
+            )))
+        } else {
+            Ok(Reference::Inline(&rule.body))
+        }
+    }
+
+    /// The rule index of the product `e` (built on first use), or `None`
+    /// when it is empty.
+    fn product_index(&mut self, e: &Expr, calls_ok: bool) -> Result<Option<usize>, CompileError> {
+        if !calls_ok {
+            // Nested products are computed inside the outer product.
+            return Err(CompileError::Unsupported("nested intersections".into()));
+        }
+        if let Some((_, idx)) = self.st.products.iter().find(|(x, _)| x == e) {
+            return Ok(*idx);
+        }
+        if self.st.sources.len() >= crate::dfa::MAX_CALLED_RULES {
+            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
+        }
+        let idx = match self.shared_product(e) {
+            Err(CompileError::Empty) => None,
+            Err(err) => return Err(err),
+            Ok(dfa) => {
+                let idx = self.st.sources.len();
+                Some(self.new_index(format!("product#{idx}"), Source::Product(Some(dfa)))?)
+            }
+        };
+        self.st.products.push((e.clone(), idx));
+        Ok(idx)
+    }
+
+    /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
+    /// shared automata: the same nodes in the same order, so the same
+    /// references become calls, the same products are built and the same
+    /// nodes are counted, but no expression is built.
+    fn write_key(
+        &mut self,
+        e: &Expr,
+        path: &mut Vec<RuleId>,
+        calls_ok: bool,
+        key: &mut KeyWriter,
+    ) -> Result<(), CompileError> {
+        if self.counting {
+            self.count_node()?;
+        }
+        match e {
+            Expr::Regular(h) => key.regular(h),
+            Expr::Seq(items) | Expr::Alt(items) => {
+                key.list(matches!(e, Expr::Alt(_)), items.len());
+                for x in items {
+                    self.write_key(x, path, calls_ok, key)?;
+                }
+            }
+            Expr::Repeat { expr, min, max } => {
+                if max.is_some_and(|m| m < *min) {
+                    return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
+                }
+                key.repeat(*min, *max);
+                self.write_key(expr, path, calls_ok, key)?;
+            }
+            Expr::Rule(r) => match self.reference(*r, path, calls_ok)? {
+                Reference::Call(idx) => key.call(idx as u32),
+                Reference::Inline(body) => {
+                    path.push(*r);
+                    let written = self.write_key(body, path, calls_ok, key);
+                    path.pop();
+                    written?
+                }
+            },
+            Expr::AnyOrder(set) => {
+                let items = self.any_order_items(set);
+                self.write_key(&items, path, calls_ok, key)?
+            }
+            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
+                Some(idx) => key.call(idx as u32),
+                None => key.fail(),
+            },
+        }
+        Ok(())
+    }
+
+    /// The automaton of `e` at inlining `path`: looked up among the shared
+    /// automata by its key first, so that on a hit no expression is built.
+    fn automaton(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Arc<ByteDfa>, CompileError> {
+        let mut key = KeyWriter::new();
+        self.write_key(e, path, calls_ok, &mut key)?;
+        let limits = self.limits;
+        // The key walk counted the nodes; building them again does not.
+        let counting = std::mem::replace(&mut self.counting, false);
+        let built = match key.finish() {
+            Some(key) => crate::shared::automaton_for(key, limits, || self.hir(e, path, calls_ok)),
+            None => self.hir(e, path, calls_ok).and_then(|h| ByteDfa::from_hir(&h, limits).map(Arc::new)),
+        };
+        self.counting = counting;
+        built
+    }
+
+    /// The product `e` ([`RuleBuilder::product`]), looked up among the
+    /// shared automata by its operands first: the same object definitions
+    /// recur across schemas, each with the key language of its extra
+    /// members.
+    fn shared_product(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
+        let mut key = KeyWriter::new();
+        self.write_product_key(e, &mut key)?;
+        let Some(key) = key.finish() else { return self.product(e) };
+        let limits = self.limits;
+        // The key walk counted the nodes; building them again does not.
+        let counting = std::mem::replace(&mut self.counting, false);
+        let built = crate::shared::dfa_for(key, limits, || self.product(e));
+        self.counting = counting;
+        built
+    }
+
+    /// Spell a product and its operands as [`RuleBuilder::product`] builds them.
+    fn write_product_key(&mut self, e: &Expr, key: &mut KeyWriter) -> Result<(), CompileError> {
+        match e {
+            Expr::Intersect(items) => {
+                key.product(false, items.len());
+                items.iter().try_for_each(|x| self.write_product_key(x, key))
+            }
+            Expr::Exclude { base, excluded } => {
+                key.product(true, 2);
+                self.write_product_key(base, key)?;
+                self.write_product_key(excluded, key)
+            }
+            other => self.write_key(other, &mut Vec::new(), false, key),
+        }
+    }
+
+    /// [`wants_call`] with this build's inlining.
+    fn wants_call(&self, rule: &crate::ir::Rule, recursive: bool) -> bool {
+        wants_call(rule, recursive, self.st.inline)
+    }
+
+    /// The automaton of rule `r` built from its call edges alone, when its
+    /// body is made only of calls ([`crate::calls`]).
+    fn call_only(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
+        // At the top of `r`'s body the inlining path is `[r]`.
+        // (`RuleBuilder::wants_call`, without borrowing `self`, which `rule_index` needs.)
+        let (grammar, inline) = (self.grammar, self.st.inline);
+        let states = grammar.rules.len()..grammar.rules.len() + self.st.states.len();
+        let is_call = |x: RuleId| match grammar.rules.get(x) {
+            Some(rule) => wants_call(rule, x == r, inline),
+            None => states.contains(&x),
+        };
+        crate::calls::call_only(body, &is_call, |callee| self.rule_index(callee).map(|i| i as u32))
+    }
+
+    /// A rule `prefix · rest` whose `rest` is a sequence, typically an
+    /// object member after its separator: `rest` alone is often built
+    /// already (the member without a separator), so it comes from the shared
+    /// automata and the prefix is joined on ([`ByteDfa::concat_disjoint`])
+    /// instead of determinising the whole rule again.
+    fn joined(&mut self, r: RuleId, body: &Expr) -> Result<Option<ByteDfa>, CompileError> {
+        let Expr::Seq(items) = body else { return Ok(None) };
+        let [prefix, rest @ Expr::Seq(_)] = items.as_slice() else { return Ok(None) };
+        let a = self.automaton(prefix, &mut vec![r], true)?;
+        let b = self.automaton(rest, &mut vec![r], true)?;
+        Ok(ByteDfa::concat_disjoint(&a, &b))
+    }
+
+    fn regular_dfa(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
+        match e {
+            Expr::Intersect(_) | Expr::Exclude { .. } => self.product(e),
+            _ => self.automaton(e, &mut Vec::new(), false),
+        }
+    }
+
+    fn product(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
+        match e {
+            Expr::Intersect(items) => {
+                let mut it = items.iter();
+                let first = it.next().ok_or_else(|| CompileError::Invalid("empty intersection".into()))?;
+                let mut acc = self.regular_dfa(first)?;
+                for x in it {
+                    let d = self.regular_dfa(x)?;
+                    acc = Arc::new(ByteDfa::product(&acc, &d, false, self.limits)?);
+                }
+                Ok(acc)
+            }
+            Expr::Exclude { base, excluded } => {
+                let a = self.regular_dfa(base)?;
+                let b = match self.regular_dfa(excluded) {
+                    Ok(b) => b,
+                    Err(CompileError::Empty) => return Ok(a),
+                    Err(e) => return Err(e),
+                };
+                ByteDfa::product(&a, &b, true, self.limits).map(Arc::new)
+            }
+            other => self.regular_dfa(other),
+        }
+    }
+}
+
+const UNSEEN: u64 = u64::MAX;
+const VISITING: u64 = u64::MAX - 1;
+
+/// The weight of `e` with the rules it would inline ([`RuleBuilder::heavy_rules`]),
+/// memoised per rule in `memo`.
+fn expr_weight(grammar: &Grammar, e: &Expr, memo: &mut [u64]) -> u64 {
+    match e {
+        Expr::Regular(h) => crate::ir::hir_weight(h),
+        Expr::Seq(xs) | Expr::Alt(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(expr_weight(grammar, x, memo))),
+        Expr::Repeat { expr, min, max } => {
+            expr_weight(grammar, expr, memo).saturating_mul(max.unwrap_or(*min).max(1) as u64)
+        }
+        Expr::Rule(r) => match grammar.rules.get(*r) {
+            Some(rule) if rule.inline => match memo[*r] {
+                UNSEEN => {
+                    memo[*r] = VISITING;
+                    let w = expr_weight(grammar, &rule.body, memo).min(VISITING - 1);
+                    memo[*r] = w;
+                    w
+                }
+                // Recursive: a call.
+                VISITING => 1,
+                w => w,
+            },
+            _ => 1,
+        },
+        Expr::Intersect(_) | Expr::Exclude { .. } | Expr::AnyOrder(_) => 1,
+    }
+}
