@@ -381,3 +381,54 @@ fn limits_name_themselves() {
         other => panic!("expected the time budget, got {other:?}"),
     }
 }
+
+/// A grammar of at least `LAZY_MIN_RULES` rules whose start is `"ab" big | "b"`,
+/// with `big` a rule of its own (not inlined) built on first use.
+fn lazy_grammar(big: &str) -> Grammar {
+    let mut rules = vec![
+        Rule::new("start", Expr::Alt(vec![Expr::Seq(vec![Expr::literal("ab"), Expr::Rule(1)]), Expr::literal("b")])),
+        Rule { name: "big".into(), body: Expr::Regular(parse(big).unwrap()), inline: false },
+    ];
+    // Rules nothing refers to, so that the grammar counts as large.
+    rules.extend(
+        (0..sluicegate_core::compiled::LAZY_MIN_RULES).map(|i| Rule::new(format!("unused{i}"), Expr::literal("c"))),
+    );
+    Grammar { rules, start: 0 }
+}
+
+#[test]
+fn rules_are_built_when_first_entered() {
+    let v = vocab(None);
+    let g = CompiledGrammar::from_grammar(lazy_grammar("c+"), v.clone(), &CompileOptions::default()).unwrap();
+    assert!(g.is_partly_built());
+    let before = g.num_rules();
+    let mut m = g.matcher();
+    m.consume_bytes(b"ab").unwrap();
+    assert_eq!(g.num_rules(), before + 1, "entering `big` builds it");
+    assert_eq!(allowed(&mut m), vec![4]); // "c"
+    m.consume_token(4).unwrap();
+    assert!(m.is_accepting());
+}
+
+#[test]
+fn a_rule_that_cannot_be_built_on_first_use_is_an_error_where_it_is_entered() {
+    let v = vocab(None);
+    let mut opts = CompileOptions::default();
+    opts.limits.max_states = 100;
+    // Compiles: `big` (hundreds of states) is not needed to start.
+    let g = CompiledGrammar::from_grammar(lazy_grammar("[a-c]*a[a-c]{6}"), v.clone(), &opts).unwrap();
+    let mut m = g.matcher();
+    // The first mask needs it (the token "abc" runs into it): an error,
+    // every time it is asked for, never a mask without the rule.
+    for _ in 0..2 {
+        match m.try_compute_mask_vec() {
+            Err(MatchError::RuleBuild { message }) => assert!(message.contains("max_states = 100"), "{message}"),
+            other => panic!("expected the rule's build error, got {other:?}"),
+        }
+    }
+    // Entering it fails the same way, and the matcher stays where it was.
+    assert!(matches!(m.consume_bytes(b"ab"), Err(MatchError::RuleBuild { .. })));
+    assert_eq!(m.num_steps(), 0);
+    m.consume_bytes(b"b").unwrap();
+    assert!(m.is_accepting());
+}

@@ -1,0 +1,85 @@
+//! Large grammars build their rules on first use
+//! (`CompiledGrammar::from_grammar`): masks must be the same bit for bit as
+//! those of the same grammar built whole (`CompiledGrammar::new`), along
+//! random walks through schemas with objects in any order (whose states
+//! become rules as they are met), nested objects, arrays and recursion.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use sluicegate_core::{CompileOptions, CompiledGrammar, Vocabulary};
+use sluicegate_grammars::json::{self, JsonSchemaOptions};
+use sluicegate_tests::generate::Rng;
+use sluicegate_tests::{bit, load};
+
+fn fresh(v: &Vocabulary) -> Arc<Vocabulary> {
+    // A copy with its own (empty) store of shared entries, so that neither
+    // build takes entries the other computed.
+    Arc::new(v.clone().with_mask_width(v.mask_width()).unwrap())
+}
+
+/// An object of `n` optional properties of assorted types (any order).
+fn wide_object(n: usize, inner: Value) -> Value {
+    let mut props = serde_json::Map::new();
+    for k in 0..n {
+        let v = match k % 5 {
+            0 => json!({"type": "string", "maxLength": 8}),
+            1 => json!({"type": "integer", "minimum": 0}),
+            2 => json!({"enum": ["red", "green", "blue"]}),
+            3 => inner.clone(),
+            _ => json!({"type": "array", "items": {"type": "boolean"}, "maxItems": 3}),
+        };
+        props.insert(format!("p{k}"), v);
+    }
+    json!({"type": "object", "properties": props, "required": ["p0"], "additionalProperties": false})
+}
+
+#[test]
+fn rules_built_on_first_use_give_the_masks_of_a_whole_build() {
+    let llama = load("llama3_1");
+    let schemas = [
+        wide_object(12, wide_object(6, json!({"type": "null"}))),
+        json!({
+            "$defs": {"node": {"type": "object", "properties": {
+                "name": {"type": "string"}, "size": {"type": "number"}, "kind": {"enum": ["a", "b"]},
+                "flag": {"type": "boolean"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                "meta": {"type": "object", "additionalProperties": {"type": "integer"}, "maxProperties": 2},
+                "x": {"type": "integer"}, "y": {"type": "integer"}
+            }, "required": ["name"]}},
+            "$ref": "#/$defs/node"
+        }),
+        json!({"type": "array", "items": wide_object(10, json!({"type": "string", "pattern": "^[a-z]+$"}))}),
+    ];
+    let opts = CompileOptions::default();
+    let mut rng = Rng(11);
+    let (mut steps, mut lazily_built) = (0, 0);
+    for schema in &schemas {
+        let ir = json::grammar(schema, &JsonSchemaOptions::default()).unwrap().grammar;
+        let whole = CompiledGrammar::new(&ir, fresh(&llama.vocab), &opts).unwrap();
+        for walk in 0..4 {
+            let lazy = CompiledGrammar::from_grammar(ir.clone(), fresh(&llama.vocab), &opts).unwrap();
+            assert!(lazy.is_partly_built(), "{schema}: built whole");
+            let at_start = lazy.num_rules();
+            assert!(at_start < whole.num_rules(), "{schema}: {at_start} rules built of {}", whole.num_rules());
+            let (mut a, mut b) = (whole.matcher(), lazy.matcher());
+            for _ in 0..60 {
+                let (x, y) = (a.compute_mask_vec(), b.compute_mask_vec());
+                assert_eq!(x, y, "{schema} walk {walk} after {} steps", a.num_steps());
+                assert_eq!(a.is_accepting(), b.is_accepting());
+                steps += 1;
+                let allowed: Vec<u32> = (0..llama.vocab.mask_width() as u32)
+                    .filter(|&t| bit(&x, t) && !llama.vocab.eos_tokens().contains(&t))
+                    .collect();
+                if allowed.is_empty() {
+                    break;
+                }
+                let t = allowed[rng.below(allowed.len())];
+                a.consume_token(t).unwrap();
+                b.consume_token(t).unwrap();
+            }
+            lazily_built += lazy.num_rules() - at_start;
+        }
+    }
+    assert!(steps > 500, "{steps} masks compared");
+    assert!(lazily_built > 50, "{lazily_built} rules built on first use");
+}
