@@ -45,7 +45,8 @@ class GrammarError(SluicegateError, ValueError):
 class LimitError(SluicegateError, ValueError):
     """A constraint exceeds a resource limit: automaton size, grammar size, enum size, the
     compile time budget, or the configurations a matcher step may hold (the message names
-    the limit and its value)."""
+    the limit and its value). Large grammars build some rules on first use: a limit met
+    there is raised by the step or mask that needed the rule, the matcher unchanged."""
 
 
 class TokenizerError(SluicegateError, ValueError):

@@ -86,7 +86,7 @@ pub(crate) fn match_error(e: MatchError) -> PyErr {
             Python::attach(|_| pyo3::exceptions::PyIndexError::new_err(format!("{message} (token {token})")))
         }
         MatchError::TokenRejected { token, .. } => error("TokenRejected", message, &[("token", attr(token))]),
-        MatchError::ConfigLimit { .. } => error("LimitError", message, &[]),
+        MatchError::ConfigLimit { .. } | MatchError::RuleBuild { .. } => error("LimitError", message, &[]),
         _ => error("MatcherError", message, &[]),
     }
 }
