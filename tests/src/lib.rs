@@ -161,3 +161,10 @@ impl Oracle {
 pub fn bit(mask: &[u32], t: u32) -> bool {
     mask[(t >> 5) as usize] >> (t & 31) & 1 == 1
 }
+
+/// A text token `mask` allows, chosen by `rng`; `None` when only EOS (or nothing) is allowed.
+pub fn random_allowed(vocab: &Vocabulary, mask: &[u32], rng: &mut generate::Rng) -> Option<u32> {
+    let allowed: Vec<u32> =
+        (0..vocab.mask_width() as u32).filter(|&t| bit(mask, t) && !vocab.eos_tokens().contains(&t)).collect();
+    (!allowed.is_empty()).then(|| allowed[rng.below(allowed.len())])
+}

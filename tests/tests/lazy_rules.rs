@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sluicegate_core::{CompileOptions, CompiledGrammar, Vocabulary};
 use sluicegate_grammars::json::{self, JsonSchemaOptions};
 use sluicegate_tests::generate::Rng;
-use sluicegate_tests::{bit, load};
+use sluicegate_tests::{load, random_allowed};
 
 fn fresh(v: &Vocabulary) -> Arc<Vocabulary> {
     // A copy with its own (empty) store of shared entries, so that neither
@@ -67,13 +67,7 @@ fn rules_built_on_first_use_give_the_masks_of_a_whole_build() {
                 assert_eq!(x, y, "{schema} walk {walk} after {} steps", a.num_steps());
                 assert_eq!(a.is_accepting(), b.is_accepting());
                 steps += 1;
-                let allowed: Vec<u32> = (0..llama.vocab.mask_width() as u32)
-                    .filter(|&t| bit(&x, t) && !llama.vocab.eos_tokens().contains(&t))
-                    .collect();
-                if allowed.is_empty() {
-                    break;
-                }
-                let t = allowed[rng.below(allowed.len())];
+                let Some(t) = random_allowed(&llama.vocab, &x, &mut rng) else { break };
                 a.consume_token(t).unwrap();
                 b.consume_token(t).unwrap();
             }

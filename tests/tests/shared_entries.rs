@@ -11,7 +11,7 @@ use sluicegate_core::{CompileOptions, Vocabulary};
 use sluicegate_grammars::json::JsonSchemaOptions;
 use sluicegate_grammars::{compile, Constraint};
 use sluicegate_tests::generate::Rng;
-use sluicegate_tests::{bit, load};
+use sluicegate_tests::{bit, load, random_allowed};
 
 fn fresh(v: &Vocabulary) -> Arc<Vocabulary> {
     // A copy with its own (empty) store of shared entries.
@@ -43,13 +43,7 @@ fn shared_entries_give_the_masks_of_fresh_ones() {
                 let (x, y) = (ma.compute_mask_vec(), mb.compute_mask_vec());
                 assert_eq!(x, y, "{schema} round {round} after {:?}", ma.num_steps());
                 steps += 1;
-                let allowed: Vec<u32> = (0..llama.vocab.mask_width() as u32)
-                    .filter(|&t| bit(&x, t) && !llama.vocab.eos_tokens().contains(&t))
-                    .collect();
-                if allowed.is_empty() {
-                    break;
-                }
-                let t = allowed[rng.below(allowed.len())];
+                let Some(t) = random_allowed(&llama.vocab, &x, &mut rng) else { break };
                 ma.consume_token(t).unwrap();
                 mb.consume_token(t).unwrap();
             }
