@@ -398,8 +398,7 @@ impl CompiledGrammar {
 
     /// Build rule index `rule` of a grammar built on first use and publish
     /// it. A rule too large to inline into is built again with every
-    /// reference a call; a rule other than the start whose language is
-    /// empty is a dead end (a build of the whole grammar refuses it).
+    /// reference a call.
     fn build_rule(&self, un: &mut Unbuilt, rule: u32) -> Result<(), CompileError> {
         let started = std::time::Instant::now();
         let i = rule as usize;
@@ -409,11 +408,7 @@ impl CompiledGrammar {
             result = RuleBuilder::new(&un.grammar, &un.opts.limits, &mut un.state, &self.rules).build_dfa(i);
             un.state.inline = true;
         }
-        let dfa = match result {
-            Ok(dfa) => dfa,
-            Err((CompileError::Empty, _)) if i != 0 => Arc::new(ByteDfa::nothing()),
-            Err((e, _)) => return Err(e),
-        };
+        let dfa = result.map_err(|(e, _)| e)?;
         self.publish(&mut un.twins, i, dfa, true, started.elapsed())
     }
 

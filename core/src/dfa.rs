@@ -385,20 +385,6 @@ impl ByteDfa {
     /// An automaton with no byte transitions: only call edges
     /// (`edges[s]`: `(rule, return_state)`, sorted by rule) and acceptance.
     /// States from which no accepting state can be reached are removed.
-    /// An automaton that matches nothing: one state, not accepting, with
-    /// no way out (a called rule whose language turned out empty).
-    pub(crate) fn nothing() -> ByteDfa {
-        ByteDfa {
-            classes: [0; 256],
-            stride: 1,
-            trans: vec![DEAD],
-            accepting: vec![false],
-            start: 0,
-            call_offsets: vec![0, 0],
-            call_edges: Vec::new(),
-        }
-    }
-
     pub(crate) fn from_calls(accepting: Vec<bool>, edges: Vec<Vec<(u32, u32)>>) -> Result<ByteDfa, CompileError> {
         let n = accepting.len();
         let successors = edges.iter().map(|out| out.iter().map(|&(_, t)| t).collect()).collect::<Vec<Vec<u32>>>();

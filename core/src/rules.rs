@@ -71,6 +71,9 @@ pub(crate) struct BuildState {
     /// is state `k` here (made on first reference, never inlined).
     states: Vec<(Arc<AnyOrder>, AnyOrderState)>,
     state_ids: HashMap<(usize, AnyOrderState), RuleId>,
+    /// The intersections and differences [`RuleBuilder::build_products`]
+    /// found empty, by address in the grammar.
+    empty_products: std::collections::HashSet<usize>,
 }
 
 impl BuildState {
@@ -85,6 +88,7 @@ impl BuildState {
             total_bytes: 0,
             states: Vec::new(),
             state_ids: HashMap::new(),
+            empty_products: Default::default(),
         }
     }
 }
@@ -170,9 +174,11 @@ impl<'g> RuleBuilder<'g> {
                 Expr::Repeat { expr, .. } => todo.push(expr),
                 Expr::Intersect(_) | Expr::Exclude { .. } => {
                     limits::check_time()?;
-                    if let Some(i) = self.product_index(e, true)? {
-                        if !built.contains(&i) {
-                            built.push(i);
+                    match self.product_index(e, true)? {
+                        Some(i) if !built.contains(&i) => built.push(i),
+                        Some(_) => {}
+                        None => {
+                            self.st.empty_products.insert(e as *const Expr as usize);
                         }
                     }
                 }
@@ -185,17 +191,28 @@ impl<'g> RuleBuilder<'g> {
     /// their own (not inlined: marked so, or the start) and weigh at least
     /// `min_weight` with what they inline ([`crate::ir::hir_weight`], calls
     /// weighing 1): their automata are large, so a grammar built on first
-    /// use builds them at compile time rather than inside a mask.
+    /// use builds them at compile time rather than inside a mask. Fails
+    /// with [`CompileError::Empty`] when one of those rules matches nothing
+    /// whatever its calls match (as building it would: a grammar built
+    /// whole is refused for it too). Call after [`RuleBuilder::build_products`].
     pub fn heavy_rules(&mut self, min_weight: u64) -> Result<Vec<usize>, CompileError> {
         let grammar = self.grammar;
-        let mut memo = vec![UNSEEN; grammar.rules.len()];
+        let mut survey =
+            Survey { grammar, empty_products: &self.st.empty_products, memo: vec![None; grammar.rules.len()] };
         let mut heavy = Vec::new();
         for (r, rule) in grammar.rules.iter().enumerate() {
-            if (!rule.inline || r == grammar.start) && expr_weight(grammar, &rule.body, &mut memo) >= min_weight {
-                heavy.push(self.rule_index(r)?);
+            if rule.inline && r != grammar.start {
+                continue;
+            }
+            let (weight, empty) = survey.expr(&rule.body);
+            if empty {
+                return Err(CompileError::Empty);
+            }
+            if weight >= min_weight {
+                heavy.push(r);
             }
         }
-        Ok(heavy)
+        heavy.into_iter().map(|r| self.rule_index(r)).collect()
     }
 
     /// Hand out the next rule index, for `name` built from `source`.
@@ -513,32 +530,53 @@ impl<'g> RuleBuilder<'g> {
     }
 }
 
-const UNSEEN: u64 = u64::MAX;
-const VISITING: u64 = u64::MAX - 1;
+/// The weight and emptiness of expressions with the rules they would
+/// inline ([`RuleBuilder::heavy_rules`]), memoised per inlined rule.
+struct Survey<'g> {
+    grammar: &'g Grammar,
+    /// The intersections and differences found empty, by address in the grammar.
+    empty_products: &'g std::collections::HashSet<usize>,
+    /// Per rule: `Some((weight, empty))` once surveyed, `Some((1, false))`
+    /// while it is (a recursive reference is a call).
+    memo: Vec<Option<(u64, bool)>>,
+}
 
-/// The weight of `e` with the rules it would inline ([`RuleBuilder::heavy_rules`]),
-/// memoised per rule in `memo`.
-fn expr_weight(grammar: &Grammar, e: &Expr, memo: &mut [u64]) -> u64 {
-    match e {
-        Expr::Regular(h) => crate::ir::hir_weight(h),
-        Expr::Seq(xs) | Expr::Alt(xs) => xs.iter().fold(0u64, |w, x| w.saturating_add(expr_weight(grammar, x, memo))),
-        Expr::Repeat { expr, min, max } => {
-            expr_weight(grammar, expr, memo).saturating_mul(max.unwrap_or(*min).max(1) as u64)
-        }
-        Expr::Rule(r) => match grammar.rules.get(*r) {
-            Some(rule) if rule.inline => match memo[*r] {
-                UNSEEN => {
-                    memo[*r] = VISITING;
-                    let w = expr_weight(grammar, &rule.body, memo).min(VISITING - 1);
-                    memo[*r] = w;
-                    w
+impl Survey<'_> {
+    /// The weight of `e` and whether it matches nothing (calls are assumed
+    /// to match something, as building its automaton does).
+    fn expr(&mut self, e: &Expr) -> (u64, bool) {
+        match e {
+            Expr::Regular(h) => (crate::ir::hir_weight(h), h.properties().minimum_len().is_none()),
+            Expr::Seq(xs) | Expr::Alt(xs) => {
+                let alternation = matches!(e, Expr::Alt(_));
+                let (mut weight, mut empty) = (0u64, alternation);
+                for x in xs {
+                    let (w, x_empty) = self.expr(x);
+                    weight = weight.saturating_add(w);
+                    empty = if alternation { empty && x_empty } else { empty || x_empty };
                 }
-                // Recursive: a call.
-                VISITING => 1,
-                w => w,
+                (weight, empty)
+            }
+            Expr::Repeat { expr, min, max } => {
+                let (w, empty) = self.expr(expr);
+                (w.saturating_mul(max.unwrap_or(*min).max(1) as u64), empty && *min > 0)
+            }
+            Expr::Rule(r) => match self.grammar.rules.get(*r) {
+                Some(rule) if rule.inline => match self.memo[*r] {
+                    Some(known) => known,
+                    None => {
+                        self.memo[*r] = Some((1, false));
+                        let found = self.expr(&rule.body);
+                        self.memo[*r] = Some(found);
+                        found
+                    }
+                },
+                _ => (1, false),
             },
-            _ => 1,
-        },
-        Expr::Intersect(_) | Expr::Exclude { .. } | Expr::AnyOrder(_) => 1,
+            Expr::Intersect(_) | Expr::Exclude { .. } => {
+                (1, self.empty_products.contains(&(e as *const Expr as usize)))
+            }
+            Expr::AnyOrder(_) => (1, false),
+        }
     }
 }

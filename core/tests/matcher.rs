@@ -432,3 +432,13 @@ fn a_rule_that_cannot_be_built_on_first_use_is_an_error_where_it_is_entered() {
     m.consume_bytes(b"b").unwrap();
     assert!(m.is_accepting());
 }
+
+#[test]
+fn an_empty_rule_is_refused_whether_rules_are_built_first_or_on_use() {
+    let v = vocab(None);
+    let mut g = lazy_grammar("c");
+    g.rules[1].body = Expr::Alt(vec![]); // `big` matches nothing
+    let opts = CompileOptions::default();
+    assert!(matches!(CompiledGrammar::new(&g, v.clone(), &opts), Err(CompileError::Empty)));
+    assert!(matches!(CompiledGrammar::from_grammar(g, v, &opts), Err(CompileError::Empty)));
+}
