@@ -71,11 +71,11 @@ pub(crate) struct BuiltRule {
 const CHUNK_BITS: u32 = 6;
 const CHUNK: u32 = 1 << CHUNK_BITS;
 
-/// Grammars with at least this many IR rules build each rule on first use
-/// (a JSON Schema's objects with members in any order make thousands of
-/// rules, of which one output enters a few percent); smaller ones build
-/// every rule at compile time, so that their size and left-recursion
-/// errors come from compilation.
+/// Grammars with at least this many IR rules and any-order states build
+/// each rule on first use (a JSON Schema's objects with members in any
+/// order make thousands of rules, of which one output enters a few
+/// percent); smaller ones build every rule at compile time, so that their
+/// size and left-recursion errors come from compilation.
 pub const LAZY_MIN_RULES: usize = 256;
 
 /// Rules of a grammar built on first use that weigh at least this much
@@ -223,9 +223,10 @@ impl CompiledGrammar {
     }
 
     /// Compile `grammar` for `vocab`, keeping it: a grammar of at least
-    /// [`LAZY_MIN_RULES`] rules builds each rule on the first call that
-    /// enters it (its start rule, and the rules the start enters, now);
-    /// smaller ones are built now, as by [`CompiledGrammar::new`].
+    /// [`LAZY_MIN_RULES`] rules (counting the states of its objects in any
+    /// order) builds each rule on the first call that enters it; its start,
+    /// its intersections and differences and its heavy rules are built now.
+    /// Smaller grammars are built whole, as by [`CompiledGrammar::new`].
     ///
     /// A rule built on first use that fails (a size limit) makes the
     /// matcher step or mask that needed it fail with
@@ -266,16 +267,9 @@ impl CompiledGrammar {
                 Ok(now)
             })
         };
-        let built = prepared.and_then(|now| now.into_iter().try_for_each(|i| g.build_rule(&mut unbuilt, i as u32)));
-        match built {
-            Ok(()) => {}
-            // Whatever a build with every reference as a call would say.
-            Err(CompileError::TooLarge(_) | CompileError::Limit(_)) => {
-                drop(budget);
-                return Self::new(&unbuilt.grammar, vocab, opts);
-            }
-            Err(e) => return Err(e),
-        }
+        // (`build_rule` retries a rule too large to inline into with every
+        // reference a call, as a whole build retries the whole grammar.)
+        prepared.and_then(|now| now.into_iter().try_for_each(|i| g.build_rule(&mut unbuilt, i as u32)))?;
         *g.unbuilt.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(unbuilt);
         match g.check_start_configs() {
             // A start that fans out (an `anyOf` over a thousand objects)
