@@ -254,8 +254,9 @@ pub fn check_time() -> Result<(), CompileError> {
     Ok(())
 }
 
-/// Check the grammar's rule and node counts against `limits`; returns the
-/// states its [`crate::AnyOrder`] sets can have at most (each set once).
+/// Check the grammar's rule and node counts against `limits`, and that no
+/// [`crate::AnyOrder`] set has more members than it can count; returns the
+/// states those sets can have at most (each set once).
 pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<usize, CompileError> {
     check_count(Limit::Rules, grammar.rules.len(), limits.max_rules, "grammar rules")?;
     let mut nodes = 0usize;
@@ -274,6 +275,13 @@ pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<u
         match e {
             crate::Expr::Regular(_) | crate::Expr::Rule(_) => {}
             crate::Expr::AnyOrder(set) => {
+                if set.members.len() > crate::AnyOrder::MAX_MEMBERS {
+                    let n = set.members.len();
+                    return Err(CompileError::Invalid(format!(
+                        "members in any order: {n}, more than {}",
+                        crate::AnyOrder::MAX_MEMBERS
+                    )));
+                }
                 if !sets.contains(&std::sync::Arc::as_ptr(set)) {
                     sets.push(std::sync::Arc::as_ptr(set));
                     any_order_states = any_order_states.saturating_add(set.states_bound());

@@ -442,3 +442,24 @@ fn an_empty_rule_is_refused_whether_rules_are_built_first_or_on_use() {
     assert!(matches!(CompiledGrammar::new(&g, v.clone(), &opts), Err(CompileError::Empty)));
     assert!(matches!(CompiledGrammar::from_grammar(g, v, &opts), Err(CompileError::Empty)));
 }
+
+#[test]
+fn members_in_any_order_past_what_a_set_counts_are_an_error() {
+    use sluicegate_core::{AnyOrder, AnyOrderMember};
+    let v = vocab(None);
+    let member = Rule { name: "m".into(), body: Expr::literal("a"), inline: false };
+    let set = AnyOrder {
+        name: "o".into(),
+        members: (0..=AnyOrder::MAX_MEMBERS).map(|_| AnyOrderMember { first: 1, later: 1, required: false }).collect(),
+        extra: None,
+        min: 0,
+        max: None,
+    };
+    let g = Grammar { rules: vec![Rule::new("o", Expr::AnyOrder(Arc::new(set))), member], start: 0 };
+    for built in [
+        CompiledGrammar::new(&g, v.clone(), &CompileOptions::default()),
+        CompiledGrammar::from_grammar(g.clone(), v.clone(), &CompileOptions::default()),
+    ] {
+        assert!(matches!(built, Err(CompileError::Invalid(ref m)) if m.contains("more than 16")), "{built:?}");
+    }
+}
