@@ -51,6 +51,8 @@ impl Default for CompileOptions {
 /// entries of its states.
 #[derive(Debug)]
 pub(crate) struct BuiltRule {
+    /// Its rule index.
+    index: u32,
     dfa: Arc<ByteDfa>,
     /// Global id of local state 0 (a multiple of [`CHUNK`]).
     base: u32,
@@ -206,6 +208,15 @@ impl CompiledGrammar {
     pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, opts: &CompileOptions) -> Result<Arc<Self>, CompileError> {
         let _budget = Budget::enter(&opts.resources, opts.time_budget);
         limits::check_grammar_size(grammar, &opts.resources)?;
+        Self::build_whole(grammar, vocab, opts)
+    }
+
+    /// [`CompiledGrammar::new`] once the grammar's size is checked.
+    fn build_whole(
+        grammar: &Grammar,
+        vocab: Arc<Vocabulary>,
+        opts: &CompileOptions,
+    ) -> Result<Arc<Self>, CompileError> {
         let mut g = CompiledGrammar::empty(vocab, opts);
         // A rule too large to inline everything into is retried with every
         // reference as a call; grammar-wide limits are final.
@@ -218,7 +229,7 @@ impl CompiledGrammar {
             g.build_all(grammar, &opts.limits, BuildState::new(&opts.resources, false)).map_err(|(e, _)| e)?;
         }
         g.check_left_recursion()?;
-        g.check_start_configs()?;
+        g.start_set()?;
         Ok(Arc::new(g))
     }
 
@@ -240,8 +251,7 @@ impl CompiledGrammar {
         let budget = Budget::enter(&opts.resources, opts.time_budget);
         let any_order_states = limits::check_grammar_size(&grammar, &opts.resources)?;
         if grammar.rules.len().saturating_add(any_order_states) < LAZY_MIN_RULES {
-            drop(budget);
-            return Self::new(&grammar, vocab, opts);
+            return Self::build_whole(&grammar, vocab, opts);
         }
         let mut g = CompiledGrammar::empty(vocab.clone(), opts);
         let mut unbuilt = Unbuilt {
@@ -271,12 +281,12 @@ impl CompiledGrammar {
         // reference a call, as a whole build retries the whole grammar.)
         prepared.and_then(|now| now.into_iter().try_for_each(|i| g.build_rule(&mut unbuilt, i as u32)))?;
         *g.unbuilt.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(unbuilt);
-        match g.check_start_configs() {
+        match g.start_set() {
             // A start that fans out (an `anyOf` over a thousand objects)
             // enters most rules within the first tokens: building them
             // there would stall those steps, so the grammar is built whole,
             // and its IR freed for the masks to come.
-            Ok(configs) if configs > WIDE_START => {
+            Ok((start, _)) if start.len() > WIDE_START => {
                 let unbuilt = g.unbuilt.get_mut().unwrap_or_else(|p| p.into_inner()).take();
                 drop(g);
                 drop(budget);
@@ -284,7 +294,7 @@ impl CompiledGrammar {
                     unbuilt.map(|un| un.grammar).ok_or_else(|| CompileError::Invalid("grammar lost".into()))?;
                 return Self::new(&grammar, vocab, opts);
             }
-            Ok(_) => g.build_first_byte(),
+            Ok((start, stacks)) => g.build_first_byte(&start, stacks),
             Err(e) => return Err(e),
         }
         if let Some(e) = g.build_error.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
@@ -351,6 +361,7 @@ impl CompiledGrammar {
             *twins.entry((Arc::clone(&dfa), called)).or_insert(base)
         };
         let built = Arc::new(BuiltRule {
+            index: i as u32,
             dfa,
             base,
             called,
@@ -423,10 +434,9 @@ impl CompiledGrammar {
         let _ = self.matcher().compute_mask(&mut mask);
     }
 
-    /// Matchers start from the closed start set; if that alone is over the
-    /// configuration limit, no matcher could take a step.
-    /// Returns how many configurations the start set has.
-    fn check_start_configs(&self) -> Result<usize, CompileError> {
+    /// The closed start set, where matchers start, and its stacks; if that
+    /// alone is over the configuration limit, no matcher could take a step.
+    fn start_set(&self) -> Result<(Vec<Config>, Stacks), CompileError> {
         let mut stacks = Stacks::default();
         let mut start = vec![Config { top: self.start(), below: ROOT }];
         self.close(&mut start, &mut stacks);
@@ -434,17 +444,15 @@ impl CompiledGrammar {
             let detail = "configurations at the start of the output".to_string();
             return Err(limits::exceeded(Limit::Configurations, self.max_configs, detail));
         }
-        Ok(start.len())
+        Ok((start, stacks))
     }
 
-    /// Build the rules that the first byte of the output enters.
-    fn build_first_byte(&self) {
-        let mut stacks = Stacks::default();
-        let mut start = vec![Config { top: self.start(), below: ROOT }];
-        self.close(&mut start, &mut stacks);
+    /// Build the rules that the first byte of the output enters from the
+    /// closed `start` set.
+    fn build_first_byte(&self, start: &[Config], mut stacks: Stacks) {
         let mut next = Vec::new();
-        for b in self.first_bytes(&start).iter() {
-            self.step(&start, b, &mut next, &mut stacks);
+        for b in self.first_bytes(start).iter() {
+            self.step(start, b, &mut next, &mut stacks);
         }
     }
 
@@ -833,9 +841,7 @@ impl CompiledGrammar {
         let entry = self.walk_entry(g, stack, cut);
         if was_cut && *CHECK_ENTRIES {
             let whole = self.walk_entry(g, stack, None);
-            let base = self.rule_of(g).base;
-            let rule = self.rules.iter().find(|(_, r)| r.built.get().is_some_and(|b| b.base == base));
-            let rule = rule.map_or("?", |(_, r)| r.name.as_str());
+            let rule = &self.rules[self.rule_of(g).index as usize].name;
             assert!(entry.tokens == whole.tokens, "tokens of a cut entry differ from a whole walk's (rule {rule})");
             // Exits below nodes whose tokens are all allowed may be left out.
             assert!(

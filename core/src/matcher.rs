@@ -106,13 +106,12 @@ impl Matcher {
             }
             return Ok(());
         }
+        self.arm_config_limit();
         let set = self.history.last().expect("history never empty");
         if let Some(m) = self.masks.get(set) {
             out.copy_from_slice(m);
             return Ok(());
         }
-        self.scratch.stacks.overflowed = false;
-        self.scratch.stacks.build_failed = false;
         self.grammar.fill_mask(set, out, &mut self.scratch);
         self.config_limit_hit()?;
         if self.masks.len() >= MATCHER_MASK_CACHE {

@@ -352,9 +352,6 @@ impl<'g> RuleBuilder<'g> {
         if let Some((_, idx)) = self.st.products.iter().find(|(x, _)| x == e) {
             return Ok(*idx);
         }
-        if self.st.sources.len() >= crate::dfa::MAX_CALLED_RULES {
-            return Err(CompileError::TooLarge(format!("more than {} called rules", crate::dfa::MAX_CALLED_RULES)));
-        }
         let idx = match self.shared_product(e) {
             Err(CompileError::Empty) => None,
             Err(err) => return Err(err),
