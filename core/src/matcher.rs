@@ -1,6 +1,5 @@
 //! The per-request matcher: the decoding state of one output.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::compiled::{CompiledGrammar, Scratch};
@@ -30,11 +29,51 @@ pub struct Matcher {
     /// Masks of configuration sets this matcher has seen. Stack ids are
     /// stable within a matcher, so a set that recurs (the loop state inside a
     /// string or a number, on the same stack) is answered with a copy.
-    masks: HashMap<Vec<Config>, Arc<[u32]>>,
+    masks: MaskCache,
 }
 
 /// Configuration-set masks a matcher keeps before starting over.
 const MATCHER_MASK_CACHE: usize = 64;
+
+/// The masks of the last [`MATCHER_MASK_CACHE`] new configuration sets, in
+/// buffers allocated once and reused: a fresh 16 KB copy per mask (freed
+/// again when the cache started over) was a fifth of the time of masks
+/// computed from cached entries, most of it page faults on the new memory.
+#[derive(Debug, Default)]
+struct MaskCache {
+    index: rustc_hash::FxHashMap<Vec<Config>, usize>,
+    slots: Vec<Box<[u32]>>,
+    /// The slot the next mask goes into.
+    next: usize,
+}
+
+impl MaskCache {
+    fn get(&self, set: &[Config]) -> Option<&[u32]> {
+        self.index.get(set).map(|&i| &*self.slots[i])
+    }
+
+    fn insert(&mut self, set: &[Config], mask: &[u32]) {
+        if self.next == MATCHER_MASK_CACHE {
+            self.index.clear();
+            self.next = 0;
+        }
+        if self.next == self.slots.len() {
+            self.slots.push(mask.into());
+        } else {
+            self.slots[self.next].copy_from_slice(mask);
+        }
+        self.index.insert(set.to_vec(), self.next);
+        self.next += 1;
+    }
+}
+
+/// A cloned matcher starts with no cached masks: the cache is only a
+/// shortcut, and copying it would make a clone cost up to a megabyte.
+impl Clone for MaskCache {
+    fn clone(&self) -> Self {
+        MaskCache::default()
+    }
+}
 
 impl Matcher {
     pub(crate) fn new(grammar: Arc<CompiledGrammar>) -> Self {
@@ -48,7 +87,7 @@ impl Matcher {
             scratch,
             buf_a: Vec::new(),
             buf_b: Vec::new(),
-            masks: HashMap::new(),
+            masks: MaskCache::default(),
         }
     }
 
@@ -114,10 +153,7 @@ impl Matcher {
         }
         self.grammar.fill_mask(set, out, &mut self.scratch);
         self.config_limit_hit()?;
-        if self.masks.len() >= MATCHER_MASK_CACHE {
-            self.masks.clear();
-        }
-        self.masks.insert(set.clone(), Arc::from(&*out));
+        self.masks.insert(set, out);
         Ok(())
     }
 
