@@ -954,11 +954,12 @@ impl CompiledGrammar {
     ) -> StateEntry {
         let mut local = Stacks::default();
         let mut levels: Vec<Vec<Config>> = Vec::new();
+        let words = writable(&mut tokens);
         for (node, d) in calls_at {
             self.walk_subtree(
                 node as usize,
                 Config { top: d, below: ROOT },
-                writable(&mut tokens),
+                words,
                 &mut levels,
                 &mut local,
                 &mut exits,
