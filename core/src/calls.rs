@@ -278,7 +278,7 @@ mod tests {
             assert!(built.unwrap().equivalent(&direct(&e_body)), "callees {rules:?}");
         }
         // A leaf that is not a call: not this path.
-        let text = Expr::Seq(vec![Expr::Rule(1), Expr::Regular(regex_syntax::hir::Hir::literal(*b"x"))]);
+        let text = Expr::Seq(vec![Expr::Rule(1), Expr::regular(regex_syntax::hir::Hir::literal(*b"x"))]);
         assert!(call_only(&text, &|_| true, |r| Ok(r as u32)).unwrap().is_none());
     }
 }

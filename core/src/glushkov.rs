@@ -331,11 +331,12 @@ pub(crate) fn table(
     for &p in &root.last {
         is_last[p as usize] = true;
     }
+    // Follow sets are unioned with marks, so they need no order and may
+    // repeat a position (sorting them all was a twentieth of the
+    // construction); the start key is a set, as every other key is.
     pos.follow[0] = root.first;
-    for f in &mut pos.follow {
-        f.sort_unstable();
-        f.dedup();
-    }
+    pos.follow[0].sort_unstable();
+    pos.follow[0].dedup();
     let distinct: FxHashSet<ByteSet> = pos.label[1..].iter().copied().collect();
     let (classes, stride) = byte_classes(&distinct);
     // The classes each position reads, shared between equal labels.
@@ -360,6 +361,15 @@ pub(crate) fn table(
 /// Marks the key of an accepting state (after the sorted positions).
 const ACCEPTS: u32 = u32::MAX;
 
+/// A hash of a subset key that does not depend on the order of its
+/// positions (a sum of mixed positions; `ACCEPTS` is one of them).
+fn key_hash(key: &[u32]) -> u64 {
+    key.iter().fold(0u64, |h, &p| {
+        let x = (p as u64 ^ 0x5851_F42D_4C95_7F2D).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h.wrapping_add(x ^ (x >> 31))
+    })
+}
+
 /// The subset construction over `follow` sets.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn subsets(
@@ -379,18 +389,13 @@ fn subsets(
     let mut spans: Vec<(u32, u32)> = Vec::new();
     let mut first: FxHashMap<u64, u32> = FxHashMap::default();
     let mut older: Vec<u32> = Vec::new();
-    let hash = |key: &[u32]| {
-        let mut h = rustc_hash::FxHasher::default();
-        std::hash::Hash::hash_slice(key, &mut h);
-        std::hash::Hasher::finish(&h)
-    };
     let mut start: Vec<u32> = follow[0].clone();
     if start_accepts {
         start.push(ACCEPTS);
     }
     arena.extend_from_slice(&start);
     spans.push((0, arena.len() as u32));
-    first.insert(hash(&start), 0);
+    first.insert(key_hash(&start), 0);
     older.push(u32::MAX);
     let mut trans: Vec<u32> = Vec::new();
     let mut accepting: Vec<bool> = Vec::new();
@@ -448,15 +453,22 @@ fn subsets(
             if next.is_empty() && !ends {
                 continue;
             }
-            next.sort_unstable();
+            // Keys are sets in the order their positions were met (sorting
+            // them was a sixth of the construction): the hash does not
+            // depend on the order, and a key equals `next` when it has as
+            // many positions, all marked with this stamp.
             if ends {
                 next.push(ACCEPTS);
             }
-            let h = hash(&next);
+            let h = key_hash(&next);
             let mut found = first.get(&h).copied().unwrap_or(u32::MAX);
             while found != u32::MAX {
                 let (a, b) = spans[found as usize];
-                if arena[a as usize..b as usize] == next[..] {
+                let key = &arena[a as usize..b as usize];
+                if key.len() == next.len()
+                    && key.last() == next.last()
+                    && key.iter().all(|&r| r == ACCEPTS || mark[r as usize] == stamp)
+                {
                     break;
                 }
                 found = older[found as usize];

@@ -5,6 +5,8 @@
 //! compiler turns it into byte automata. Terminals are `regex-syntax`
 //! [`Hir`]s, so front ends build them structurally and never escape strings.
 
+use std::sync::Arc;
+
 use regex_syntax::hir::{Hir, HirKind};
 
 /// Index of a rule in a [`Grammar`].
@@ -13,8 +15,10 @@ pub type RuleId = usize;
 /// A grammar expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
-    /// A regular language over bytes (a lexeme).
-    Regular(Hir),
+    /// A regular language over bytes (a lexeme). Shared: front ends copy
+    /// member values and key languages into several rules, and a deep copy
+    /// of a `Hir` was a third of the JSON front end on large schemas.
+    Regular(Arc<Hir>),
     /// Concatenation.
     Seq(Vec<Expr>),
     /// Alternation (union).
@@ -34,7 +38,7 @@ pub enum Expr {
     /// The non-empty member lists of an object whose members come in any
     /// order ([`crate::any_order`]): its states become rules as the
     /// compiler meets them.
-    AnyOrder(std::sync::Arc<crate::any_order::AnyOrder>),
+    AnyOrder(Arc<crate::any_order::AnyOrder>),
     /// Strings in every one of these (regular, non-recursive) languages.
     Intersect(Vec<Expr>),
     /// Strings in `base` but not in `excluded` (both regular, non-recursive).
@@ -49,7 +53,12 @@ pub enum Expr {
 impl Expr {
     /// The exact bytes `s`.
     pub fn literal(s: impl AsRef<[u8]>) -> Expr {
-        Expr::Regular(Hir::literal(s.as_ref()))
+        Expr::regular(Hir::literal(s.as_ref()))
+    }
+
+    /// The regular language of `hir`.
+    pub fn regular(hir: Hir) -> Expr {
+        Expr::Regular(Arc::new(hir))
     }
 }
 
@@ -85,7 +94,7 @@ pub struct Grammar {
 impl Grammar {
     /// A grammar of one regular language.
     pub fn regular(hir: Hir) -> Grammar {
-        Grammar { rules: vec![Rule::new("start", Expr::Regular(hir))], start: 0 }
+        Grammar { rules: vec![Rule::new("start", Expr::regular(hir))], start: 0 }
     }
 }
 

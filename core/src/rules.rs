@@ -267,7 +267,7 @@ impl<'g> RuleBuilder<'g> {
             self.count_node()?;
         }
         Ok(match e {
-            Expr::Regular(h) => h.clone(),
+            Expr::Regular(h) => Hir::clone(h),
             Expr::Seq(items) => {
                 Hir::concat(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
             }

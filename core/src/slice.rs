@@ -608,7 +608,7 @@ mod tests {
     }
 
     fn regular(re: &str) -> Expr {
-        Expr::Regular(parse(re).unwrap())
+        Expr::regular(parse(re).unwrap())
     }
 
     /// Walk `steps` tokens (chosen by `seed`); at every step the mask must

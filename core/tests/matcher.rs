@@ -208,7 +208,7 @@ fn rules_with_equal_automata_share_masks_but_return_to_their_own_callers() {
         .map(|(i, t)| TokenEntry { id: i as u32, bytes: t.as_bytes().to_vec(), kind: TokenKind::Text })
         .chain([TokenEntry { id: EOS, bytes: b"</s>".to_vec(), kind: TokenKind::Special }]);
     let v = Arc::new(Vocabulary::from_tokens(tokens, &[EOS], None).unwrap());
-    let word = || Expr::Regular(parse("[ab]+").unwrap());
+    let word = || Expr::regular(parse("[ab]+").unwrap());
     let g = Grammar {
         rules: vec![
             Rule::new("start", Expr::Seq(vec![Expr::Rule(1), Expr::literal(","), Expr::Rule(2), Expr::literal(";")])),
@@ -387,7 +387,7 @@ fn limits_name_themselves() {
 fn lazy_grammar(big: &str) -> Grammar {
     let mut rules = vec![
         Rule::new("start", Expr::Alt(vec![Expr::Seq(vec![Expr::literal("ab"), Expr::Rule(1)]), Expr::literal("b")])),
-        Rule { name: "big".into(), body: Expr::Regular(parse(big).unwrap()), inline: false },
+        Rule { name: "big".into(), body: Expr::regular(parse(big).unwrap()), inline: false },
     ];
     // Rules nothing refers to, so that the grammar counts as large.
     rules.extend(

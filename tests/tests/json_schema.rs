@@ -116,6 +116,76 @@ fn strings_patterns_formats_lengths() {
     assert!(!accepts(&len, &json!("abcd")));
 }
 
+/// Whether some rule of the schema's grammar holds an intersection.
+fn has_intersection(schema: &Value) -> bool {
+    fn walk(e: &sluicegate_core::Expr) -> bool {
+        use sluicegate_core::Expr;
+        match e {
+            Expr::Intersect(_) => true,
+            Expr::Seq(xs) | Expr::Alt(xs) => xs.iter().any(walk),
+            Expr::Repeat { expr, .. } => walk(expr),
+            Expr::Exclude { base, excluded } => walk(base) || walk(excluded),
+            Expr::Regular(_) | Expr::Rule(_) | Expr::AnyOrder(_) => false,
+        }
+    }
+    grammar(schema, &JsonSchemaOptions::default()).unwrap().grammar.rules.iter().any(|r| walk(&r.body))
+}
+
+#[test]
+fn length_bounds_that_a_format_implies_are_left_out_and_the_others_kept() {
+    // An email is at most 296 characters: `maxLength: 1024` adds nothing, and
+    // intersecting with it built a 1,024-character counter.
+    let loose = json!({"type": "string", "format": "email", "maxLength": 1024});
+    assert!(!has_intersection(&loose), "an implied maxLength is not intersected");
+    assert!(accepts(&loose, &json!("ann@example.com")));
+    assert!(!accepts(&loose, &json!("ann@")));
+    // A minLength that is not implied stays, also next to an implied maximum
+    // above the counting limit.
+    let long_min = json!({"type": "string", "format": "email", "minLength": 7, "maxLength": 5000});
+    assert!(has_intersection(&long_min));
+    assert!(!accepts(&long_min, &json!("a@b.cd")), "6 characters under minLength 7");
+    assert!(accepts(&long_min, &json!("ab@c.de")));
+    // An email has at least 5 characters: minLength 3 adds nothing either.
+    assert!(!has_intersection(&json!({"type": "string", "format": "email", "minLength": 3, "maxLength": 300})));
+    // A pattern that may hold escapes (6 bytes for one character) implies
+    // only what its fewest bytes over 6 give.
+    let escaped = json!({"type": "string", "pattern": "^[^a]{2}$", "minLength": 2});
+    assert!(has_intersection(&escaped), "two characters may be 12 bytes: minLength 2 is not implied by bytes");
+    assert!(accepts(&escaped, &json!("\n\t")));
+    assert!(!accepts(&escaped, &json!("b")));
+    // A short maximum still cuts the format.
+    let tight = json!({"type": "string", "format": "email", "minLength": 1, "maxLength": 8});
+    assert!(has_intersection(&tight), "maxLength 8 is not implied; minLength 1 is");
+    assert!(accepts(&tight, &json!("ab@c.de")));
+    assert!(!accepts(&tight, &json!("abc@de.fg")), "9 characters over maxLength 8");
+    // A pattern of four ASCII characters (one byte each) implies both bounds.
+    let fixed = json!({"type": "string", "pattern": "^[0-9]{4}$", "minLength": 4, "maxLength": 4});
+    assert!(!has_intersection(&fixed));
+    assert!(accepts(&fixed, &json!("2024")));
+    assert!(!accepts(&fixed, &json!("202")));
+}
+
+#[test]
+fn long_property_name_patterns_are_called_and_still_enforced() {
+    let s = json!({
+        "type": "object",
+        "patternProperties": {"^[a-z]{1,300}$": {"type": "integer"}},
+        "additionalProperties": false
+    });
+    let g = grammar(&s, &JsonSchemaOptions::default()).unwrap().grammar;
+    assert!(g.rules.iter().any(|r| r.name == "string" && !r.inline), "the key language is a rule of its own");
+    assert!(accepts(&s, &json!({"abc": 2, "zz": 3})));
+    assert!(accepts(&s, &json!({"x".repeat(300): 1})));
+    assert!(!accepts(&s, &json!({"x".repeat(301): 1})), "the called key still counts");
+    assert!(!accepts(&s, &json!({"ABC": 2})), "a name outside the pattern");
+    assert!(!accepts(&s, &json!({"abc": "x"})), "the pattern's value schema");
+    // With a declared name the key language is a difference (a product rule).
+    let mut with_id = s.clone();
+    with_id["properties"] = json!({"ID": {"type": "string"}});
+    assert!(accepts(&with_id, &json!({"ID": "a", "abc": 2})));
+    assert!(!accepts(&with_id, &json!({"ID": 1})), "a declared name keeps its own schema");
+}
+
 #[test]
 fn heavy_strings_are_one_called_rule_and_stay_exact() {
     let long = json!({"type": "string", "maxLength": 40});

@@ -409,10 +409,10 @@ impl<'g> Lowering<'g> {
     /// (no ignored text between their parts).
     fn expr(&mut self, n: &Node, in_terminal: bool) -> Result<Expr, CompileError> {
         let e = match n {
-            Node::Literal { text, ci } => Expr::Regular(literal_hir(text, *ci)),
-            Node::Class { ranges, negated } => Expr::Regular(class_hir(ranges, *negated)),
-            Node::AnyChar => Expr::Regular(Hir::dot(Dot::AnyChar)),
-            Node::Regex(h) => Expr::Regular(h.clone()),
+            Node::Literal { text, ci } => Expr::regular(literal_hir(text, *ci)),
+            Node::Class { ranges, negated } => Expr::regular(class_hir(ranges, *negated)),
+            Node::AnyChar => Expr::regular(Hir::dot(Dot::AnyChar)),
+            Node::Regex(h) => Expr::regular(h.clone()),
             Node::Ref { name, .. } => {
                 let i = self.index[name.as_str()];
                 let e = Expr::Rule(i);

@@ -83,9 +83,7 @@ pub fn check(s: &Value, v: &Value, r: &Resolver, base: &str, depth: usize) -> Re
             "pattern" => match v {
                 Value::String(st) => {
                     let p = kv.as_str().ok_or("bad pattern")?;
-                    let t = super::ecma::translate(p)?;
-                    let re = regex_automata::meta::Regex::new(&t).map_err(|e| e.to_string())?;
-                    re.is_match(st.as_str())
+                    super::ecma::is_match(p, st)?
                 }
                 _ => true,
             },

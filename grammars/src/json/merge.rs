@@ -78,9 +78,7 @@ fn matching_patterns(m: &Map<String, Value>, name: &str) -> Result<Vec<Value>, S
     let mut out = Vec::new();
     if let Some(Value::Object(pp)) = m.get("patternProperties") {
         for (p, s) in pp {
-            let t = super::ecma::translate(p)?;
-            let re = regex_automata::meta::Regex::new(&t).map_err(|e| e.to_string())?;
-            if re.is_match(name) {
+            if super::ecma::is_match(p, name)? {
                 out.push(s.clone());
             }
         }

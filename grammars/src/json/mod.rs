@@ -179,6 +179,18 @@ pub(crate) fn is_assertion(k: &str) -> bool {
     )
 }
 
+/// Keywords never read from a schema object being compiled: definitions
+/// (references resolve against the whole document) and annotations.
+const UNREAD_KEYWORDS: &[&str] =
+    &["$defs", "definitions", "description", "title", "examples", "default", "$comment", "deprecated"];
+
+/// A copy of a schema object to compile, without [`UNREAD_KEYWORDS`]: the
+/// root of a large schema holds every definition, and each object copied
+/// them all (a fifth of the front end on the slowest MaskBench schemas).
+fn keywords(m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter().filter(|(k, _)| !UNREAD_KEYWORDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 pub(crate) fn number_value(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -263,7 +275,7 @@ fn lit(s: &str) -> Expr {
 }
 
 fn re(pattern: &str) -> Expr {
-    Expr::Regular(string::parse(pattern).expect("built-in regex is valid"))
+    Expr::Regular(string::parse_shared(pattern).expect("built-in regex is valid"))
 }
 
 fn seq(items: Vec<Expr>) -> Expr {
@@ -375,7 +387,7 @@ impl<'a> Builder<'a> {
                 let r = self.add_rule("any-container", None, false);
                 self.any_rule = Some(r);
                 let value = self.any_value(r);
-                let string = self.string_expr(Expr::Regular(string::any_body()));
+                let string = self.string_expr(Expr::Regular(string::any_body_shared()));
                 let member = seq(vec![string, self.colon(), value.clone()]);
                 let object = self.list("{", "}", member);
                 let array = self.list("[", "]", value);
@@ -394,7 +406,7 @@ impl<'a> Builder<'a> {
 
     fn any_value(&self, container: RuleId) -> Expr {
         Expr::Alt(vec![
-            self.string_expr(Expr::Regular(string::any_body())),
+            self.string_expr(Expr::Regular(string::any_body_shared())),
             re(NUMBER),
             lit("true"),
             lit("false"),
@@ -432,7 +444,7 @@ impl<'a> Builder<'a> {
                 if m.contains_key("$dynamicRef") || m.contains_key("$recursiveRef") {
                     self.unsupported(ptr, "$dynamicRef", "dynamic references are not supported")?;
                 }
-                self.object_schema(m.clone(), ptr, &base, depth)
+                self.object_schema(keywords(m), ptr, &base, depth)
             }
             _ => Err(err(ptr, "schema", "a schema must be an object or a boolean")),
         }
@@ -482,7 +494,7 @@ impl<'a> Builder<'a> {
                 m.insert("type".into(), Value::Array(vec![]));
                 return Ok(m);
             }
-            Value::Object(m) => m.clone(),
+            Value::Object(m) => keywords(m),
             _ => return Err(err(ptr, "schema", "a schema must be an object or a boolean")),
         };
         let mut parts = Vec::new();
@@ -1258,26 +1270,28 @@ impl<'a> Builder<'a> {
             if hi.is_some_and(|h| h < lo) {
                 return Err(CompileError::Empty);
             }
+            // A bound that a pattern or format already implies is left out:
+            // intersected, `format: email` with `maxLength: 1024` built a
+            // counter of 1,024 characters and a product with it (120 ms),
+            // for the automaton of the email alone. The string is in every
+            // body, so one body that implies a bound is enough.
+            let hi = hi.filter(|&h| !bodies.iter().any(|b| string::max_chars(b).is_some_and(|m| m <= h)));
+            let lo = if bodies.iter().any(|b| string::min_chars(b) >= lo) { 0 } else { lo };
             if lo > LENGTH_COUNT_LIMIT {
                 self.unsupported(ptr, "minLength", format!("minLength above {LENGTH_COUNT_LIMIT}"))?;
             } else if let Some(h) = hi.filter(|h| *h > LENGTH_COUNT_LIMIT) {
-                // A long maximum: redundant when every other constraint is
-                // shorter; alone, counted in chunks by a called rule.
-                let redundant = !bodies.is_empty()
-                    && bodies.iter().all(|b| b.properties().maximum_len().is_some_and(|m| m as u64 <= h));
-                if !redundant {
-                    if !bodies.is_empty() {
-                        self.unsupported(
-                            ptr,
-                            "maxLength",
-                            format!("maxLength above {LENGTH_COUNT_LIMIT} together with pattern or format"),
-                        )?;
-                    } else {
-                        let body = self.long_length_body(lo, h).map_err(|e| err(ptr, "maxLength", e))?;
-                        return Ok(self.string_expr(body));
-                    }
+                if !bodies.is_empty() {
+                    self.unsupported(
+                        ptr,
+                        "maxLength",
+                        format!("maxLength above {LENGTH_COUNT_LIMIT} together with pattern or format"),
+                    )?;
+                } else {
+                    // Alone, a long maximum is counted in chunks by a called rule.
+                    let body = self.long_length_body(lo, h).map_err(|e| err(ptr, "maxLength", e))?;
+                    return Ok(self.string_expr(body));
                 }
-            } else {
+            } else if lo > 0 || hi.is_some() || bodies.is_empty() {
                 bodies.push(string::length_body(lo, hi).map_err(|e| err(ptr, "maxLength", e))?);
             }
         }
@@ -1285,7 +1299,7 @@ impl<'a> Builder<'a> {
         for p in m.get("x-sluicegate-not-patterns").and_then(Value::as_array).into_iter().flatten() {
             let p = p.as_str().ok_or_else(|| err(ptr, "pattern", "must be a string"))?;
             match string::pattern_body(p) {
-                Ok(h) => not_bodies.push(self.string_expr(Expr::Regular(h))),
+                Ok(h) => not_bodies.push(self.string_expr(Expr::regular(h))),
                 Err(e) => self.unsupported(ptr, "not", format!("pattern {p:?}: {e}"))?,
             }
         }
@@ -1324,11 +1338,11 @@ impl<'a> Builder<'a> {
     /// A string whose body is in every one of `bodies` (any body if none).
     fn string_from_bodies(&self, mut bodies: Vec<Hir>) -> Expr {
         match bodies.len() {
-            0 => self.string_expr(Expr::Regular(string::any_body())),
-            1 => self.string_expr(Expr::Regular(bodies.pop().expect("one"))),
+            0 => self.string_expr(Expr::Regular(string::any_body_shared())),
+            1 => self.string_expr(Expr::regular(bodies.pop().expect("one"))),
             // The quotes go inside the intersection, so that the automaton
             // computing it ends only after the closing quote.
-            _ => Expr::Intersect(bodies.into_iter().map(|b| self.string_expr(Expr::Regular(b))).collect()),
+            _ => Expr::Intersect(bodies.into_iter().map(|b| self.string_expr(Expr::regular(b))).collect()),
         }
     }
 
@@ -1339,7 +1353,7 @@ impl<'a> Builder<'a> {
         let chunk = match self.chunk_rule {
             Some(r) => r,
             None => {
-                let body = Expr::Regular(string::length_body(LENGTH_CHUNK, Some(LENGTH_CHUNK))?);
+                let body = Expr::regular(string::length_body(LENGTH_CHUNK, Some(LENGTH_CHUNK))?);
                 let r = self.add_rule("string-chunk", Some(body), false);
                 self.chunk_rule = Some(r);
                 r
@@ -1349,13 +1363,13 @@ impl<'a> Builder<'a> {
         let (q, r) = (rest / LENGTH_CHUNK, rest % LENGTH_CHUNK);
         let chunks = |n: u64| Expr::Repeat { expr: Box::new(Expr::Rule(chunk)), min: n as u32, max: Some(n as u32) };
         let up_to = |n: u64| Expr::Repeat { expr: Box::new(Expr::Rule(chunk)), min: 0, max: Some(n as u32) };
-        let tail = |n: u64| string::length_body(0, Some(n)).map(Expr::Regular);
+        let tail = |n: u64| string::length_body(0, Some(n)).map(Expr::regular);
         // lo characters, then k < q whole chunks and fewer than a chunk, or q chunks and at most r.
         let mut alts = vec![seq(vec![chunks(q), tail(r)?])];
         if q > 0 {
             alts.push(seq(vec![up_to(q - 1), tail(LENGTH_CHUNK - 1)?]));
         }
-        Ok(seq(vec![Expr::Regular(string::length_body(lo, Some(lo))?), Expr::Alt(alts)]))
+        Ok(seq(vec![Expr::regular(string::length_body(lo, Some(lo))?), Expr::Alt(alts)]))
     }
 
     fn number_schema(&mut self, m: &Map<String, Value>, ptr: &str, integer: bool) -> Result<Expr, CompileError> {
@@ -1631,7 +1645,7 @@ impl<'a> Builder<'a> {
         let declared: Vec<Expr> = props
             .keys()
             .chain(required.iter().filter(|r| !props.contains_key(*r)))
-            .map(|k| Expr::Regular(Hir::literal(json_key_body(k).into_bytes())))
+            .map(|k| Expr::regular(Hir::literal(json_key_body(k).into_bytes())))
             .collect();
         let mut extra: Vec<Expr> = Vec::new();
         let names_body = match &names_schema {
@@ -1657,7 +1671,11 @@ impl<'a> Builder<'a> {
         let overlapping = pattern_bodies.len() > 1 && !self.patterns_disjoint(&pattern_bodies)?;
         if !overlapping {
             for (body, (p, ps)) in pattern_bodies.iter().zip(&pattern_props) {
-                let key_body = self.key_language(Expr::Regular(body.clone()), &names_body, &declared);
+                // A long pattern (`^.{1,255}$`) is a called rule, as a heavy
+                // string value is: inlined, the object's automaton held it
+                // twice (8,427 states, 57 ms).
+                let key_body = self.key_language(Expr::regular(body.clone()), &names_body, &declared);
+                let key_body = self.called_if_heavy(key_body);
                 let pptr = format!("{ptr}/patternProperties/{}", p.replace('~', "~0").replace('/', "~1"));
                 match self.schema(ps, &pptr, base, depth + 1) {
                     Ok(v) => extra.push(seq(vec![key_body.clone(), self.colon(), v])),
@@ -1682,7 +1700,7 @@ impl<'a> Builder<'a> {
                     Err(e) => return Err(e),
                 };
                 let mut items: Vec<Expr> =
-                    members.iter().map(|&i| quoted(self, Expr::Regular(pattern_bodies[i].clone()))).collect();
+                    members.iter().map(|&i| quoted(self, Expr::regular(pattern_bodies[i].clone()))).collect();
                 match &names_body {
                     Some(Expr::Intersect(ns)) => items.extend(ns.iter().cloned().map(|n| quoted(self, n))),
                     Some(n) => items.push(quoted(self, n.clone())),
@@ -1690,7 +1708,7 @@ impl<'a> Builder<'a> {
                 }
                 let mut excluded: Vec<Expr> = declared.iter().cloned().map(|d| quoted(self, d)).collect();
                 for i in (0..pattern_bodies.len()).filter(|i| set & (1 << i) == 0) {
-                    excluded.push(quoted(self, Expr::Regular(pattern_bodies[i].clone())));
+                    excluded.push(quoted(self, Expr::regular(pattern_bodies[i].clone())));
                 }
                 if !excluded.is_empty() {
                     items.push(Expr::Exclude {
@@ -1704,8 +1722,8 @@ impl<'a> Builder<'a> {
         }
         if let Some(a) = &additional {
             let mut excluded = declared.clone();
-            excluded.extend(pattern_bodies.iter().cloned().map(Expr::Regular));
-            let key_body = self.key_language(Expr::Regular(string::any_body()), &names_body, &excluded);
+            excluded.extend(pattern_bodies.iter().cloned().map(Expr::regular));
+            let key_body = self.key_language(Expr::Regular(string::any_body_shared()), &names_body, &excluded);
             match self.schema(a, &format!("{ptr}/additionalProperties"), base, depth + 1) {
                 Ok(v) => extra.push(seq(vec![key_body.clone(), self.colon(), v])),
                 Err(CompileError::Empty) => {}
@@ -1890,7 +1908,7 @@ impl<'a> Builder<'a> {
             let alts: Vec<Expr> = vals
                 .iter()
                 .filter_map(Value::as_str)
-                .map(|s| Expr::Regular(Hir::literal(json_key_body(s).into_bytes())))
+                .map(|s| Expr::regular(Hir::literal(json_key_body(s).into_bytes())))
                 .collect();
             if alts.is_empty() {
                 return Ok(None);
@@ -2258,9 +2276,7 @@ fn count(m: &Map<String, Value>, key: &str, ptr: &str) -> Result<Option<u64>, Co
 
 /// Whether a property name matches an ECMA pattern (search semantics).
 fn pattern_matches(p: &str, name: &str) -> Result<bool, String> {
-    let t = ecma::translate(p)?;
-    let re = regex_automata::meta::Regex::new(&t).map_err(|e| e.to_string())?;
-    Ok(re.is_match(name))
+    ecma::is_match(p, name)
 }
 
 /// The encoded body of a key (between the quotes).

@@ -33,6 +33,16 @@ pub struct Resolver<'a> {
     bases: Vec<(String, String)>,
 }
 
+/// Appends `/t`, escaped as a JSON pointer token.
+fn push_token(ptr: &mut String, t: &str) {
+    ptr.push('/');
+    if t.contains(['~', '/']) {
+        ptr.push_str(&escape_token(t));
+    } else {
+        ptr.push_str(t);
+    }
+}
+
 fn escape_token(t: &str) -> String {
     t.replace('~', "~0").replace('/', "~1")
 }
@@ -40,50 +50,70 @@ fn escape_token(t: &str) -> String {
 impl<'a> Resolver<'a> {
     pub fn new(root: &'a Value) -> Self {
         let mut r = Resolver { root, ids: HashMap::new(), bases: Vec::new() };
-        r.scan(root, "#", "");
+        r.scan(root, &mut "#".to_string(), "");
         r
     }
 
-    fn scan(&mut self, v: &Value, ptr: &str, base: &str) {
+    /// Records the `$id`s and anchors below `v`, whose pointer is `ptr`
+    /// (one buffer for the whole walk: the walk visits every schema of
+    /// the document, and most have neither).
+    fn scan(&mut self, v: &Value, ptr: &mut String, base: &str) {
         let Value::Object(map) = v else { return };
-        let mut base = base.to_string();
+        let mut base = std::borrow::Cow::Borrowed(base);
         let id = map.get("$id").or_else(|| map.get("id")).and_then(Value::as_str);
         if let Some(id) = id {
             if let Some(anchor) = id.strip_prefix('#') {
                 // Draft-6/7 plain-name fragment ids act as anchors.
-                self.ids.insert(format!("{base}#{anchor}"), ptr.to_string());
+                self.ids.insert(format!("{base}#{anchor}"), ptr.clone());
             } else {
-                base = join(&base, id.split('#').next().unwrap_or(""));
-                self.ids.insert(base.clone(), ptr.to_string());
-                self.bases.push((ptr.to_string(), base.clone()));
+                let joined = join(&base, id.split('#').next().unwrap_or(""));
+                self.ids.insert(joined.clone(), ptr.clone());
+                self.bases.push((ptr.clone(), joined.clone()));
+                base = std::borrow::Cow::Owned(joined);
             }
         }
         // A `$ref` to a `$dynamicAnchor` resolves like one to an `$anchor`
         // (`$dynamicRef` itself is not supported).
         for key in ["$anchor", "$dynamicAnchor"] {
             if let Some(a) = map.get(key).and_then(Value::as_str) {
-                self.ids.insert(format!("{base}#{a}"), ptr.to_string());
+                self.ids.insert(format!("{base}#{a}"), ptr.clone());
             }
         }
+        let outer = ptr.len();
         for (k, child) in map {
-            let kp = format!("{ptr}/{}", escape_token(k));
-            if SCHEMA_KEYS.contains(&k.as_str()) && child.is_object() {
-                self.scan(child, &kp, &base);
+            let (single, array, children) = (
+                SCHEMA_KEYS.contains(&k.as_str()),
+                SCHEMA_ARRAY_KEYS.contains(&k.as_str()),
+                SCHEMA_MAP_KEYS.contains(&k.as_str()),
+            );
+            if !(single || array || children) {
+                continue;
             }
-            if SCHEMA_ARRAY_KEYS.contains(&k.as_str()) {
+            push_token(ptr, k);
+            let at_key = ptr.len();
+            if single && child.is_object() {
+                self.scan(child, ptr, &base);
+            }
+            if array {
                 if let Value::Array(items) = child {
                     for (i, s) in items.iter().enumerate() {
-                        self.scan(s, &format!("{kp}/{i}"), &base);
+                        ptr.truncate(at_key);
+                        ptr.push('/');
+                        ptr.push_str(&i.to_string());
+                        self.scan(s, ptr, &base);
                     }
                 }
             }
-            if SCHEMA_MAP_KEYS.contains(&k.as_str()) {
+            if children {
                 if let Value::Object(m) = child {
                     for (name, s) in m {
-                        self.scan(s, &format!("{kp}/{}", escape_token(name)), &base);
+                        ptr.truncate(at_key);
+                        push_token(ptr, name);
+                        self.scan(s, ptr, &base);
                     }
                 }
             }
+            ptr.truncate(outer);
         }
     }
 

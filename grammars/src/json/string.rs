@@ -11,6 +11,7 @@
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 use regex_syntax::ParserBuilder;
 use sluicegate_core::Expr;
+use std::sync::Arc;
 
 /// One encoded character of a JSON string body, spelled as `json.dumps`
 /// spells it (non-ASCII kept): `\"`, `\\`, the short escapes of control
@@ -21,17 +22,23 @@ pub const ENC_CHAR: &str = r#"(?:[^"\\\x00-\x1F]|\\["\\bfnrt]|\\u00(?:0[0-7bef]|
 
 /// Parse a regex (Rust syntax) in UTF-8 mode.
 pub fn parse(re: &str) -> Result<Hir, String> {
-    // The front end parses the same few expressions (string bodies, number
-    // forms, whitespace) for every schema; parsing was half of its time.
+    parse_shared(re).map(|h| Hir::clone(&h))
+}
+
+/// [`parse`], shared: the front end parses the same few expressions
+/// (string bodies, number forms, whitespace) for every schema (parsing was
+/// half of its time), and an `Expr` takes them without a deep copy.
+pub fn parse_shared(re: &str) -> Result<Arc<Hir>, String> {
     thread_local! {
-        static PARSED: std::cell::RefCell<std::collections::HashMap<String, Result<Hir, String>>> =
+        static PARSED: std::cell::RefCell<std::collections::HashMap<String, Result<Arc<Hir>, String>>> =
             Default::default();
     }
     const MAX_PARSED: usize = 1024;
     if let Some(hit) = PARSED.with(|p| p.borrow().get(re).cloned()) {
         return hit;
     }
-    let parsed = ParserBuilder::new().utf8(true).nest_limit(250).build().parse(re).map_err(|e| e.to_string());
+    let parsed =
+        ParserBuilder::new().utf8(true).nest_limit(250).build().parse(re).map(Arc::new).map_err(|e| e.to_string());
     PARSED.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() >= MAX_PARSED {
@@ -62,7 +69,12 @@ pub fn expr_weight(e: &Expr) -> u64 {
 
 /// Any string body.
 pub fn any_body() -> Hir {
-    parse(&format!("{ENC_CHAR}*")).expect("valid")
+    Hir::clone(&any_body_shared())
+}
+
+/// [`any_body`], shared.
+pub fn any_body_shared() -> Arc<Hir> {
+    parse_shared(&format!("{ENC_CHAR}*")).expect("valid")
 }
 
 /// Bodies of `min..=max` code points.
@@ -73,6 +85,48 @@ pub fn length_body(min: u64, max: Option<u64>) -> Result<Hir, String> {
     }
     let ch = parse(ENC_CHAR).expect("valid");
     Ok(Hir::repetition(Repetition { min: min as u32, max: max.map(|m| m as u32), greedy: true, sub: Box::new(ch) }))
+}
+
+/// The most code points an encoded body of `body` can have (its most
+/// bytes: every encoded character is at least one byte), `None` if unbounded.
+pub fn max_chars(body: &Hir) -> Option<u64> {
+    body.properties().maximum_len().map(|n| n as u64)
+}
+
+/// The fewest code points an encoded body of `body` has: its fewest bytes
+/// over the most bytes one of its characters can be spelled with.
+pub fn min_chars(body: &Hir) -> u64 {
+    body.properties().minimum_len().map_or(u64::MAX, |n| (n as u64).div_ceil(max_char_bytes(body)))
+}
+
+/// The most bytes one character of a body of `h` can take: 1 when it holds
+/// only ASCII and no backslash (a format such as `email`), 4 with other
+/// UTF-8, 6 with escapes (`\u001f`).
+fn max_char_bytes(h: &Hir) -> u64 {
+    let of_byte = |b: u32| match b {
+        0x5C => 6,
+        0x80.. => 4,
+        _ => 1,
+    };
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(lit) => lit.0.iter().map(|&b| of_byte(b as u32)).max().unwrap_or(1),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .map(|r| if r.start() <= '\\' && '\\' <= r.end() { 6 } else { of_byte(r.end() as u32) })
+            .max()
+            .unwrap_or(1),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .map(|r| if r.start() <= b'\\' && b'\\' <= r.end() { 6 } else { of_byte(r.end() as u32) })
+            .max()
+            .unwrap_or(1),
+        HirKind::Repetition(r) => max_char_bytes(&r.sub),
+        HirKind::Capture(c) => max_char_bytes(&c.sub),
+        HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().map(max_char_bytes).max().unwrap_or(1),
+    }
 }
 
 /// How `json.dumps` writes `c` inside a string.
