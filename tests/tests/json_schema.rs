@@ -547,4 +547,15 @@ fn large_ordered_objects_in_blocks() {
     assert!(accepts(&optional, &json!({})) && accepts(&optional, &json!({"zz": 1, "yy": [2]})));
     assert!(accepts_with(&optional, &JsonSchemaOptions::default(), r#"{"zz": 1, "p00": 3, "p29": "x", "yy": 2}"#));
     assert!(!accepts_with(&optional, &JsonSchemaOptions::default(), r#"{"p00": "not an integer"}"#));
+    // Every object taken in schema order (more than 12 members) is built in
+    // blocks of 6: 13 members are blocks of 6, 6 and 1.
+    let thirteen: serde_json::Map<String, Value> = props.iter().take(13).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let s13 = json!({"type": "object", "properties": thirteen, "required": ["p12"], "additionalProperties": false});
+    let g = grammar(&s13, &JsonSchemaOptions::default()).unwrap().grammar;
+    let blocks = g.rules.iter().filter(|r| r.name.starts_with("#:block")).count();
+    assert_eq!(blocks, 6, "three blocks, each with and without a leading comma");
+    assert!(accepts(&s13, &json!({"p00": 0, "p07": "x", "p12": 12})));
+    assert!(accepts(&s13, &json!({"p12": 12})));
+    assert!(!accepts(&s13, &json!({"p00": 0, "p07": "x"})), "p12 is required");
+    assert!(!accepts(&s13, &json!({"p12": 12, "p00": 0})), "schema order");
 }

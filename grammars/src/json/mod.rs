@@ -295,10 +295,14 @@ pub const DEFAULT_ANY_ORDER_MAX: usize = 12;
 /// Most member-set automata one object may use (any order, counted members).
 const OBJECT_STATE_LIMIT: usize = 4096;
 /// Objects with more declared members than this (taken in schema order)
-/// are built in blocks ([`Builder::blocked_members`]).
-const BLOCKED_MEMBERS_MIN: usize = 24;
-/// Declared members per block.
-const MEMBER_BLOCK: usize = 12;
+/// are built in blocks ([`Builder::blocked_members`]): every object taken
+/// in schema order by default (`any_order_max` is 12).
+const BLOCKED_MEMBERS_MIN: usize = 12;
+/// Declared members per block: a block's automaton grows with the square of
+/// its members (objects of 13 to 24 members in one automaton were half the
+/// automata time of the MaskBench schemas around TTFM p99; blocks of 6 from
+/// 13 members halved that time).
+const MEMBER_BLOCK: usize = 6;
 /// Most member-set states one schema may use: each state entered becomes a
 /// rule, calls are numbered in 14 bits (`sluicegate_core::dfa::MAX_CALLED_RULES`),
 /// and the rest of the schema needs rules too.
