@@ -166,6 +166,27 @@ fn length_bounds_that_a_format_implies_are_left_out_and_the_others_kept() {
 }
 
 #[test]
+fn unanchored_counted_patterns_keep_their_meaning() {
+    // Search semantics: containing `[a-c]{2,4}` is containing `[a-c]{2}`.
+    let both = json!({"type": "string", "pattern": "[a-c]{2,4}"});
+    assert!(accepts(&both, &json!("xxabyy")));
+    assert!(accepts(&both, &json!("abcabcabc")));
+    assert!(!accepts(&both, &json!("xaxbxcx")));
+    let start = json!({"type": "string", "pattern": "^x[a-c]{2,}"});
+    assert!(accepts(&start, &json!("xab")) && accepts(&start, &json!("xabcz!")));
+    assert!(!accepts(&start, &json!("xa")) && !accepts(&start, &json!("yab")));
+    let end = json!({"type": "string", "pattern": "[0-9]{3,5}-$"});
+    assert!(accepts(&end, &json!("id 1234-")) && !accepts(&end, &json!("12-")) && !accepts(&end, &json!("123-x")));
+    let names = json!({
+        "type": "object",
+        "patternProperties": {"[A-Za-z0-9-_.:]{1,255}": {"type": "integer"}},
+        "additionalProperties": false
+    });
+    assert!(accepts(&names, &json!({"a": 1, "!!b!!": 2})));
+    assert!(!accepts(&names, &json!({"!!!": 1})), "a name without one such character");
+}
+
+#[test]
 fn long_property_name_patterns_are_called_and_still_enforced() {
     let s = json!({
         "type": "object",
