@@ -103,26 +103,21 @@ pub fn min_chars(body: &Hir) -> u64 {
 /// only ASCII and no backslash (a format such as `email`), 4 with other
 /// UTF-8, 6 with escapes (`\u001f`).
 fn max_char_bytes(h: &Hir) -> u64 {
-    let of_byte = |b: u32| match b {
-        0x5C => 6,
+    // A range of code points (or bytes) `lo..=hi`.
+    let of_range = |lo: u32, hi: u32| match hi {
+        _ if lo <= 0x5C && 0x5C <= hi => 6,
         0x80.. => 4,
         _ => 1,
     };
     match h.kind() {
         HirKind::Empty | HirKind::Look(_) => 1,
-        HirKind::Literal(lit) => lit.0.iter().map(|&b| of_byte(b as u32)).max().unwrap_or(1),
-        HirKind::Class(Class::Unicode(c)) => c
-            .ranges()
-            .iter()
-            .map(|r| if r.start() <= '\\' && '\\' <= r.end() { 6 } else { of_byte(r.end() as u32) })
-            .max()
-            .unwrap_or(1),
-        HirKind::Class(Class::Bytes(c)) => c
-            .ranges()
-            .iter()
-            .map(|r| if r.start() <= b'\\' && b'\\' <= r.end() { 6 } else { of_byte(r.end() as u32) })
-            .max()
-            .unwrap_or(1),
+        HirKind::Literal(lit) => lit.0.iter().map(|&b| of_range(b as u32, b as u32)).max().unwrap_or(1),
+        HirKind::Class(Class::Unicode(c)) => {
+            c.ranges().iter().map(|r| of_range(r.start() as u32, r.end() as u32)).max().unwrap_or(1)
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            c.ranges().iter().map(|r| of_range(r.start() as u32, r.end() as u32)).max().unwrap_or(1)
+        }
         HirKind::Repetition(r) => max_char_bytes(&r.sub),
         HirKind::Capture(c) => max_char_bytes(&c.sub),
         HirKind::Concat(xs) | HirKind::Alternation(xs) => xs.iter().map(max_char_bytes).max().unwrap_or(1),
