@@ -358,7 +358,7 @@ pub(crate) fn table(
     Some((subsets(&pos.follow, &is_last, &class_list, &lists, classes, stride, root.nullable, limits), !pos.void))
 }
 
-/// Marks the key of an accepting state (after the sorted positions).
+/// Marks the key of an accepting state (after its positions).
 const ACCEPTS: u32 = u32::MAX;
 
 /// A hash of a subset key that does not depend on the order of its

@@ -312,33 +312,20 @@ pub fn pattern_body(pattern: &str) -> Result<Hir, String> {
 /// rest. `[A-Za-z0-9-_.:]{1,255}` unanchored is "contains one such
 /// character", not 255 counted copies (19 ms of automaton for 284 states).
 fn least_repetition(h: Hir, at_end: bool) -> Hir {
-    match h.into_kind() {
+    match h.kind() {
         HirKind::Repetition(r) if r.min == 0 => Hir::empty(),
-        HirKind::Repetition(r) => Hir::repetition(Repetition { max: Some(r.min), ..r }),
-        HirKind::Capture(c) => least_repetition(*c.sub, at_end),
-        HirKind::Concat(mut xs) => {
+        HirKind::Repetition(r) => Hir::repetition(Repetition { max: Some(r.min), ..r.clone() }),
+        HirKind::Capture(c) => least_repetition(Hir::clone(&c.sub), at_end),
+        HirKind::Concat(xs) => {
+            let mut xs = xs.clone();
             let i = if at_end { xs.len().saturating_sub(1) } else { 0 };
             if let Some(x) = xs.get_mut(i) {
                 *x = least_repetition(std::mem::replace(x, Hir::empty()), at_end);
             }
             Hir::concat(xs)
         }
-        HirKind::Alternation(xs) => Hir::alternation(xs.into_iter().map(|x| least_repetition(x, at_end)).collect()),
-        kind => rebuild(kind),
-    }
-}
-
-/// A `Hir` of `kind` (the leaves [`least_repetition`] leaves alone).
-fn rebuild(kind: HirKind) -> Hir {
-    match kind {
-        HirKind::Empty => Hir::empty(),
-        HirKind::Literal(l) => Hir::literal(l.0),
-        HirKind::Class(c) => Hir::class(c),
-        HirKind::Look(l) => Hir::look(l),
-        HirKind::Repetition(r) => Hir::repetition(r),
-        HirKind::Capture(c) => Hir::capture(c),
-        HirKind::Concat(xs) => Hir::concat(xs),
-        HirKind::Alternation(xs) => Hir::alternation(xs),
+        HirKind::Alternation(xs) => Hir::alternation(xs.iter().map(|x| least_repetition(x.clone(), at_end)).collect()),
+        _ => h,
     }
 }
 
