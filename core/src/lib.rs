@@ -48,6 +48,7 @@ pub mod any_order;
 pub mod batch;
 mod calls;
 pub mod compiled;
+mod counted;
 pub mod dfa;
 pub mod error;
 mod futures;
