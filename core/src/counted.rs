@@ -23,17 +23,34 @@ use crate::dfa::{ByteDfa, DfaLimits};
 /// the subset construction is as fast.
 const LAYERED_MIN_COUNT: u32 = 16;
 
-/// The automaton of `hir` built from its parts when it is, or is a
-/// sequence with, a long counted repetition; `None` when it is not, or when
-/// the parts cannot be joined without determinising.
+/// The automaton of `hir` built from its parts when it has a long counted
+/// repetition (alone, in a sequence, or in an optional part of one: an
+/// array's items); `None` when it has not, or when the parts cannot be
+/// joined without determinising.
 pub(crate) fn dfa(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
-    let parts: Vec<&Hir> = match hir.kind() {
-        HirKind::Concat(items) => items.iter().collect(),
-        _ => vec![hir],
-    };
-    if !parts.iter().any(|p| long_repetition(p).is_some()) || !hir.properties().look_set().is_empty() {
+    if !has_long_repetition(hir) || !hir.properties().look_set().is_empty() {
         return None;
     }
+    build(hir, limits)
+}
+
+/// [`dfa`] of an expression [`has_long_repetition`] says has one.
+fn build(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
+    match hir.kind() {
+        HirKind::Capture(c) => build(&c.sub, limits),
+        HirKind::Repetition(rep) if is_long(rep) => {
+            let copy = ByteDfa::from_hir(&rep.sub, limits).ok()?;
+            ByteDfa::repeat(&copy, rep.min, rep.max, limits)
+        }
+        // `x?` around a part that has one.
+        HirKind::Repetition(rep) => ByteDfa::repeat(&build(&rep.sub, limits)?, rep.min, rep.max, limits),
+        HirKind::Concat(items) => sequence(items, limits),
+        _ => None,
+    }
+}
+
+/// [`build`] of a sequence: its parts built apart and joined.
+fn sequence(parts: &[Hir], limits: &DfaLimits) -> Option<ByteDfa> {
     let mut joined: Option<ByteDfa> = None;
     let mut pending: Vec<Hir> = Vec::new();
     // `next` joined on after what is built so far.
@@ -44,17 +61,40 @@ pub(crate) fn dfa(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
         });
         Some(())
     };
-    for part in parts {
-        let Some(rep) = long_repetition(part) else {
+    let mut i = 0;
+    while i < parts.len() {
+        let part = &parts[i];
+        i += 1;
+        if !has_long_repetition(part) {
             pending.push(part.clone());
             continue;
+        }
+        let built = match long_repetition(part) {
+            Some(rep) => {
+                // `(w x){n} w y` is `w (x w){n} y`: when what follows a
+                // repetition starts as each copy does (whitespace before the
+                // separator of array items and before the closing bracket),
+                // the copies are turned so that each ends with it, and where
+                // a copy ends the next byte tells whether another begins.
+                let mut copy: Vec<Hir> = match rep.sub.kind() {
+                    HirKind::Concat(items) => items.clone(),
+                    _ => vec![(*rep.sub).clone()],
+                };
+                if copy.len() > 1 && parts.get(i) == copy.first() {
+                    pending.push(copy[0].clone());
+                    copy.rotate_left(1);
+                    i += 1;
+                }
+                let copy = ByteDfa::from_hir(&Hir::concat(copy), limits).ok()?;
+                ByteDfa::repeat(&copy, rep.min, rep.max, limits)?
+            }
+            None => build(part, limits)?,
         };
         if !pending.is_empty() {
             let before = ByteDfa::from_hir(&Hir::concat(std::mem::take(&mut pending)), limits).ok()?;
             join(before, &mut joined)?;
         }
-        let copy = ByteDfa::from_hir(&rep.sub, limits).ok()?;
-        join(ByteDfa::repeat(&copy, rep.min, rep.max, limits)?, &mut joined)?;
+        join(built, &mut joined)?;
     }
     if !pending.is_empty() {
         let after = ByteDfa::from_hir(&Hir::concat(pending), limits).ok()?;
@@ -63,13 +103,30 @@ pub(crate) fn dfa(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
     joined
 }
 
-/// `hir` as a repetition counted at least [`LAYERED_MIN_COUNT`] times (a
-/// group around it is looked through).
+/// Counted at least [`LAYERED_MIN_COUNT`] times.
+fn is_long(rep: &Repetition) -> bool {
+    rep.max.unwrap_or(rep.min) >= LAYERED_MIN_COUNT
+}
+
+/// `hir` as a long repetition (a group around it is looked through).
 fn long_repetition(hir: &Hir) -> Option<&Repetition> {
     match hir.kind() {
         HirKind::Capture(c) => long_repetition(&c.sub),
-        HirKind::Repetition(rep) if rep.max.unwrap_or(rep.min) >= LAYERED_MIN_COUNT => Some(rep),
+        HirKind::Repetition(rep) if is_long(rep) => Some(rep),
         _ => None,
+    }
+}
+
+/// Whether `hir` is a long repetition, or a sequence or an optional part
+/// (`x?`) with one: the shapes [`build`] takes apart.
+fn has_long_repetition(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Capture(c) => has_long_repetition(&c.sub),
+        HirKind::Repetition(rep) => {
+            is_long(rep) || (rep.min == 0 && rep.max == Some(1) && has_long_repetition(&rep.sub))
+        }
+        HirKind::Concat(items) => items.iter().any(has_long_repetition),
+        _ => false,
     }
 }
 
@@ -119,6 +176,10 @@ mod tests {
             "(?:a(?:ba)*c){0,20}",
             "x(?:[0-9]{16})y",
             "(?:é|[a-z]){5,25}",
+            // Items with whitespace around their separators: the copies are turned.
+            r#"\[ *"[0-9a-f]{24}"(?: *, *"[0-9a-f]{24}"){0,99} *\]"#,
+            // ...and optional, as an array that may be empty: `[ (items )?]`.
+            r#"\[ *(?:"[0-9a-f]{24}"(?: *, *"[0-9a-f]{24}"){0,99} *)?\]"#,
         ] {
             layered(re);
         }

@@ -485,8 +485,9 @@ impl ByteDfa {
             return None;
         }
         let starts = row(x.start);
+        // (With at most one copy, no copy is followed by another: `x?`.)
         for s in 0..x.num_states() as u32 {
-            if x.is_accepting(s) && row(s).iter().zip(starts).any(|(&t, &u)| t != DEAD && u != DEAD) {
+            if max != Some(1) && x.is_accepting(s) && row(s).iter().zip(starts).any(|(&t, &u)| t != DEAD && u != DEAD) {
                 return None;
             }
         }
@@ -508,9 +509,10 @@ impl ByteDfa {
         // State 0 is before the first copy (accepting when `min` is 0); a
         // layer's own start state is entered only if `x` returns to its start.
         let mut ids = vec![DEAD; layers * n];
-        let mut order: Vec<(usize, u32)> = vec![(usize::MAX, x.start)];
-        let mut raw_trans: Vec<u32> = Vec::new();
-        let mut accepting: Vec<bool> = Vec::new();
+        let mut order: Vec<(usize, u32)> = Vec::with_capacity(layers * n + 1);
+        order.push((usize::MAX, x.start));
+        let mut raw_trans: Vec<u32> = Vec::with_capacity((layers * n + 1) * stride);
+        let mut accepting: Vec<bool> = Vec::with_capacity(layers * n + 1);
         let mut i = 0;
         while i < order.len() {
             let (layer, s) = order[i];
@@ -543,7 +545,9 @@ impl ByteDfa {
             }
             i += 1;
         }
-        ByteDfa::from_table(x.classes, stride, raw_trans, accepting).ok()
+        // Every state reached can still accept: its state of `x` can (`x` is
+        // pruned) and, below `min` copies, an ended copy starts the next.
+        Some(ByteDfa::from_live_table(x.classes, stride, raw_trans, accepting))
     }
 
     /// The call edges of `state`: `(rule, return_state)`.

@@ -108,8 +108,13 @@ impl Builder<'_> {
                 seq(vec![lit(open), body, lit(close)])
             }
             (_, Some(some)) => {
-                let body = if items.empty { opt(some) } else { some };
-                seq(vec![lit(open), self.free_ws(), body, self.free_ws(), lit(close)])
+                // `[ ws (items ws)? ]`: the whitespace before the closing
+                // bracket goes with the items, so that where an item ends the
+                // next byte tells a separator from the close; a long counted
+                // list of items is then built in layers (`core::counted`).
+                let lines = seq(vec![some, self.free_ws()]);
+                let body = if items.empty { opt(lines) } else { lines };
+                seq(vec![lit(open), self.free_ws(), body, lit(close)])
             }
             (_, None) if items.empty => seq(vec![lit(open), self.free_ws(), lit(close)]),
             // Neither items nor an empty container: no value at all.
