@@ -31,7 +31,8 @@ pub(crate) fn dfa(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
     if !has_long_repetition(hir) || !hir.properties().look_set().is_empty() {
         return None;
     }
-    build(hir, limits)
+    // Past a size limit, the general path reports it as it always has.
+    build(hir, limits).filter(|d| d.table_bytes() <= limits.determinize_bytes)
 }
 
 /// [`dfa`] of an expression [`has_long_repetition`] says has one.

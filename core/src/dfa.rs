@@ -476,8 +476,8 @@ impl ByteDfa {
     /// state that ends a copy some byte both continues the copy and starts
     /// the next one. Otherwise, at a state that ends a copy, a byte that
     /// cannot continue it starts the next copy, so every byte has one place
-    /// to go. Also `None` past `limits.max_states` (the general path
-    /// reports the limit).
+    /// to go. Also `None` past `limits.max_states` or a table larger than
+    /// `limits.determinize_bytes` (the general path reports the limit).
     pub(crate) fn repeat(x: &ByteDfa, min: u32, max: Option<u32>, limits: &DfaLimits) -> Option<ByteDfa> {
         let stride = x.stride;
         let row = |s: u32| &x.trans[s as usize * stride..(s as usize + 1) * stride];
@@ -499,7 +499,8 @@ impl ByteDfa {
             None => min.max(1) as usize,
         };
         let n = x.num_states();
-        if layers.saturating_mul(n) > limits.max_states {
+        let states = layers.saturating_mul(n);
+        if states > limits.max_states || states.saturating_mul(stride * 4) > limits.determinize_bytes {
             return None;
         }
         let next_layer = |l: usize| match max {
