@@ -223,7 +223,8 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
                 std::fs::read_to_string(dir.join("summary.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
             summaries.push(serde_json::from_str(&text).map_err(|e| e.to_string())?);
         }
-        return write_table(out, &summaries);
+        let dirs: Vec<_> = ["sluicegate", "llguidance"].iter().map(|name| out.join(name)).collect();
+        return write_table(out, &summaries, &dirs);
     }
     let (vocab, cases) = load_corpus(&args.corpus)?;
     if let Some(mib) = args.shared_automata_mib {
@@ -249,16 +250,26 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
         other => return Err(format!("unknown engine {other:?} (sluicegate, llguidance or both)")),
     }
     let mut summaries = Vec::new();
+    let mut dirs = Vec::new();
     for e in &engines {
         let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
         summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
+        dirs.push(dir);
     }
-    write_table(out, &summaries)
+    write_table(out, &summaries, &dirs)
 }
 
-/// Write `summary.md` (one column per engine) into `out` and print it.
-fn write_table(out: &std::path::Path, summaries: &[serde_json::Value]) -> Result<(), String> {
-    let table = sluicegate_bench::maskbench::markdown(summaries);
+/// Write `summary.md` (one column per engine; with two engines, also their
+/// time to first mask on the schemas both compiled) into `out` and print it.
+fn write_table(
+    out: &std::path::Path,
+    summaries: &[serde_json::Value],
+    dirs: &[std::path::PathBuf],
+) -> Result<(), String> {
+    let mut table = sluicegate_bench::maskbench::markdown(summaries);
+    if dirs.len() > 1 {
+        table.push_str(&sluicegate_bench::maskbench::common_ttfm_markdown(dirs).unwrap_or_default());
+    }
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("summary.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");

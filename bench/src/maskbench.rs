@@ -394,3 +394,39 @@ pub fn markdown(summaries: &[Value]) -> String {
     ));
     s
 }
+
+/// Time to first mask over the schemas that every engine compiled, from
+/// each engine's `schemas.jsonl` in `dirs` (one per engine, in the order of
+/// the table's columns): each engine's percentiles in the table above are
+/// over its own compiled schemas, and one engine may compile large schemas
+/// the other refuses. `None` when a file is missing or unreadable.
+pub fn common_ttfm_markdown(dirs: &[std::path::PathBuf]) -> Option<String> {
+    let mut per_engine: Vec<std::collections::HashMap<String, f64>> = Vec::new();
+    for dir in dirs {
+        let text = std::fs::read_to_string(dir.join("schemas.jsonl")).ok()?;
+        let mut ttfm = std::collections::HashMap::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).ok()?;
+            if let (Some(id), Some(t), true) = (v["id"].as_str(), v["ttfm_us"].as_f64(), v["compile_error"].is_null()) {
+                ttfm.insert(id.to_string(), t);
+            }
+        }
+        per_engine.push(ttfm);
+    }
+    let (first, rest) = per_engine.split_first()?;
+    let common: Vec<&String> = first.keys().filter(|id| rest.iter().all(|m| m.contains_key(*id))).collect();
+    let mut s = format!("\nTime to first mask on the {} schemas every engine compiled:\n\n| |", common.len());
+    for dir in dirs {
+        s.push_str(&format!(" {} |", dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")));
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---|".repeat(dirs.len()));
+    s.push('\n');
+    let columns: Vec<Value> =
+        per_engine.iter().map(|m| percentiles(&mut common.iter().map(|id| m[*id]).collect::<Vec<f64>>())).collect();
+    for p in ["p50", "p90", "p99", "p99_9"] {
+        let cells: Vec<String> = columns.iter().map(|c| format!("{:.1}", c[p].as_f64().unwrap_or(f64::NAN))).collect();
+        s.push_str(&format!("| ttfm_us {p} (compiled by all) | {} |\n", cells.join(" | ")));
+    }
+    Some(s)
+}
