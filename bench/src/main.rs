@@ -216,14 +216,14 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     if args.engine == "both" && !args.same_process {
         // Each engine in a fresh child process; this one only gathers the tables.
         let mut summaries: Vec<serde_json::Value> = Vec::new();
-        for name in ["sluicegate", "llguidance"] {
-            let dir = out.join(name);
-            run_in_child(name, &dir)?;
+        let names = ["sluicegate", "llguidance"];
+        let dirs: Vec<_> = names.iter().map(|name| out.join(name)).collect();
+        for (&name, dir) in names.iter().zip(&dirs) {
+            run_in_child(name, dir)?;
             let text =
                 std::fs::read_to_string(dir.join("summary.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
             summaries.push(serde_json::from_str(&text).map_err(|e| e.to_string())?);
         }
-        let dirs: Vec<_> = ["sluicegate", "llguidance"].iter().map(|name| out.join(name)).collect();
         return write_table(out, &summaries, &dirs);
     }
     let (vocab, cases) = load_corpus(&args.corpus)?;

@@ -39,13 +39,10 @@ pub(crate) fn dfa(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
 fn build(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
     match hir.kind() {
         HirKind::Capture(c) => build(&c.sub, limits),
-        HirKind::Repetition(rep) if is_long(rep) => {
-            let copy = ByteDfa::from_hir(&rep.sub, limits).ok()?;
-            ByteDfa::repeat(&copy, rep.min, rep.max, limits)
-        }
+        HirKind::Concat(items) => sequence(items, limits),
+        HirKind::Repetition(rep) if is_long(rep) => sequence(std::slice::from_ref(hir), limits),
         // `x?` around a part that has one.
         HirKind::Repetition(rep) => ByteDfa::repeat(&build(&rep.sub, limits)?, rep.min, rep.max, limits),
-        HirKind::Concat(items) => sequence(items, limits),
         _ => None,
     }
 }

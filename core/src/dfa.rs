@@ -209,26 +209,25 @@ impl ByteDfa {
     /// Compile a regular expression (full-match semantics: the whole input
     /// must match, as if wrapped in `\A(?:...)\z`).
     pub fn from_hir(hir: &Hir, limits: &DfaLimits) -> Result<Self, CompileError> {
-        if let Some(dfa) = crate::counted::dfa(hir, limits) {
-            if CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
-                let reference = Self::from_hir_via_nfa(hir, limits)?;
-                assert!(dfa.equivalent(&reference), "layered automaton differs from the NFA's for {hir}");
+        let dfa = match crate::counted::dfa(hir, limits) {
+            Some(layered) => layered,
+            None => {
+                let Some((table, all_live)) = crate::glushkov::table(hir, limits) else {
+                    return Self::from_hir_via_nfa(hir, limits);
+                };
+                let (classes, stride, raw_trans, accepting) = table?;
+                let mut dfa = if all_live {
+                    ByteDfa::from_live_table(classes, stride, raw_trans, accepting)
+                } else {
+                    ByteDfa::from_table(classes, stride, raw_trans, accepting)?
+                };
+                dfa.extract_calls();
+                dfa
             }
-            return Ok(dfa);
-        }
-        let Some((table, all_live)) = crate::glushkov::table(hir, limits) else {
-            return Self::from_hir_via_nfa(hir, limits);
         };
-        let (classes, stride, raw_trans, accepting) = table?;
-        let mut dfa = if all_live {
-            ByteDfa::from_live_table(classes, stride, raw_trans, accepting)
-        } else {
-            ByteDfa::from_table(classes, stride, raw_trans, accepting)?
-        };
-        dfa.extract_calls();
         if CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
             let reference = Self::from_hir_via_nfa(hir, limits)?;
-            assert!(dfa.equivalent(&reference), "position automaton differs from the NFA's for {hir}");
+            assert!(dfa.equivalent(&reference), "automaton differs from the NFA path's for {hir}");
         }
         Ok(dfa)
     }
@@ -486,9 +485,11 @@ impl ByteDfa {
         }
         let starts = row(x.start);
         // (With at most one copy, no copy is followed by another: `x?`.)
-        for s in 0..x.num_states() as u32 {
-            if max != Some(1) && x.is_accepting(s) && row(s).iter().zip(starts).any(|(&t, &u)| t != DEAD && u != DEAD) {
-                return None;
+        if max != Some(1) {
+            for s in 0..x.num_states() as u32 {
+                if x.is_accepting(s) && row(s).iter().zip(starts).any(|(&t, &u)| t != DEAD && u != DEAD) {
+                    return None;
+                }
             }
         }
         // Layer `l` reads copy `l + 1`; without a maximum the last layer
