@@ -49,6 +49,7 @@ python-bench:
 
 lint:
 	$(CARGO) fmt --check
+	python3 scripts/check_features.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: build
