@@ -23,7 +23,8 @@ use crate::limits::{self, Limit};
 /// `SLUICEGATE_CHECK_AUTOMATA=1` (or [`set_check_automata`]): build every
 /// automaton both ways and panic if they differ (a check of the position
 /// automata against `regex-automata`'s determiniser), and check every shared
-/// automaton handed out against a fresh build (`crate::shared`).
+/// automaton handed out against a fresh build (`crate::shared`), and every
+/// counted product against the plain product (`crate::length`).
 pub(crate) static CHECK_AUTOMATA: std::sync::LazyLock<std::sync::atomic::AtomicBool> = std::sync::LazyLock::new(|| {
     std::sync::atomic::AtomicBool::new(std::env::var_os("SLUICEGATE_CHECK_AUTOMATA").is_some_and(|v| v == "1"))
 });
@@ -174,7 +175,7 @@ fn co_reachable<'a>(
 
 /// Joint byte classes of two automata (bytes that both treat alike): the
 /// class of each byte and one representative byte per class.
-fn joint_classes(a: &ByteDfa, b: &ByteDfa) -> ([u8; 256], Vec<u8>) {
+pub(crate) fn joint_classes(a: &ByteDfa, b: &ByteDfa) -> ([u8; 256], Vec<u8>) {
     let mut joint = vec![u16::MAX; a.stride * b.stride];
     let mut classes = [0u8; 256];
     let mut reps: Vec<u8> = Vec::new();
@@ -630,7 +631,7 @@ impl ByteDfa {
     /// A raw table whose state 0 is the start and whose every state can
     /// reach acceptance, as it is (checked against the pruning path in
     /// debug builds).
-    fn from_live_table(classes: [u8; 256], stride: usize, trans: Vec<u32>, accepting: Vec<bool>) -> ByteDfa {
+    pub(crate) fn from_live_table(classes: [u8; 256], stride: usize, trans: Vec<u32>, accepting: Vec<bool>) -> ByteDfa {
         debug_assert_eq!(
             co_reachable(&accepting, |s| &trans[s * stride..(s + 1) * stride]).map(|(_, _, n)| n as usize).ok(),
             Some(accepting.len()),

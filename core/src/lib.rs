@@ -56,6 +56,7 @@ mod glushkov;
 #[cfg(feature = "hf")]
 pub mod hf;
 pub mod ir;
+mod length;
 pub mod limits;
 pub mod matcher;
 mod pda;

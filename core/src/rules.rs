@@ -501,17 +501,65 @@ impl<'g> RuleBuilder<'g> {
         }
     }
 
+    /// An intersection where one operand is a count of units (a string body
+    /// under `minLength`/`maxLength`: `"` then 3 to 255 characters then `"`)
+    /// built by [`crate::length::product_counted`] from the other operands'
+    /// product, without a state per count where the count no longer
+    /// matters. Literal ends every operand shares (the quotes) are taken off
+    /// and joined back on. `None` where the shapes do not fit.
+    fn counted_product(&mut self, items: &[Expr]) -> Result<Option<ByteDfa>, CompileError> {
+        if items.len() < 2 {
+            return Ok(None);
+        }
+        let split: Vec<_> = items.iter().map(literal_ends).collect();
+        let (prefix, _, suffix) = split[0];
+        if split.iter().any(|&(p, _, s)| p != prefix || s != suffix) {
+            return Ok(None);
+        }
+        let counter = split.iter().position(|(_, body, _)| {
+            matches!(body, Expr::Regular(h) if matches!(h.kind(),
+                regex_syntax::hir::HirKind::Repetition(r) if r.max.is_some_and(|m| m <= crate::length::MAX_COUNT)))
+        });
+        let Some(counter) = counter else { return Ok(None) };
+        let Expr::Regular(h) = split[counter].1 else { return Ok(None) };
+        let regex_syntax::hir::HirKind::Repetition(rep) = h.kind() else { return Ok(None) };
+        let unit = ByteDfa::from_hir(&rep.sub, self.limits)?;
+        if !crate::length::prefix_free(&unit) {
+            return Ok(None);
+        }
+        let others: Vec<Expr> =
+            split.iter().enumerate().filter(|&(i, _)| i != counter).map(|(_, x)| x.1.clone()).collect();
+        let rest = match others.len() {
+            1 => self.regular_dfa(&others[0])?,
+            _ => self.product(&Expr::Intersect(others))?,
+        };
+        let (count, ends) = ((rep.min, rep.max.unwrap_or(0)), (prefix, suffix));
+        crate::length::product_counted(&rest, &unit, count, ends, self.limits)
+    }
+
+    /// The product of every operand with the next.
+    fn plain_intersection(&mut self, items: &[Expr]) -> Result<Arc<ByteDfa>, CompileError> {
+        let mut it = items.iter();
+        let first = it.next().ok_or_else(|| CompileError::Invalid("empty intersection".into()))?;
+        let mut acc = self.regular_dfa(first)?;
+        for x in it {
+            let d = self.regular_dfa(x)?;
+            acc = Arc::new(ByteDfa::product(&acc, &d, false, self.limits)?);
+        }
+        Ok(acc)
+    }
+
     fn product(&mut self, e: &Expr) -> Result<Arc<ByteDfa>, CompileError> {
         match e {
             Expr::Intersect(items) => {
-                let mut it = items.iter();
-                let first = it.next().ok_or_else(|| CompileError::Invalid("empty intersection".into()))?;
-                let mut acc = self.regular_dfa(first)?;
-                for x in it {
-                    let d = self.regular_dfa(x)?;
-                    acc = Arc::new(ByteDfa::product(&acc, &d, false, self.limits)?);
+                if let Some(dfa) = self.counted_product(items)? {
+                    if crate::dfa::CHECK_AUTOMATA.load(std::sync::atomic::Ordering::Relaxed) {
+                        let plain = self.plain_intersection(items)?;
+                        assert!(dfa.equivalent(&plain), "counted product differs from the plain one: {e:?}");
+                    }
+                    return Ok(Arc::new(dfa));
                 }
-                Ok(acc)
+                self.plain_intersection(items)
             }
             Expr::Exclude { base, excluded } => {
                 let a = self.regular_dfa(base)?;
@@ -525,6 +573,31 @@ impl<'g> RuleBuilder<'g> {
             other => self.regular_dfa(other),
         }
     }
+}
+
+/// The bytes of `e` when it is one literal string.
+fn literal_bytes(e: &Expr) -> Option<&[u8]> {
+    match e {
+        Expr::Regular(h) => match h.kind() {
+            regex_syntax::hir::HirKind::Literal(lit) => Some(&lit.0),
+            regex_syntax::hir::HirKind::Empty => Some(&[]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `e` as `prefix body suffix` with literal ends (a JSON string: its quotes
+/// and its body); the ends are empty for any other expression.
+fn literal_ends(e: &Expr) -> (&[u8], &Expr, &[u8]) {
+    if let Expr::Seq(parts) = e {
+        if let [first, body, last] = parts.as_slice() {
+            if let (Some(p), Some(s)) = (literal_bytes(first), literal_bytes(last)) {
+                return (p, body, s);
+            }
+        }
+    }
+    (&[], e, &[])
 }
 
 /// The weight and emptiness of expressions with the rules they would
