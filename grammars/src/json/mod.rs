@@ -1370,7 +1370,11 @@ impl<'a> Builder<'a> {
         let tail = |n: u64| string::length_body(0, Some(n)).map(Expr::regular);
         // lo characters, then k < q whole chunks and fewer than a chunk, or q chunks and at most r.
         let mut alts = vec![seq(vec![chunks(q), tail(r)?])];
-        if q > 0 {
+        if r == LENGTH_CHUNK - 1 {
+            // Both tails are a chunk less one (`maxLength: 65535`): one tail
+            // after up to q chunks, instead of two copies of its states.
+            alts = vec![seq(vec![up_to(q), tail(r)?])];
+        } else if q > 0 {
             alts.push(seq(vec![up_to(q - 1), tail(LENGTH_CHUNK - 1)?]));
         }
         Ok(seq(vec![Expr::regular(string::length_body(lo, Some(lo))?), Expr::Alt(alts)]))
