@@ -97,6 +97,23 @@ pub struct DfaLimits {
     pub max_total_bytes: usize,
 }
 
+impl DfaLimits {
+    /// The check of a table being built state by state (`done` states
+    /// finished, `states` known): past `max_states` the build stops with a
+    /// limit error naming `what`, and every 1024 states the compile budget's
+    /// clock is read.
+    pub(crate) fn check_growth(&self, done: usize, states: usize, what: &str) -> Result<(), CompileError> {
+        if states > self.max_states {
+            let detail = format!("{what} states: more than {}", self.max_states);
+            return Err(limits::exceeded(Limit::AutomatonStates, self.max_states, detail));
+        }
+        if done % 1024 == 0 {
+            limits::check_time()?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for DfaLimits {
     fn default() -> Self {
         DfaLimits { determinize_bytes: 64 << 20, dfa_bytes: 64 << 20, max_states: 1 << 20, max_total_bytes: 256 << 20 }
@@ -317,13 +334,7 @@ impl ByteDfa {
                 });
                 raw_trans.push(id);
             }
-            if order.len() > limits.max_states {
-                let detail = format!("automaton states: more than {}", limits.max_states);
-                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
-            }
-            if i % 1024 == 0 {
-                limits::check_time()?;
-            }
+            limits.check_growth(i, order.len(), "automaton")?;
             i += 1;
         }
         let mut dfa = ByteDfa::from_table(classes, stride, raw_trans, accepting)?;
@@ -616,13 +627,7 @@ impl ByteDfa {
                 });
                 raw_trans.push(id);
             }
-            if order.len() > limits.max_states {
-                let detail = format!("intersection automaton states: more than {}", limits.max_states);
-                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
-            }
-            if i % 1024 == 0 {
-                limits::check_time()?;
-            }
+            limits.check_growth(i, order.len(), "intersection automaton")?;
             i += 1;
         }
         ByteDfa::from_table(classes, stride, raw_trans, accepting)

@@ -16,7 +16,6 @@ use rustc_hash::FxHashMap;
 
 use crate::dfa::{joint_classes, ByteDfa, DfaLimits, DEAD};
 use crate::error::CompileError;
-use crate::limits::{self, Limit};
 
 /// Most units a count may have here (windows are kept in 16 bits).
 pub(crate) const MAX_COUNT: u32 = u16::MAX as u32 - 1;
@@ -119,13 +118,7 @@ pub(crate) fn product_counted(
             row_targets.push((step, id));
             trans.push(id);
         }
-        if order.len() > limits.max_states {
-            let detail = format!("length-bounded automaton states: more than {}", limits.max_states);
-            return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
-        }
-        if i % 1024 == 0 {
-            limits::check_time()?;
-        }
+        limits.check_growth(i, order.len(), "length-bounded automaton")?;
         i += 1;
     }
     // Suffix state j: its first j + 1 bytes read.
@@ -201,10 +194,7 @@ impl Pairs {
                 }
                 trans.push(*slot << 1 | ends as u32);
             }
-            if order.len() > limits.max_states {
-                let detail = format!("length-bounded automaton states: more than {}", limits.max_states);
-                return Err(limits::exceeded(Limit::AutomatonStates, limits.max_states, detail));
-            }
+            limits.check_growth(i, order.len(), "length-bounded automaton")?;
             i += 1;
         }
         Ok(Pairs { classes, stride, trans, accepting })
