@@ -43,6 +43,41 @@ fn build(hir: &Hir, limits: &DfaLimits) -> Option<ByteDfa> {
         HirKind::Repetition(rep) if is_long(rep) => sequence(std::slice::from_ref(hir), limits),
         // `x?` around a part that has one.
         HirKind::Repetition(rep) => ByteDfa::repeat(&build(&rep.sub, limits)?, rep.min, rep.max, limits),
+        HirKind::Alternation(branches) => counted_branches(branches, limits),
+        _ => None,
+    }
+}
+
+/// Branches that each count the same `x` and go on differently:
+/// `x{0,q-1} y | x{q} z`, a string longer than 1024 characters (`x` a
+/// called chunk, `y` and `z` its tails). [`ByteDfa::repeat_then`] lays the
+/// copies out once with each tail joined on at its counts, where the
+/// subset construction copied the tails' positions per branch.
+fn counted_branches(branches: &[Hir], limits: &DfaLimits) -> Option<ByteDfa> {
+    let split = branches.iter().map(counted_head).collect::<Option<Vec<_>>>()?;
+    let (sub, _, _) = split.first()?;
+    if split.iter().any(|(s, _, _)| s != sub) {
+        return None;
+    }
+    let x = ByteDfa::from_hir(sub, limits).ok()?;
+    let mut exits = Vec::with_capacity(split.len());
+    for (_, rep, rest) in &split {
+        let y = ByteDfa::from_hir(&Hir::concat(rest.to_vec()), limits).ok()?;
+        exits.push((rep.min, rep.max?, y));
+    }
+    ByteDfa::repeat_then(&x, &exits, limits)
+}
+
+/// A branch as (what it counts, the count, what follows), when it starts
+/// with a counted repetition.
+fn counted_head(branch: &Hir) -> Option<(&Hir, &Repetition, &[Hir])> {
+    match branch.kind() {
+        HirKind::Capture(c) => counted_head(&c.sub),
+        HirKind::Repetition(rep) => Some((&rep.sub, rep, &[])),
+        HirKind::Concat(items) => match items.first()?.kind() {
+            HirKind::Repetition(rep) => Some((&rep.sub, rep, &items[1..])),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -84,7 +119,16 @@ fn sequence(parts: &[Hir], limits: &DfaLimits) -> Option<ByteDfa> {
                     i += 1;
                 }
                 let copy = ByteDfa::from_hir(&Hir::concat(copy), limits).ok()?;
-                ByteDfa::repeat(&copy, rep.min, rep.max, limits)?
+                if copy.has_calls() {
+                    // Called copies (chunks of a long string): what follows
+                    // is joined on at the counts it may follow, with the
+                    // copies laid out.
+                    let rest = ByteDfa::from_hir(&Hir::concat(parts[i..].to_vec()), limits).ok()?;
+                    i = parts.len();
+                    ByteDfa::repeat_then(&copy, &[(rep.min, rep.max?, rest)], limits)?
+                } else {
+                    ByteDfa::repeat(&copy, rep.min, rep.max, limits)?
+                }
             }
             None => build(part, limits)?,
         };
@@ -116,7 +160,8 @@ fn long_repetition(hir: &Hir) -> Option<&Repetition> {
 }
 
 /// Whether `hir` is a long repetition, or a sequence or an optional part
-/// (`x?`) with one: the shapes [`build`] takes apart.
+/// (`x?`) with one, or branches that count one thing (the count or what
+/// follows it long): the shapes [`build`] takes apart.
 fn has_long_repetition(hir: &Hir) -> bool {
     match hir.kind() {
         HirKind::Capture(c) => has_long_repetition(&c.sub),
@@ -124,6 +169,12 @@ fn has_long_repetition(hir: &Hir) -> bool {
             is_long(rep) || (rep.min == 0 && rep.max == Some(1) && has_long_repetition(&rep.sub))
         }
         HirKind::Concat(items) => items.iter().any(has_long_repetition),
+        HirKind::Alternation(branches) => {
+            let heads: Option<Vec<_>> = branches.iter().map(counted_head).collect();
+            heads.is_some_and(|heads| {
+                heads.iter().any(|(_, rep, rest)| is_long(rep) || rest.iter().any(has_long_repetition))
+            })
+        }
         _ => false,
     }
 }
@@ -180,6 +231,38 @@ mod tests {
             r#"\[ *(?:"[0-9a-f]{24}"(?: *, *"[0-9a-f]{24}"){0,99} *)?\]"#,
         ] {
             layered(re);
+        }
+    }
+
+    #[test]
+    fn branches_that_count_one_thing_share_the_copies() {
+        let limits = DfaLimits::default();
+        for re in
+            [r"(?:ab){0,19}x|(?:ab){20}y", r"[0-9]{0,30}z|[0-9]{40,44}(?:[a-c]{0,5})?", r#""(?:é{0,16}"|é{17}!")"#]
+        {
+            layered(re);
+        }
+        // A string longer than 1024 characters: called chunks, then a tail
+        // whose length depends on how many chunks came.
+        let chunk = Hir::literal(crate::dfa::call_marker(3).to_vec());
+        let chunks =
+            |min, max| Hir::repetition(Repetition { min, max: Some(max), greedy: true, sub: Box::new(chunk.clone()) });
+        let tail = |n: u32| parse(&format!("[a-z]{{0,{n}}}"));
+        let hir = Hir::concat(vec![
+            Hir::literal(b"\"".to_vec()),
+            Hir::alternation(vec![
+                Hir::concat(vec![chunks(0, 19), tail(7)]),
+                Hir::concat(vec![chunks(20, 20), tail(3)]),
+            ]),
+            Hir::literal(b"\"".to_vec()),
+        ]);
+        let d = dfa(&hir, &limits).expect("built in layers");
+        assert!(d.has_calls());
+        let reference = ByteDfa::from_hir_via_nfa(&hir, &limits).unwrap();
+        assert!(d.equivalent(&reference), "the layered automaton with calls differs from the NFA's");
+        // Not deterministic as laid out, or ranges that meet: the general path.
+        for re in [r"[a-z]{0,19}a|[a-z]{20}b", r"a{0,20}b|a{18,30}c", r"(?:ab){0,19}a|(?:ab){20}y"] {
+            assert!(dfa(&parse(re), &limits).is_none(), "{re}");
         }
     }
 

@@ -429,14 +429,11 @@ impl ByteDfa {
     }
 
     /// The automaton of `a` followed by `b`, built by joining the two
-    /// tables, when that needs no determinisation: `a` has no calls, and at
-    /// every accepting state of `a` no byte continues both in `a` and from
-    /// `b`'s start. Each accepting state of `a` then also acts as `b`'s start
-    /// (its bytes, its calls, its acceptance). `None` otherwise.
+    /// tables, when that needs no determinisation: at every accepting state
+    /// of `a`, no byte and no callee continues both in `a` and from `b`'s
+    /// start. Each accepting state of `a` then also acts as `b`'s start (its
+    /// bytes, its calls, its acceptance). `None` otherwise.
     pub fn concat_disjoint(a: &ByteDfa, b: &ByteDfa) -> Option<ByteDfa> {
-        if a.has_calls() {
-            return None;
-        }
         let (classes, reps) = joint_classes(a, b);
         let na = a.num_states() as u32;
         let b_start_acc = b.is_accepting(b.start);
@@ -459,8 +456,17 @@ impl ByteDfa {
             }
             accepting.push(acc && b_start_acc);
             call_offsets.push(call_edges.len() as u32);
+            let own = a.calls(s);
+            call_edges.extend_from_slice(own);
             if acc {
-                call_edges.extend(b.calls(b.start).iter().map(|&(rule, ret)| (rule, ret + na)));
+                let joined = b.calls(b.start);
+                // A callee that could both go on in `a` and start `b`.
+                if joined.iter().any(|&(rule, _)| own.iter().any(|&(r, _)| r == rule)) {
+                    return None;
+                }
+                call_edges.extend(joined.iter().map(|&(rule, ret)| (rule, ret + na)));
+                let here = call_offsets[s as usize] as usize;
+                call_edges[here..].sort_unstable();
             }
         }
         for t in 0..b.num_states() as u32 {
@@ -562,6 +568,163 @@ impl ByteDfa {
         // Every state reached can still accept: its state of `x` can (`x` is
         // pruned) and, below `min` copies, an ended copy starts the next.
         Some(ByteDfa::from_live_table(x.classes, stride, raw_trans, accepting))
+    }
+
+    /// `x{min_i,max_i} y_i` for each exit `(min_i, max_i, y_i)`, the count
+    /// ranges disjoint: copies of `x` laid out in layers as in
+    /// [`ByteDfa::repeat`], and where `k` copies have ended, the exit whose
+    /// range holds `k` joined on. Each exit's states are laid out once,
+    /// whichever count enters them. A string longer than 1024 characters is
+    /// this shape: up to `q - 1` called chunks then at most 255 characters,
+    /// or `q` chunks then at most `r` (`x` a call, the exits string tails).
+    ///
+    /// `x` may call rules (its call edges are laid out with it); the exits
+    /// may not. `None` where this is not deterministic (a byte or a callee
+    /// that could continue a copy, start the next or start an exit), where
+    /// `x` matches the empty string, where a range is unbounded or two
+    /// ranges meet, or past the size limits.
+    pub(crate) fn repeat_then(x: &ByteDfa, exits: &[(u32, u32, ByteDfa)], limits: &DfaLimits) -> Option<ByteDfa> {
+        if x.is_accepting(x.start) || exits.iter().any(|(lo, hi, y)| y.has_calls() || lo > hi) {
+            return None;
+        }
+        let mut ranges: Vec<(u32, u32)> = exits.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| w[1].0 <= w[0].1) {
+            return None;
+        }
+        let copies = ranges.last()?.1 as usize;
+        let exit_at = |k: usize| exits.iter().position(|&(lo, hi, _)| lo as usize <= k && k <= hi as usize);
+        // Joint classes of `x` and every exit.
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        let mut seen: rustc_hash::FxHashMap<Vec<u8>, u8> = Default::default();
+        for byte in 0..=255u8 {
+            let key: Vec<u8> =
+                std::iter::once(x.class_of(byte)).chain(exits.iter().map(|e| e.2.class_of(byte))).collect();
+            classes[byte as usize] = *seen.entry(key).or_insert_with(|| {
+                reps.push(byte);
+                (reps.len() - 1) as u8
+            });
+        }
+        let stride = reps.len();
+        let n = x.num_states();
+        let states = copies.saturating_mul(n) + exits.iter().map(|e| e.2.num_states()).sum::<usize>() + 1;
+        if states > limits.max_states || states.saturating_mul(stride * 4) > limits.determinize_bytes {
+            return None;
+        }
+        // Ids: state 0 before the first copy; `(layer, s)` (copy `layer + 1`
+        // at state `s` of `x`) numbered as met; each exit's states in one
+        // block after the layers, numbered at the end.
+        #[derive(Clone, Copy)]
+        enum Node {
+            Layer(usize, u32),
+            Exit(usize, u32),
+        }
+        let mut ids = vec![DEAD; copies * n];
+        let mut exit_ids: Vec<Vec<u32>> = exits.iter().map(|e| vec![DEAD; e.2.num_states()]).collect();
+        let mut order: Vec<Node> = vec![Node::Layer(usize::MAX, x.start)];
+        let mut trans: Vec<u32> = Vec::with_capacity(states * stride);
+        let mut accepting: Vec<bool> = Vec::with_capacity(states);
+        let mut call_offsets: Vec<u32> = Vec::with_capacity(states + 1);
+        let mut call_edges: Vec<(u32, u32)> = Vec::new();
+        let mut id_of = |node: Node, order: &mut Vec<Node>| -> u32 {
+            let slot = match node {
+                Node::Layer(l, s) => &mut ids[l * n + s as usize],
+                Node::Exit(e, s) => &mut exit_ids[e][s as usize],
+            };
+            if *slot == DEAD {
+                *slot = order.len() as u32;
+                order.push(node);
+            }
+            *slot
+        };
+        let mut calls: Vec<(u32, u32)> = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let node = order[i];
+            i += 1;
+            call_offsets.push(call_edges.len() as u32);
+            let (layer, s) = match node {
+                Node::Exit(e, t) => {
+                    let y = &exits[e].2;
+                    accepting.push(y.is_accepting(t));
+                    for &b in &reps {
+                        let u = y.next(t, b);
+                        trans.push(if u == DEAD { DEAD } else { id_of(Node::Exit(e, u), &mut order) });
+                    }
+                    continue;
+                }
+                Node::Layer(layer, s) => (layer, s),
+            };
+            let first = layer == usize::MAX;
+            // Copies ended here, when this is between two copies.
+            let ended = if first { Some(0) } else { x.is_accepting(s).then_some(layer + 1) };
+            let next_copy = ended.filter(|&k| k < copies);
+            let exit = ended.and_then(exit_at);
+            accepting.push(exit.is_some_and(|e| exits[e].2.is_accepting(exits[e].2.start)));
+            for &b in &reps {
+                let mut targets = [DEAD; 3];
+                if !first {
+                    let t = x.next(s, b);
+                    if t != DEAD {
+                        targets[0] = id_of(Node::Layer(layer, t), &mut order);
+                    }
+                }
+                if let Some(k) = next_copy {
+                    let t = x.next(x.start, b);
+                    if t != DEAD {
+                        targets[1] = id_of(Node::Layer(k, t), &mut order);
+                    }
+                }
+                if let Some(e) = exit {
+                    let y = &exits[e].2;
+                    let t = y.next(y.start, b);
+                    if t != DEAD {
+                        targets[2] = id_of(Node::Exit(e, t), &mut order);
+                    }
+                }
+                let mut alive = targets.iter().filter(|&&t| t != DEAD);
+                let target = alive.next().copied().unwrap_or(DEAD);
+                if alive.next().is_some() {
+                    return None;
+                }
+                trans.push(target);
+            }
+            calls.clear();
+            if !first {
+                for &(rule, ret) in x.calls(s) {
+                    calls.push((rule, id_of(Node::Layer(layer, ret), &mut order)));
+                }
+            }
+            if let Some(k) = next_copy {
+                for &(rule, ret) in x.calls(x.start) {
+                    calls.push((rule, id_of(Node::Layer(k, ret), &mut order)));
+                }
+            }
+            calls.sort_unstable();
+            if calls.windows(2).any(|w| w[0].0 == w[1].0) {
+                return None;
+            }
+            call_edges.extend_from_slice(&calls);
+            if i % 4096 == 0 && limits::check_time().is_err() {
+                return None;
+            }
+        }
+        call_offsets.push(call_edges.len() as u32);
+        let dfa = ByteDfa { classes, stride, trans, accepting, start: 0, call_offsets, call_edges };
+        debug_assert!(dfa.all_live(), "a layered automaton with exits has a dead state");
+        Some(dfa)
+    }
+
+    /// Whether every state can reach acceptance, by bytes or call edges.
+    fn all_live(&self) -> bool {
+        let successors: Vec<Vec<u32>> = (0..self.num_states() as u32)
+            .map(|s| {
+                let row = &self.trans[s as usize * self.stride..(s as usize + 1) * self.stride];
+                row.iter().copied().chain(self.calls(s).iter().map(|&(_, t)| t)).collect()
+            })
+            .collect();
+        co_reachable(&self.accepting, |s| &successors[s]).is_ok_and(|(_, _, n)| n as usize == self.num_states())
     }
 
     /// The call edges of `state`: `(rule, return_state)`.

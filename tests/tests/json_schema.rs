@@ -240,6 +240,56 @@ fn heavy_strings_are_one_called_rule_and_stay_exact() {
 }
 
 #[test]
+fn long_strings_count_exactly_at_every_chunk_boundary() {
+    // Chunks of 256 characters (called) then a tail: two tails (5000 is 19
+    // chunks and 136), one tail (65535 ends a chunk short), few chunks with
+    // long tails (2000), more chunks (70000), a minimum.
+    let loaded = load("llama3_1");
+    for (min, max) in [(0u64, 5000u64), (0, 65535), (0, 2000), (1, 70_000), (700, 1300)] {
+        let s = json!({"type": "string", "minLength": min, "maxLength": max});
+        let g = compile(
+            &Constraint::JsonSchema(s, JsonSchemaOptions::default()),
+            loaded.vocab.clone(),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        // Whether the matcher takes all of `text`; the mask is checked
+        // against each of the last tokens, around the closing quote.
+        let takes = |text: &str| {
+            let tokens = loaded.encode(text);
+            let mut m = g.matcher();
+            let mut mask = vec![0u32; loaded.vocab.mask_words()];
+            for (i, &t) in tokens.iter().enumerate() {
+                let checked = i + 4 >= tokens.len();
+                if checked {
+                    m.compute_mask(&mut mask).unwrap();
+                }
+                let ok = m.try_consume_token(t).unwrap();
+                if checked {
+                    assert_eq!(mask[(t >> 5) as usize] >> (t & 31) & 1 == 1, ok, "mask and consume disagree");
+                }
+                if !ok {
+                    return false;
+                }
+            }
+            m.is_accepting()
+        };
+        let near = |n: u64| [n.saturating_sub(1), n, n + 1];
+        let mut lengths: Vec<u64> = vec![0, 1, 255, 256, 257, 511, 512, 513];
+        lengths.extend(near(max - max % 256));
+        lengths.extend(near(max));
+        lengths.extend(near(min));
+        for n in lengths {
+            let ok = (min..=max).contains(&n);
+            assert_eq!(takes(&format!("\"{}\"", "y".repeat(n as usize))), ok, "{min}..={max}: {n} characters");
+        }
+        // Characters of several bytes count once.
+        assert!(takes(&format!("\"{}\"", "é".repeat(max as usize))), "{min}..={max}: {max} two-byte characters");
+        assert!(!takes(&format!("\"{}\"", "é".repeat(max as usize + 1))), "{min}..={max}: one more");
+    }
+}
+
+#[test]
 fn numbers_enums_and_composition() {
     let n = json!({"type": "number", "exclusiveMinimum": 0, "maximum": 10});
     assert!(accepts(&n, &json!(0.5)) && accepts(&n, &json!(10)) && accepts(&n, &json!(9.99)));
