@@ -59,6 +59,12 @@ fn counted_branches(branches: &[Hir], limits: &DfaLimits) -> Option<ByteDfa> {
     if split.iter().any(|(s, _, _)| s != sub) {
         return None;
     }
+    // Bounded counts in ranges that do not meet, checked before anything is built.
+    let mut ranges = split.iter().map(|(_, rep, _)| Some((rep.min, rep.max?))).collect::<Option<Vec<_>>>()?;
+    ranges.sort_unstable();
+    if ranges.windows(2).any(|w| w[1].0 <= w[0].1) {
+        return None;
+    }
     let x = ByteDfa::from_hir(sub, limits).ok()?;
     let mut exits = Vec::with_capacity(split.len());
     for (_, rep, rest) in &split {
