@@ -17,7 +17,7 @@
 
 use regex_syntax::hir::{Hir, HirKind, Repetition};
 
-use crate::dfa::{ByteDfa, DfaLimits};
+use crate::dfa::{counts_apart, ByteDfa, DfaLimits};
 
 /// Repetitions counted at least this high are laid out in layers; below,
 /// the subset construction is as fast.
@@ -59,17 +59,15 @@ fn counted_branches(branches: &[Hir], limits: &DfaLimits) -> Option<ByteDfa> {
     if split.iter().any(|(s, _, _)| s != sub) {
         return None;
     }
-    // Bounded counts in ranges that do not meet, checked before anything is built.
-    let mut ranges = split.iter().map(|(_, rep, _)| Some((rep.min, rep.max?))).collect::<Option<Vec<_>>>()?;
-    ranges.sort_unstable();
-    if ranges.windows(2).any(|w| w[1].0 <= w[0].1) {
+    // Bounded counts in ranges apart, checked before anything is built.
+    let ranges = split.iter().map(|(_, rep, _)| Some((rep.min, rep.max?))).collect::<Option<Vec<_>>>()?;
+    if !counts_apart(ranges.clone()) {
         return None;
     }
     let x = ByteDfa::from_hir(sub, limits).ok()?;
     let mut exits = Vec::with_capacity(split.len());
-    for (_, rep, rest) in &split {
-        let y = ByteDfa::from_hir(&Hir::concat(rest.to_vec()), limits).ok()?;
-        exits.push((rep.min, rep.max?, y));
+    for ((_, _, rest), (lo, hi)) in split.iter().zip(ranges) {
+        exits.push((lo, hi, ByteDfa::from_hir(&Hir::concat(rest.to_vec()), limits).ok()?));
     }
     ByteDfa::repeat_then(&x, &exits, limits)
 }

@@ -144,28 +144,9 @@ fn co_reachable<'a>(
     successors: impl Fn(usize) -> &'a [u32],
 ) -> Result<(Vec<bool>, Vec<u32>, u32), CompileError> {
     let n = accepting.len();
-    // Predecessor lists in one array (`preds[start[t]..start[t + 1]]`).
-    let mut start = vec![0u32; n + 1];
-    for s in 0..n {
-        for &t in successors(s) {
-            if t != DEAD {
-                start[t as usize + 1] += 1;
-            }
-        }
-    }
-    for t in 0..n {
-        start[t + 1] += start[t];
-    }
-    let mut fill = start.clone();
-    let mut preds = vec![0u32; start[n] as usize];
-    for s in 0..n {
-        for &t in successors(s) {
-            if t != DEAD {
-                preds[fill[t as usize] as usize] = s as u32;
-                fill[t as usize] += 1;
-            }
-        }
-    }
+    let (start, preds) = predecessors(n, || {
+        (0..n).flat_map(|s| successors(s).iter().filter(|&&t| t != DEAD).map(move |&t| (t as usize, s as u32)))
+    });
     let mut live = accepting.to_vec();
     let mut queue: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
     while let Some(s) = queue.pop() {
@@ -190,8 +171,45 @@ fn co_reachable<'a>(
     Ok((live, new_id, next))
 }
 
+/// Predecessor lists of `n` states in one array: the values given for
+/// state `t` are `preds[start[t]..start[t + 1]]`. `edges` yields `(to,
+/// value)` for every edge, the same edges each time it is called (twice: to
+/// count, then to fill).
+pub(crate) fn predecessors<I: Iterator<Item = (usize, u32)>>(n: usize, edges: impl Fn() -> I) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; n + 1];
+    for (to, _) in edges() {
+        start[to + 1] += 1;
+    }
+    for t in 0..n {
+        start[t + 1] += start[t];
+    }
+    let mut fill = start.clone();
+    let mut preds = vec![0u32; start[n] as usize];
+    for (to, value) in edges() {
+        preds[fill[to] as usize] = value;
+        fill[to] += 1;
+    }
+    (start, preds)
+}
+
+/// Byte classes that `key` refines: bytes with equal keys share a class.
+/// Returns the class of each byte and one representative byte per class.
+pub(crate) fn classes_by<K: std::hash::Hash + Eq>(key: impl Fn(u8) -> K) -> ([u8; 256], Vec<u8>) {
+    let mut classes = [0u8; 256];
+    let mut reps: Vec<u8> = Vec::new();
+    let mut seen: rustc_hash::FxHashMap<K, u8> = Default::default();
+    for byte in 0..=255u8 {
+        classes[byte as usize] = *seen.entry(key(byte)).or_insert_with(|| {
+            reps.push(byte);
+            (reps.len() - 1) as u8
+        });
+    }
+    (classes, reps)
+}
+
 /// Joint byte classes of two automata (bytes that both treat alike): the
-/// class of each byte and one representative byte per class.
+/// class of each byte and one representative byte per class. ([`classes_by`]
+/// with a dense table: this one runs at every product and join.)
 pub(crate) fn joint_classes(a: &ByteDfa, b: &ByteDfa) -> ([u8; 256], Vec<u8>) {
     let mut joint = vec![u16::MAX; a.stride * b.stride];
     let mut classes = [0u8; 256];
@@ -205,6 +223,12 @@ pub(crate) fn joint_classes(a: &ByteDfa, b: &ByteDfa) -> ([u8; 256], Vec<u8>) {
         classes[byte as usize] = joint[key] as u8;
     }
     (classes, reps)
+}
+
+/// Whether count ranges `lo..=hi` are each well formed and pairwise apart.
+pub(crate) fn counts_apart(mut ranges: Vec<(u32, u32)>) -> bool {
+    ranges.sort_unstable();
+    ranges.iter().all(|(lo, hi)| lo <= hi) && ranges.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
 /// The byte that starts a call marker inside a rule's regular expression:
@@ -584,28 +608,16 @@ impl ByteDfa {
     /// `x` matches the empty string, where a range is unbounded or two
     /// ranges meet, or past the size limits.
     pub(crate) fn repeat_then(x: &ByteDfa, exits: &[(u32, u32, ByteDfa)], limits: &DfaLimits) -> Option<ByteDfa> {
-        if x.is_accepting(x.start) || exits.iter().any(|(lo, hi, y)| y.has_calls() || lo > hi) {
+        let ranges: Vec<(u32, u32)> = exits.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
+        if x.is_accepting(x.start) || exits.iter().any(|e| e.2.has_calls()) || !counts_apart(ranges) {
             return None;
         }
-        let mut ranges: Vec<(u32, u32)> = exits.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
-        ranges.sort_unstable();
-        if ranges.windows(2).any(|w| w[1].0 <= w[0].1) {
-            return None;
-        }
-        let copies = ranges.last()?.1 as usize;
+        let copies = exits.iter().map(|e| e.1).max()? as usize;
         let exit_at = |k: usize| exits.iter().position(|&(lo, hi, _)| lo as usize <= k && k <= hi as usize);
         // Joint classes of `x` and every exit.
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        let mut seen: rustc_hash::FxHashMap<Vec<u8>, u8> = Default::default();
-        for byte in 0..=255u8 {
-            let key: Vec<u8> =
-                std::iter::once(x.class_of(byte)).chain(exits.iter().map(|e| e.2.class_of(byte))).collect();
-            classes[byte as usize] = *seen.entry(key).or_insert_with(|| {
-                reps.push(byte);
-                (reps.len() - 1) as u8
-            });
-        }
+        let (classes, reps) = classes_by(|byte| {
+            std::iter::once(x.class_of(byte)).chain(exits.iter().map(|e| e.2.class_of(byte))).collect::<Vec<u8>>()
+        });
         let stride = reps.len();
         let n = x.num_states();
         let states = copies.saturating_mul(n) + exits.iter().map(|e| e.2.num_states()).sum::<usize>() + 1;

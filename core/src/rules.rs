@@ -516,13 +516,16 @@ impl<'g> RuleBuilder<'g> {
         if split.iter().any(|&(p, _, s)| p != prefix || s != suffix) {
             return Ok(None);
         }
-        let counter = split.iter().position(|(_, body, _)| {
-            matches!(body, Expr::Regular(h) if matches!(h.kind(),
-                regex_syntax::hir::HirKind::Repetition(r) if r.max.is_some_and(|m| m <= crate::length::MAX_COUNT)))
+        let counter = split.iter().enumerate().find_map(|(i, (_, body, _))| match body {
+            Expr::Regular(h) => match h.kind() {
+                regex_syntax::hir::HirKind::Repetition(r) if r.max.is_some_and(|m| m <= crate::length::MAX_COUNT) => {
+                    Some((i, r))
+                }
+                _ => None,
+            },
+            _ => None,
         });
-        let Some(counter) = counter else { return Ok(None) };
-        let Expr::Regular(h) = split[counter].1 else { return Ok(None) };
-        let regex_syntax::hir::HirKind::Repetition(rep) = h.kind() else { return Ok(None) };
+        let Some((counter, rep)) = counter else { return Ok(None) };
         let unit = ByteDfa::from_hir(&rep.sub, self.limits)?;
         if !crate::length::prefix_free(&unit) {
             return Ok(None);
