@@ -81,6 +81,10 @@ pub struct SchemaResult {
     tokens: usize,
     /// The slowest mask of this schema, to find the tail's schemas.
     tbm_max_us: f64,
+    /// Where it was: (instance index, tokens consumed before it), to replay it.
+    tbm_max_at: Option<(usize, usize)>,
+    /// All of this schema's masks, to compare builds schema by schema.
+    tbm_sum_us: f64,
 }
 
 impl SchemaResult {
@@ -92,10 +96,31 @@ impl SchemaResult {
             && self.invalidation_errors == 0
     }
 
-    fn record_tbm(&mut self, t0: Instant, tbm: &mut Vec<f64>) {
+    fn record_tbm(&mut self, t0: Instant, at: (usize, usize), tbm: &mut Vec<f64>) {
         let us = t0.elapsed().as_secs_f64() * 1e6;
-        self.tbm_max_us = self.tbm_max_us.max(us);
+        self.tbm_sum_us += us;
+        if us > self.tbm_max_us {
+            self.tbm_max_us = us;
+            self.tbm_max_at = Some(at);
+        }
         tbm.push(us);
+    }
+}
+
+/// The one mask to profile, from `SLUICEGATE_PROFILE_MASK=INSTANCE,POSITION` (a schema's
+/// `tbm_max_at`): under `perf record --control fifo:CTL -D -1` with `SLUICEGATE_PERF_CTL=CTL`,
+/// only that mask is sampled.
+fn profile_target() -> Option<(usize, usize)> {
+    let v = std::env::var("SLUICEGATE_PROFILE_MASK").ok()?;
+    let (a, b) = v.split_once(',')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+fn perf_control(command: &str) {
+    if let Ok(path) = std::env::var("SLUICEGATE_PERF_CTL") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
+            let _ = writeln!(f, "{command}");
+        }
     }
 }
 
@@ -110,14 +135,19 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
             return r;
         }
     };
+    let profile_at = profile_target();
     let mut first = true;
-    for (valid, tokens) in &case.tests {
+    for (instance, (valid, tokens)) in case.tests.iter().enumerate() {
         let mut m = compiled.matcher();
         let mut rejected = false;
-        for &t in tokens {
+        for (position, &t) in tokens.iter().enumerate() {
             if Instant::now() > deadline {
                 r.timeout = true;
                 return r;
+            }
+            let profiled = profile_at == Some((instance, position));
+            if profiled {
+                perf_control("enable");
             }
             let t0 = Instant::now();
             let allowed = match m.mask_allows(t) {
@@ -127,12 +157,15 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                     return r;
                 }
             };
+            if profiled {
+                perf_control("disable");
+            }
             if first {
                 r.ttfm = Some(start.elapsed());
                 first = false;
             }
             if !allowed {
-                r.record_tbm(t0, tbm);
+                r.record_tbm(t0, (instance, position), tbm);
                 rejected = true;
                 break;
             }
@@ -140,7 +173,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                 r.crash = Some(format!("consume of an allowed token failed: {e}"));
                 return r;
             }
-            r.record_tbm(t0, tbm);
+            r.record_tbm(t0, (instance, position), tbm);
             r.tokens += 1;
         }
         if first {
@@ -309,7 +342,8 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
             "crash": r.crash, "ttfm_us": r.ttfm.map(|t| t.as_secs_f64() * 1e6),
             "validation_errors": r.validation_errors, "invalidation_errors": r.invalidation_errors,
             "valid_not_accepting": r.valid_not_accepting, "tokens": r.tokens,
-            "tbm_max_us": r.tbm_max_us, "rss_growth_mib": growth,
+            "tbm_max_us": r.tbm_max_us, "tbm_max_at": r.tbm_max_at,
+            "tbm_sum_us": r.tbm_sum_us, "rss_growth_mib": growth,
         });
         writeln!(per_schema, "{line}").map_err(|e| e.to_string())?;
         if (i + 1) % 500 == 0 {
