@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::dfa::{ByteDfa, ByteSet, DfaLimits, DEAD};
 use crate::error::CompileError;
 use crate::ir::Grammar;
@@ -19,6 +21,7 @@ use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
 use crate::rules::{BuildState, RuleBuilder, RuleSlot};
 use crate::slice::Cut;
+use crate::trie::{TokenTrie, TrieView};
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -158,6 +161,16 @@ static CHECK_ENTRIES: std::sync::LazyLock<bool> =
 /// (`CompiledGrammar::new` refuses more than `u32::MAX / 2` states).
 const IN_CLASS: u32 = 1 << 31;
 
+/// Most trie nodes below a node for the set walk to go on below it; below a
+/// larger node each configuration is followed on its own
+/// ([`CompiledGrammar::walk_configs`]). The set walk is cheaper on small
+/// subtrees (one pass over a node's children for the whole set).
+const FRAME_WALK_MIN_NODES: usize = 1024;
+
+/// Fewest trie nodes below a node for a frame walk from it to look for a
+/// slice covering its state: below smaller nodes the walk is short anyway.
+const FRAME_SLICE_MIN_NODES: usize = 512;
+
 /// Most states whose entries one trie walk computes together.
 const WALK_TOGETHER: usize = 8;
 
@@ -187,6 +200,9 @@ pub struct CompiledGrammar {
     cache_used: AtomicUsize,
     cache_limit: usize,
     max_configs: usize,
+    /// The slice (its index in the vocabulary's list) covering each state a
+    /// large frame walk started from, `None` where none does.
+    frame_slices: Mutex<FxHashMap<u32, Option<usize>>>,
 }
 
 impl std::fmt::Debug for CompiledGrammar {
@@ -212,6 +228,7 @@ impl CompiledGrammar {
             cache_used: AtomicUsize::new(0),
             cache_limit: opts.mask_cache_bytes,
             max_configs: opts.resources.max_configs,
+            frame_slices: Mutex::new(FxHashMap::default()),
         }
     }
 
@@ -953,17 +970,10 @@ impl CompiledGrammar {
         calls_at: Vec<(u32, u32)>,
     ) -> StateEntry {
         let mut local = Stacks::default();
-        let mut levels: Vec<Vec<Config>> = Vec::new();
+        let mut below = BelowScratch::default();
         let words = writable(&mut tokens);
         for (node, d) in calls_at {
-            self.walk_subtree(
-                node as usize,
-                Config { top: d, below: ROOT },
-                words,
-                &mut levels,
-                &mut local,
-                &mut exits,
-            );
+            self.walk_subtree(node as usize, Config { top: d, below: ROOT }, words, &mut below, &mut local, &mut exits);
         }
         exits.sort_unstable();
         exits.dedup();
@@ -993,13 +1003,13 @@ impl CompiledGrammar {
         node: usize,
         seed: Config,
         out: &mut [u32],
-        levels: &mut Vec<Vec<Config>>,
+        below: &mut BelowScratch,
         stacks: &mut Stacks,
         exits: &mut Vec<(u32, u32, bool)>,
     ) {
         let mut first = Vec::new();
         self.leave(seed, &mut first, stacks);
-        self.walk_below(node, &first, None, out, levels, stacks, exits);
+        self.walk_below(node, &first, None, out, below, stacks, exits);
     }
 
     /// The bytes on which some configuration of `set` can step.
@@ -1028,6 +1038,24 @@ impl CompiledGrammar {
     /// closed set `first` (see [`Self::walk_subtree`]). `first_bytes`, when
     /// given, holds the bytes `first` can step on: other children of `node`
     /// are skipped without stepping the set.
+    ///
+    /// Two walks, one exact result. The *set walk* steps the whole closed set
+    /// by each byte and closes it again at every node: one pass over a node's
+    /// children serves every configuration, which is what small subtrees
+    /// need. A set steps and closes configuration by configuration, though,
+    /// so the tokens below a node are also the union of what each
+    /// configuration reaches on its own: below a node of more than
+    /// [`FRAME_WALK_MIN_NODES`] nodes the *frame walk* follows each
+    /// configuration in its rule's automaton alone ([`Self::walk_frame`]), a
+    /// table lookup per node, closing a set only where that automaton calls
+    /// or returns, and a slice can serve it. A string body called in chunks
+    /// of 256 characters (a `maxLength` over 1024) stepped and closed its
+    /// sets over most of the trie where a token crosses a chunk's end: 16 ms
+    /// for one mask. In the frame walk a configuration met again at the same
+    /// node is not followed twice, and the set a configuration leaves is
+    /// computed once: `below` remembers both until the caller clears it, once
+    /// per output (`out` and `exits`) and stack arena, since a walk from one
+    /// node and configuration always adds the same.
     #[allow(clippy::too_many_arguments)]
     fn walk_below(
         &self,
@@ -1035,13 +1063,208 @@ impl CompiledGrammar {
         first: &[Config],
         first_bytes: Option<&ByteSet>,
         out: &mut [u32],
-        levels: &mut Vec<Vec<Config>>,
+        below: &mut BelowScratch,
         stacks: &mut Stacks,
         exits: &mut Vec<(u32, u32, bool)>,
     ) {
         if first.is_empty() {
             return;
         }
+        if *CHECK_ENTRIES {
+            return self.walk_below_checked(node, first, out, below, stacks, exits);
+        }
+        self.walk_from(node, first, first_bytes, out, below, stacks, exits);
+    }
+
+    /// [`Self::walk_below`] without the check: the set walk, which follows
+    /// each configuration on its own below large nodes.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_from(
+        &self,
+        node: usize,
+        set: &[Config],
+        first_bytes: Option<&ByteSet>,
+        out: &mut [u32],
+        below: &mut BelowScratch,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        let mut levels = std::mem::take(&mut below.levels);
+        self.walk_below_by_sets(node, set, first_bytes, out, &mut levels, Some(below), stacks, exits);
+        below.levels = levels;
+    }
+
+    /// [`Self::walk_below`] compared with a walk that steps and closes the
+    /// whole set at every node (`SLUICEGATE_CHECK_ENTRIES=1`).
+    fn walk_below_checked(
+        &self,
+        node: usize,
+        first: &[Config],
+        out: &mut [u32],
+        below: &mut BelowScratch,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        let mut by_frames = vec![0u32; out.len()];
+        let mut by_sets = vec![0u32; out.len()];
+        let (mut exits_frames, mut exits_sets) = (Vec::new(), Vec::new());
+        let mut stacks_sets = stacks.clone();
+        let saved = std::mem::take(below);
+        self.walk_configs(node, first, &mut by_frames, below, stacks, &mut exits_frames);
+        *below = saved;
+        let mut levels = Vec::new();
+        self.walk_below_by_sets(node, first, None, &mut by_sets, &mut levels, None, &mut stacks_sets, &mut exits_sets);
+        for x in [&mut exits_frames, &mut exits_sets] {
+            x.sort_unstable();
+            x.dedup();
+        }
+        assert!(by_frames == by_sets, "tokens below node {node} differ between the frame walk and the set walk");
+        assert!(exits_frames == exits_sets, "exits below node {node} differ between the frame walk and the set walk");
+        for (o, t) in out.iter_mut().zip(&by_frames) {
+            *o |= *t;
+        }
+        exits.extend(exits_frames);
+    }
+
+    /// Record the exits of the closed set `set` at `node`, then follow each
+    /// of its configurations below `node` that this walk has not followed
+    /// from `node` yet.
+    fn walk_configs(
+        &self,
+        node: usize,
+        set: &[Config],
+        out: &mut [u32],
+        below: &mut BelowScratch,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        // Leaving may itself end on the bottom frame, ready to return (a call
+        // to a rule that accepts the empty string, at the end of this rule).
+        for c in set {
+            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
+                exits.push((node as u32, c.top, false));
+            }
+        }
+        for &c in set {
+            if below.walked.insert((node as u32, c)) {
+                self.walk_frame(node, c, out, below, stacks, exits);
+            }
+        }
+    }
+
+    /// Follow one configuration below `node` in its rule's automaton: mark
+    /// the tokens it reaches, record its exits (returns from the bottom
+    /// frame), and where it calls or returns into a real frame, go on from
+    /// the closed set it leaves there.
+    fn walk_frame(
+        &self,
+        node: usize,
+        c: Config,
+        out: &mut [u32],
+        below: &mut BelowScratch,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
+        let trie = self.vocab.trie();
+        let (dfa, start, base) = self.local(c.top);
+        let returns = self.returns_matter(c.top);
+        let base_depth = trie.depth(node);
+        // In free text nearly every node below is alive. When a slice covers
+        // the state, its tokens below `node` are allowed (their bytes after
+        // `node` are a string of the slice) and only the slice's view, the
+        // nodes leading to other tokens, is walked; calls and returns met
+        // outside the view could only add tokens already allowed.
+        // A slice token's bytes after `node` are a string of the slice only
+        // where `node` ends a character: no child may be a continuation byte.
+        let mut order = Order::Whole { from: node + 1, to: trie.skip(node) };
+        if trie.skip(node) - node > FRAME_SLICE_MIN_NODES
+            && !trie.children(node).any(|j| (0x80..0xC0).contains(&trie.byte(j)))
+        {
+            if let Some(slice) = self.frame_slice(c.top) {
+                for &t in trie.tokens_below(node) {
+                    if slice.tokens[(t >> 5) as usize] & (1 << (t & 31)) != 0 {
+                        out[(t >> 5) as usize] |= 1 << (t & 31);
+                    }
+                }
+                match slice.rest.below(node) {
+                    Some((from, to)) => order = Order::View { view: &slice.rest, from, to },
+                    None => return,
+                }
+            }
+        }
+        // States by depth below `node`, one vector per frame being walked;
+        // a depth is always written before it is read (preorder).
+        let mut states = below.states.pop().unwrap_or_default();
+        if states.len() <= trie.max_depth() {
+            states.resize(trie.max_depth() + 1, DEAD);
+        }
+        states[0] = start;
+        let (mut p, end) = order.range();
+        while p < end {
+            let i = order.node(p);
+            let d = trie.depth(i) - base_depth;
+            let x = dfa.next(states[d - 1], trie.byte(i));
+            if x == DEAD {
+                p = order.skip(p, trie);
+                continue;
+            }
+            states[d] = x;
+            for &t in trie.tokens_at(i) {
+                out[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            if trie.has_children(i) {
+                let accepting = dfa.is_accepting(x);
+                if c.below == ROOT && accepting && returns {
+                    exits.push((i as u32, base + x, false));
+                }
+                if !dfa.calls(x).is_empty() || accepting && c.below != ROOT {
+                    let seed = Config { top: base + x, below: c.below };
+                    let mut left = below.sets.pop().unwrap_or_default();
+                    left.clear();
+                    match below.left.get(&seed) {
+                        Some(known) => left.extend_from_slice(known),
+                        None => {
+                            self.leave(seed, &mut left, stacks);
+                            below.left.insert(seed, left.clone());
+                        }
+                    }
+                    self.walk_from(i, &left, None, out, below, stacks, exits);
+                    below.sets.push(left);
+                }
+            }
+            p += 1;
+        }
+        below.states.push(states);
+    }
+
+    /// The slice covering `g` ([`crate::slice`]), looked up once per state.
+    fn frame_slice(&self, g: u32) -> Option<&crate::slice::Slice> {
+        let slices = self.vocab.slices();
+        let mut known = self.frame_slices.lock().unwrap_or_else(|p| p.into_inner());
+        let index = *known.entry(g).or_insert_with(|| {
+            let (dfa, s, _) = self.local(g);
+            slices.covering(dfa, s)
+        });
+        index.map(|i| slices.slice(i))
+    }
+
+    /// The set walk of [`Self::walk_below`]: the whole closed set is stepped
+    /// by each byte and closed again at every node. With `frames` (the frame
+    /// walk's scratch), each configuration below a node of more than
+    /// [`FRAME_WALK_MIN_NODES`] nodes is followed on its own; without, the
+    /// set walk goes everywhere (the check of the frame walk).
+    #[allow(clippy::too_many_arguments)]
+    fn walk_below_by_sets(
+        &self,
+        node: usize,
+        first: &[Config],
+        first_bytes: Option<&ByteSet>,
+        out: &mut [u32],
+        levels: &mut Vec<Vec<Config>>,
+        mut frames: Option<&mut BelowScratch>,
+        stacks: &mut Stacks,
+        exits: &mut Vec<(u32, u32, bool)>,
+    ) {
         let trie = self.vocab.trie();
         let base_depth = trie.depth(node);
         let max = trie.max_depth() - base_depth + 1;
@@ -1050,8 +1273,6 @@ impl CompiledGrammar {
         }
         levels[0].clear();
         levels[0].extend_from_slice(first);
-        // Leaving may itself end on the bottom frame, ready to return (a call
-        // to a rule that accepts the empty string, at the end of this rule).
         for c in first.iter() {
             if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
                 exits.push((node as u32, c.top, false));
@@ -1077,6 +1298,15 @@ impl CompiledGrammar {
                 out[(t >> 5) as usize] |= 1 << (t & 31);
             }
             if trie.has_children(i) {
+                // Below a large node, each configuration is followed on its
+                // own ([`Self::walk_configs`]).
+                if let Some(below) = frames.as_deref_mut() {
+                    if trie.skip(i) - i > FRAME_WALK_MIN_NODES {
+                        self.walk_configs(i, next, out, below, stacks, exits);
+                        i = trie.skip(i);
+                        continue;
+                    }
+                }
                 for c in next.iter() {
                     if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
                         exits.push((i as u32, c.top, false));
@@ -1124,6 +1354,7 @@ impl CompiledGrammar {
         // freed): the first `used` entries belong to this walk.
         let mut firsts = std::mem::take(&mut scratch.firsts);
         let mut used = 0;
+        scratch.below.clear();
         for &(node, d, _) in exits {
             let k = match firsts[..used].iter().position(|(top, _, _)| *top == d) {
                 Some(k) => k,
@@ -1133,7 +1364,6 @@ impl CompiledGrammar {
                     }
                     let (top, first, _) = &mut firsts[used];
                     *top = d;
-                    first.clear();
                     self.leave(Config { top: d, below }, first, &mut scratch.stacks);
                     firsts[used].2 = self.first_bytes(&firsts[used].1);
                     used += 1;
@@ -1146,7 +1376,7 @@ impl CompiledGrammar {
                 first,
                 Some(bytes),
                 out,
-                &mut scratch.levels,
+                &mut scratch.below,
                 &mut scratch.stacks,
                 &mut scratch.ignored,
             );
@@ -1223,11 +1453,166 @@ struct Walked<'a> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
     pub stack: Vec<u32>,
-    pub levels: Vec<Vec<Config>>,
+    pub below: BelowScratch,
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
     /// The closed sets after each returning state of the exits of one
     /// configuration; entries past those of the current walk are kept only
     /// for their allocations.
     pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
+}
+
+/// The nodes a frame walk visits, in preorder: positions in the whole trie
+/// or in a slice's view.
+enum Order<'a> {
+    Whole { from: usize, to: usize },
+    View { view: &'a TrieView, from: usize, to: usize },
+}
+
+impl Order<'_> {
+    #[inline]
+    fn range(&self) -> (usize, usize) {
+        match *self {
+            Order::Whole { from, to } | Order::View { from, to, .. } => (from, to),
+        }
+    }
+
+    /// The whole-trie node at position `p`.
+    #[inline]
+    fn node(&self, p: usize) -> usize {
+        match self {
+            Order::Whole { .. } => p,
+            Order::View { view, .. } => view.node(p),
+        }
+    }
+
+    /// The position after the subtree at position `p`.
+    #[inline]
+    fn skip(&self, p: usize, trie: &TokenTrie) -> usize {
+        match self {
+            Order::Whole { .. } => trie.skip(p),
+            Order::View { view, .. } => view.skip(p),
+        }
+    }
+}
+
+/// Scratch space of [`CompiledGrammar::walk_below`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BelowScratch {
+    /// Automaton states by depth, one vector per frame being walked.
+    states: Vec<Vec<u32>>,
+    /// The closed sets left at a node, one per frame being walked.
+    sets: Vec<Vec<Config>>,
+    /// The `(node, configuration)` pairs this walk has followed.
+    walked: FxHashSet<(u32, Config)>,
+    /// The levels of the set walk ([`CompiledGrammar::walk_below_by_sets`]).
+    levels: Vec<Vec<Config>>,
+    /// The closed set each configuration leaves (a call or a return),
+    /// computed once per walk: the same value call follows every key.
+    left: FxHashMap<Config, Vec<Config>>,
+}
+
+impl BelowScratch {
+    /// Forget the configurations followed and the sets left, for a walk
+    /// into a new output or over a different stack arena.
+    fn clear(&mut self) {
+        self.walked.clear();
+        self.left.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use regex_syntax::parse;
+
+    use super::*;
+    use crate::ir::{Expr, Rule};
+
+    fn regular(re: &str) -> Expr {
+        Expr::regular(parse(re).unwrap())
+    }
+
+    /// The frame walk, and the set walk that switches to it below large
+    /// nodes, mark the same tokens and record the same exits as the set walk
+    /// alone: below the root and every node of up to two bytes, from the
+    /// sets reached by the prefixes of a few outputs of grammars with calls
+    /// and returns (recursive lists of called string bodies, long bodies
+    /// served by a slice, a body that can return anywhere).
+    #[test]
+    fn frame_walk_marks_what_the_set_walk_marks() {
+        let v = crate::slice::tests::vocab();
+        let text = r#"[^"\\\x00-\x1F]"#;
+        let grammars = [
+            // value := "[" (value ("," value)*)? "]" | "\"" text "\""
+            Grammar {
+                rules: vec![
+                    Rule::new(
+                        "value",
+                        Expr::Alt(vec![
+                            Expr::Seq(vec![regular(r"\["), Expr::Rule(0), Expr::Rule(1), regular(r"\]")]),
+                            regular(r"\[\]"),
+                            Expr::Seq(vec![regular(r#"""#), Expr::Rule(2), regular(r#"""#)]),
+                        ]),
+                    ),
+                    Rule::new(
+                        "more",
+                        Expr::Alt(vec![Expr::Seq(vec![regular(","), Expr::Rule(0), Expr::Rule(1)]), regular("")]),
+                    ),
+                    Rule { inline: false, ..Rule::new("text", regular(&format!("{text}{{0,40}}"))) },
+                ],
+                start: 0,
+            },
+            // A called body that can return anywhere inside free text.
+            Grammar {
+                rules: vec![
+                    Rule::new("start", Expr::Seq(vec![Expr::Rule(1), regular(r#"""#), Expr::Rule(1), regular("}")])),
+                    Rule { inline: false, ..Rule::new("text", regular(&format!("{text}*"))) },
+                ],
+                start: 0,
+            },
+        ];
+        let outputs: [[&[u8]; 2]; 2] = [[b"[[\"ab\",\"\xc3\xa9\"],[]]", b"[\"a b,}\",[\"x\"]]"], [b"ab\"b}", b"\"}"]];
+        let trie = v.trie();
+        let nodes: Vec<usize> = (0..trie.num_nodes()).filter(|&n| trie.depth(n) <= 2 && trie.has_children(n)).collect();
+        for (grammar, outputs) in grammars.iter().zip(outputs) {
+            let g = CompiledGrammar::new(grammar, v.clone(), &CompileOptions::default()).unwrap();
+            for output in outputs {
+                let (mut set, mut stacks) = g.start_set().unwrap();
+                let mut next = Vec::new();
+                for &b in output {
+                    for &node in &nodes {
+                        let (mut by_sets, mut by_frames, mut hybrid) =
+                            (vec![0u32; v.mask_words()], vec![0u32; v.mask_words()], vec![0u32; v.mask_words()]);
+                        let (mut x_sets, mut x_frames, mut x_hybrid) = (Vec::new(), Vec::new(), Vec::new());
+                        let mut levels = Vec::new();
+                        g.walk_below_by_sets(
+                            node,
+                            &set,
+                            None,
+                            &mut by_sets,
+                            &mut levels,
+                            None,
+                            &mut stacks,
+                            &mut x_sets,
+                        );
+                        let mut below = BelowScratch::default();
+                        g.walk_configs(node, &set, &mut by_frames, &mut below, &mut stacks, &mut x_frames);
+                        let mut below = BelowScratch::default();
+                        g.walk_from(node, &set, None, &mut hybrid, &mut below, &mut stacks, &mut x_hybrid);
+                        for x in [&mut x_sets, &mut x_frames, &mut x_hybrid] {
+                            x.sort_unstable();
+                            x.dedup();
+                        }
+                        assert_eq!(by_frames, by_sets, "frame walk below node {node} after {b:?}");
+                        assert_eq!(hybrid, by_sets, "hybrid walk below node {node} after {b:?}");
+                        assert_eq!(x_frames, x_sets);
+                        assert_eq!(x_hybrid, x_sets);
+                    }
+                    g.step(&set, b, &mut next, &mut stacks);
+                    assert!(!next.is_empty(), "the output {output:?} is in the grammar");
+                    std::mem::swap(&mut set, &mut next);
+                }
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! (entering a rule) and returns (leaving a rule whose automaton accepts),
 //! which consume no bytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The empty stack.
 pub(crate) const ROOT: u32 = 0;
@@ -23,7 +23,7 @@ pub(crate) struct Config {
 #[derive(Debug, Clone)]
 pub(crate) struct Stacks {
     nodes: Vec<(u32, u32)>,
-    index: HashMap<(u32, u32), u32>,
+    index: FxHashMap<(u32, u32), u32>,
     /// A closure went over the configuration limit (`Limits::max_configs`)
     /// and its set was cut; the matcher turns this into an error.
     pub overflowed: bool,
@@ -34,7 +34,7 @@ pub(crate) struct Stacks {
 
 impl Default for Stacks {
     fn default() -> Self {
-        Stacks { nodes: vec![(u32::MAX, ROOT)], index: HashMap::new(), overflowed: false, build_failed: false }
+        Stacks { nodes: vec![(u32::MAX, ROOT)], index: FxHashMap::default(), overflowed: false, build_failed: false }
     }
 }
 

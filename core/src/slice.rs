@@ -234,6 +234,16 @@ impl Slices {
         Some((&lengths.upto[k], &any.rest))
     }
 
+    /// The index of the largest slice that covers `start` in `dfa`.
+    pub(crate) fn covering(&self, dfa: &ByteDfa, start: u32) -> Option<usize> {
+        self.list.iter().rposition(|slice| slice.covers(dfa, start))
+    }
+
+    /// The slice at `index` of [`Slices::covering`].
+    pub(crate) fn slice(&self, index: usize) -> &Slice {
+        &self.list[index]
+    }
+
     /// The largest slice that `start` covers in `dfa` (see the module notes).
     /// Largest first: in free text the first check succeeds, and the bounded
     /// slices, whose searches pair every automaton state with every
@@ -562,7 +572,7 @@ impl Hasher for PairHasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use regex_syntax::parse;
@@ -579,7 +589,7 @@ mod tests {
     /// Every string of up to three pieces (ASCII, quote, backslash, control,
     /// 2-, 3- and 4-byte characters, a lone lead byte), plus long runs that
     /// exceed the bounded slices.
-    fn vocab() -> Arc<Vocabulary> {
+    pub(crate) fn vocab() -> Arc<Vocabulary> {
         let pieces: [&[u8]; 12] =
             [b"a", b"b", b" ", b",", b"}", b"\"", b"\\", b"n", b"\x01", "é".as_bytes(), "中".as_bytes(), b"\xF0\x9F"];
         let mut texts: Vec<Vec<u8>> = Vec::new();

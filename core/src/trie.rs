@@ -105,6 +105,12 @@ impl TokenTrie {
         None
     }
 
+    /// The children of `node`, in byte order.
+    pub fn children(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = self.skip(node);
+        std::iter::successors(Some(node + 1), move |&j| Some(self.skip(j))).take_while(move |&j| j < end)
+    }
+
     /// The longest token that is a prefix of `bytes`: `(length, node)`.
     pub fn longest_prefix(&self, bytes: &[u8]) -> Option<(usize, usize)> {
         let mut node = 0;
@@ -139,6 +145,12 @@ impl TokenTrie {
     #[inline]
     pub fn byte(&self, node: usize) -> u8 {
         self.nodes[node].byte
+    }
+
+    /// The ids of the tokens strictly below `node` (its subtree's, in preorder).
+    #[inline]
+    pub fn tokens_below(&self, node: usize) -> &[u32] {
+        &self.node_tokens[self.token_offsets[node + 1] as usize..self.token_offsets[self.skip(node)] as usize]
     }
 
     /// Whether some token ends at `node`.
@@ -301,6 +313,25 @@ impl TrieView {
     /// Number of nodes, the root included.
     pub fn num_nodes(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The whole-trie index of the node at position `p`.
+    #[inline]
+    pub fn node(&self, p: usize) -> usize {
+        self.nodes[p] as usize
+    }
+
+    /// The position one past the subtree of the node at position `p`.
+    #[inline]
+    pub fn skip(&self, p: usize) -> usize {
+        self.skip[p] as usize
+    }
+
+    /// The positions of the nodes strictly below whole-trie node `node`;
+    /// `None` when `node` is not in the view (no token below it is outside).
+    pub fn below(&self, node: usize) -> Option<(usize, usize)> {
+        let p = self.nodes.binary_search(&(node as u32)).ok()?;
+        Some((p + 1, self.skip(p)))
     }
 }
 
