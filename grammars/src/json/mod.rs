@@ -22,6 +22,7 @@ mod refs;
 pub mod string;
 mod unique;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use regex_syntax::hir::Hir;
@@ -1573,13 +1574,15 @@ impl<'a> Builder<'a> {
         base: &str,
         depth: usize,
     ) -> Result<Expr, CompileError> {
-        let props = m.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        // Borrowed: a copy here copied every nested schema once per level.
+        let no_members = Map::new();
+        let props = m.get("properties").and_then(Value::as_object).unwrap_or(&no_members);
         let required: Vec<String> = m
             .get("required")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
-        let pattern_props = m.get("patternProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+        let pattern_props = m.get("patternProperties").and_then(Value::as_object).unwrap_or(&no_members);
         let additional: Option<Value> = match m.get("additionalProperties") {
             Some(Value::Bool(false)) => None,
             Some(v) => Some(v.clone()),
@@ -1590,14 +1593,14 @@ impl<'a> Builder<'a> {
         };
         let names_schema = m.get("propertyNames").cloned();
         // Declared names, in schema order, then required names that are not declared.
-        let mut slots: Vec<(String, Value, bool)> = Vec::new();
-        for (name, s) in &props {
-            slots.push((name.clone(), s.clone(), required.contains(name)));
+        let mut slots: Vec<(String, Cow<'_, Value>, bool)> = Vec::new();
+        for (name, s) in props {
+            slots.push((name.clone(), Cow::Borrowed(s), required.contains(name)));
         }
         for name in &required {
             if !props.contains_key(name) {
                 let mut s = None;
-                for (p, ps) in &pattern_props {
+                for (p, ps) in pattern_props {
                     if pattern_matches(p, name).map_err(|e| err(ptr, "patternProperties", e))? {
                         s = Some(match s {
                             None => ps.clone(),
@@ -1610,17 +1613,17 @@ impl<'a> Builder<'a> {
                     (None, Some(a)) => a.clone(),
                     (None, None) => return Err(CompileError::Empty),
                 };
-                slots.push((name.clone(), s, true));
+                slots.push((name.clone(), Cow::Owned(s), true));
             }
         }
         let mut members: Vec<Member> = Vec::new();
         for (name, mut s, req) in slots {
             // Declared names matching a pattern must satisfy that pattern's schema too.
-            for (p, ps) in &pattern_props {
+            for (p, ps) in pattern_props {
                 if props.contains_key(&name)
                     && pattern_matches(p, &name).map_err(|e| err(ptr, "patternProperties", e))?
                 {
-                    s = serde_json::json!({"allOf": [s, ps]});
+                    s = Cow::Owned(serde_json::json!({"allOf": [s.into_owned(), ps]}));
                 }
             }
             if let Some(ns) = &names_schema {
@@ -1636,7 +1639,7 @@ impl<'a> Builder<'a> {
             let sptr = format!("{ptr}/properties/{}", name.replace('~', "~0").replace('/', "~1"));
             let value = match self.schema(&s, &sptr, base, depth + 1) {
                 Ok(v) => v,
-                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if s == Value::Bool(false) => {
+                Err(CompileError::Empty) | Err(CompileError::Schema { .. }) if *s == Value::Bool(false) => {
                     if req {
                         return Err(CompileError::Empty);
                     }
@@ -1678,7 +1681,7 @@ impl<'a> Builder<'a> {
         }
         let overlapping = pattern_bodies.len() > 1 && !self.patterns_disjoint(&pattern_bodies)?;
         if !overlapping {
-            for (body, (p, ps)) in pattern_bodies.iter().zip(&pattern_props) {
+            for (body, (p, ps)) in pattern_bodies.iter().zip(pattern_props) {
                 // A long pattern (`^.{1,255}$`) is a called rule, as a heavy
                 // string value is: inlined, the object's automaton held it
                 // twice (8,427 states, 57 ms).
