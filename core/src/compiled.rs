@@ -1126,6 +1126,16 @@ impl CompiledGrammar {
         exits.extend(exits_frames);
     }
 
+    /// Record as exits at `node` the configurations of `set` on the bottom
+    /// frame that could return from it.
+    fn push_exits(&self, node: usize, set: &[Config], exits: &mut Vec<(u32, u32, bool)>) {
+        for c in set {
+            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
+                exits.push((node as u32, c.top, false));
+            }
+        }
+    }
+
     /// Record the exits of the closed set `set` at `node`, then follow each
     /// of its configurations below `node` that this walk has not followed
     /// from `node` yet.
@@ -1140,11 +1150,7 @@ impl CompiledGrammar {
     ) {
         // Leaving may itself end on the bottom frame, ready to return (a call
         // to a rule that accepts the empty string, at the end of this rule).
-        for c in set {
-            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
-                exits.push((node as u32, c.top, false));
-            }
-        }
+        self.push_exits(node, set, exits);
         for &c in set {
             if below.walked.insert((node as u32, c)) {
                 self.walk_frame(node, c, out, below, stacks, exits);
@@ -1273,11 +1279,7 @@ impl CompiledGrammar {
         }
         levels[0].clear();
         levels[0].extend_from_slice(first);
-        for c in first.iter() {
-            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
-                exits.push((node as u32, c.top, false));
-            }
-        }
+        self.push_exits(node, first, exits);
         let end = trie.skip(node);
         let mut i = node + 1;
         while i < end {
@@ -1307,11 +1309,7 @@ impl CompiledGrammar {
                         continue;
                     }
                 }
-                for c in next.iter() {
-                    if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
-                        exits.push((i as u32, c.top, false));
-                    }
-                }
+                self.push_exits(i, next, exits);
             }
             i += 1;
         }
