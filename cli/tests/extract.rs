@@ -24,7 +24,12 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// `sluicegate extract --schema <news schema> --input IN --output OUT EXTRA...`
+/// llama.cpp threads per extraction: the tests of this file run at the same time, and llama.cpp's
+/// threads wait for each other spinning, so two processes of one thread each share two cores far
+/// better than two of two threads.
+const THREADS: &str = "1";
+
+/// `sluicegate extract --schema <news schema> --input IN --output OUT --threads 1 EXTRA...`
 fn extract(input: &Path, output: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluicegate"))
         .arg("extract")
@@ -34,6 +39,7 @@ fn extract(input: &Path, output: &Path, extra: &[&str]) -> Output {
         .arg(input)
         .arg("--output")
         .arg(output)
+        .args(["--threads", THREADS])
         .args(extra)
         .output()
         .unwrap()
@@ -137,6 +143,8 @@ fn killed_half_way_then_resumed_gives_every_id_once() {
             input.display().to_string(),
             "--output".into(),
             out.display().to_string(),
+            "--threads".into(),
+            THREADS.into(),
         ];
         if resume {
             a.push("--resume".into());
