@@ -21,7 +21,6 @@ use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
 use crate::rules::{BuildState, RuleBuilder, RuleSlot};
 use crate::slice::Cut;
-use crate::trie::{TokenTrie, TrieView};
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -1073,25 +1072,7 @@ impl CompiledGrammar {
         if *CHECK_ENTRIES {
             return self.walk_below_checked(node, first, out, below, stacks, exits);
         }
-        self.walk_from(node, first, first_bytes, out, below, stacks, exits);
-    }
-
-    /// [`Self::walk_below`] without the check: the set walk, which follows
-    /// each configuration on its own below large nodes.
-    #[allow(clippy::too_many_arguments)]
-    fn walk_from(
-        &self,
-        node: usize,
-        set: &[Config],
-        first_bytes: Option<&ByteSet>,
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
-        let mut levels = std::mem::take(&mut below.levels);
-        self.walk_below_by_sets(node, set, first_bytes, out, &mut levels, Some(below), stacks, exits);
-        below.levels = levels;
+        self.walk_below_by_sets(node, first, first_bytes, out, below, stacks, exits);
     }
 
     /// [`Self::walk_below`] compared with a walk that steps and closes the
@@ -1112,8 +1093,8 @@ impl CompiledGrammar {
         let saved = std::mem::take(below);
         self.walk_configs(node, first, &mut by_frames, below, stacks, &mut exits_frames);
         *below = saved;
-        let mut levels = Vec::new();
-        self.walk_below_by_sets(node, first, None, &mut by_sets, &mut levels, None, &mut stacks_sets, &mut exits_sets);
+        let mut sets_only = BelowScratch { sizes: WalkSizes::SETS_ONLY, ..BelowScratch::default() };
+        self.walk_below_by_sets(node, first, None, &mut by_sets, &mut sets_only, &mut stacks_sets, &mut exits_sets);
         for x in [&mut exits_frames, &mut exits_sets] {
             x.sort_unstable();
             x.dedup();
@@ -1174,16 +1155,15 @@ impl CompiledGrammar {
         let trie = self.vocab.trie();
         let (dfa, start, base) = self.local(c.top);
         let returns = self.returns_matter(c.top);
-        let base_depth = trie.depth(node);
         // In free text nearly every node below is alive. When a slice covers
         // the state, its tokens below `node` are allowed (their bytes after
         // `node` are a string of the slice) and only the slice's view, the
         // nodes leading to other tokens, is walked; calls and returns met
-        // outside the view could only add tokens already allowed.
-        // A slice token's bytes after `node` are a string of the slice only
-        // where `node` ends a character: no child may be a continuation byte.
-        let mut order = Order::Whole { from: node + 1, to: trie.skip(node) };
-        if trie.skip(node) - node > FRAME_SLICE_MIN_NODES
+        // outside the view could only add tokens already allowed. A slice
+        // token's bytes after `node` are a string of the slice only where
+        // `node` ends a character: no child may be a continuation byte.
+        let mut view = None;
+        if trie.skip(node) - node > below.sizes.slice_min_nodes
             && !trie.children(node).any(|j| (0x80..0xC0).contains(&trie.byte(j)))
         {
             if let Some(slice) = self.frame_slice(c.top) {
@@ -1192,54 +1172,42 @@ impl CompiledGrammar {
                         out[(t >> 5) as usize] |= 1 << (t & 31);
                     }
                 }
-                match slice.rest.below(node) {
-                    Some((from, to)) => order = Order::View { view: &slice.rest, from, to },
-                    None => return,
-                }
+                view = Some(&slice.rest);
             }
         }
-        // States by depth below `node`, one vector per frame being walked;
-        // a depth is always written before it is read (preorder).
+        // States by depth, one vector per frame being walked.
         let mut states = below.states.pop().unwrap_or_default();
-        if states.len() <= trie.max_depth() {
-            states.resize(trie.max_depth() + 1, DEAD);
-        }
-        states[0] = start;
-        let (mut p, end) = order.range();
-        while p < end {
-            let i = order.node(p);
-            let d = trie.depth(i) - base_depth;
-            let x = dfa.next(states[d - 1], trie.byte(i));
-            if x == DEAD {
-                p = order.skip(p, trie);
-                continue;
-            }
-            states[d] = x;
+        let step = |s: u32, b: u8| {
+            let n = dfa.next(s, b);
+            (n != DEAD).then_some(n)
+        };
+        let visit = |i: usize, x: u32| {
             for &t in trie.tokens_at(i) {
                 out[(t >> 5) as usize] |= 1 << (t & 31);
             }
-            if trie.has_children(i) {
-                let accepting = dfa.is_accepting(x);
-                if c.below == ROOT && accepting && returns {
-                    exits.push((i as u32, base + x, false));
-                }
-                if !dfa.calls(x).is_empty() || accepting && c.below != ROOT {
-                    let seed = Config { top: base + x, below: c.below };
-                    let mut left = below.sets.pop().unwrap_or_default();
-                    left.clear();
-                    match below.left.get(&seed) {
-                        Some(known) => left.extend_from_slice(known),
-                        None => {
-                            self.leave(seed, &mut left, stacks);
-                            below.left.insert(seed, left.clone());
-                        }
-                    }
-                    self.walk_from(i, &left, None, out, below, stacks, exits);
-                    below.sets.push(left);
-                }
+            if !trie.has_children(i) {
+                return;
             }
-            p += 1;
-        }
+            let accepting = dfa.is_accepting(x);
+            if c.below == ROOT && accepting && returns {
+                exits.push((i as u32, base + x, false));
+            }
+            if !dfa.calls(x).is_empty() || accepting && c.below != ROOT {
+                let seed = Config { top: base + x, below: c.below };
+                let mut left = below.sets.pop().unwrap_or_default();
+                left.clear();
+                match below.left.get(&seed) {
+                    Some(known) => left.extend_from_slice(known),
+                    None => {
+                        self.leave(seed, &mut left, stacks);
+                        below.left.insert(seed, left.clone());
+                    }
+                }
+                self.walk_below_by_sets(i, &left, None, out, below, stacks, exits);
+                below.sets.push(left);
+            }
+        };
+        trie.walk_below(view, node, start, &mut states, step, visit);
         below.states.push(states);
     }
 
@@ -1255,10 +1223,9 @@ impl CompiledGrammar {
     }
 
     /// The set walk of [`Self::walk_below`]: the whole closed set is stepped
-    /// by each byte and closed again at every node. With `frames` (the frame
-    /// walk's scratch), each configuration below a node of more than
-    /// [`FRAME_WALK_MIN_NODES`] nodes is followed on its own; without, the
-    /// set walk goes everywhere (the check of the frame walk).
+    /// by each byte and closed again at every node; below a node of more than
+    /// `below.sizes.frame_min_nodes` nodes each configuration is followed on
+    /// its own ([`Self::walk_configs`]).
     #[allow(clippy::too_many_arguments)]
     fn walk_below_by_sets(
         &self,
@@ -1266,12 +1233,13 @@ impl CompiledGrammar {
         first: &[Config],
         first_bytes: Option<&ByteSet>,
         out: &mut [u32],
-        levels: &mut Vec<Vec<Config>>,
-        mut frames: Option<&mut BelowScratch>,
+        below: &mut BelowScratch,
         stacks: &mut Stacks,
         exits: &mut Vec<(u32, u32, bool)>,
     ) {
         let trie = self.vocab.trie();
+        // Taken for the walk: a frame walk below may start a set walk of its own.
+        let mut levels = std::mem::take(&mut below.levels);
         let base_depth = trie.depth(node);
         let max = trie.max_depth() - base_depth + 1;
         if levels.len() < max + 1 {
@@ -1302,17 +1270,16 @@ impl CompiledGrammar {
             if trie.has_children(i) {
                 // Below a large node, each configuration is followed on its
                 // own ([`Self::walk_configs`]).
-                if let Some(below) = frames.as_deref_mut() {
-                    if trie.skip(i) - i > FRAME_WALK_MIN_NODES {
-                        self.walk_configs(i, next, out, below, stacks, exits);
-                        i = trie.skip(i);
-                        continue;
-                    }
+                if trie.skip(i) - i > below.sizes.frame_min_nodes {
+                    self.walk_configs(i, next, out, below, stacks, exits);
+                    i = trie.skip(i);
+                    continue;
                 }
                 self.push_exits(i, next, exits);
             }
             i += 1;
         }
+        below.levels = levels;
     }
 
     /// Write the mask of a closed configuration set into `out`.
@@ -1460,43 +1427,31 @@ pub(crate) struct Scratch {
     pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
 }
 
-/// The nodes a frame walk visits, in preorder: positions in the whole trie
-/// or in a slice's view.
-enum Order<'a> {
-    Whole { from: usize, to: usize },
-    View { view: &'a TrieView, from: usize, to: usize },
+/// Where [`CompiledGrammar::walk_below`] changes method, in trie nodes below
+/// a node: the constants, except in the check and the tests.
+#[derive(Debug, Clone, Copy)]
+struct WalkSizes {
+    /// Above this, the set walk hands over to the frame walk.
+    frame_min_nodes: usize,
+    /// Above this, a frame walk looks for a slice covering its state.
+    slice_min_nodes: usize,
 }
 
-impl Order<'_> {
-    #[inline]
-    fn range(&self) -> (usize, usize) {
-        match *self {
-            Order::Whole { from, to } | Order::View { from, to, .. } => (from, to),
-        }
-    }
+impl WalkSizes {
+    /// The set walk everywhere (what the frame walk is checked against).
+    const SETS_ONLY: WalkSizes = WalkSizes { frame_min_nodes: usize::MAX, slice_min_nodes: usize::MAX };
+}
 
-    /// The whole-trie node at position `p`.
-    #[inline]
-    fn node(&self, p: usize) -> usize {
-        match self {
-            Order::Whole { .. } => p,
-            Order::View { view, .. } => view.node(p),
-        }
-    }
-
-    /// The position after the subtree at position `p`.
-    #[inline]
-    fn skip(&self, p: usize, trie: &TokenTrie) -> usize {
-        match self {
-            Order::Whole { .. } => trie.skip(p),
-            Order::View { view, .. } => view.skip(p),
-        }
+impl Default for WalkSizes {
+    fn default() -> Self {
+        WalkSizes { frame_min_nodes: FRAME_WALK_MIN_NODES, slice_min_nodes: FRAME_SLICE_MIN_NODES }
     }
 }
 
 /// Scratch space of [`CompiledGrammar::walk_below`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BelowScratch {
+    sizes: WalkSizes,
     /// Automaton states by depth, one vector per frame being walked.
     states: Vec<Vec<u32>>,
     /// The closed sets left at a node, one per frame being walked.
@@ -1512,7 +1467,7 @@ pub(crate) struct BelowScratch {
 
 impl BelowScratch {
     /// Forget the configurations followed and the sets left, for a walk
-    /// into a new output or over a different stack arena.
+    /// into a new output or over a different stack arena (the sizes stay).
     fn clear(&mut self) {
         self.walked.clear();
         self.left.clear();
@@ -1582,21 +1537,15 @@ mod tests {
                         let (mut by_sets, mut by_frames, mut hybrid) =
                             (vec![0u32; v.mask_words()], vec![0u32; v.mask_words()], vec![0u32; v.mask_words()]);
                         let (mut x_sets, mut x_frames, mut x_hybrid) = (Vec::new(), Vec::new(), Vec::new());
-                        let mut levels = Vec::new();
-                        g.walk_below_by_sets(
-                            node,
-                            &set,
-                            None,
-                            &mut by_sets,
-                            &mut levels,
-                            None,
-                            &mut stacks,
-                            &mut x_sets,
-                        );
-                        let mut below = BelowScratch::default();
+                        let mut sets_only = BelowScratch { sizes: WalkSizes::SETS_ONLY, ..BelowScratch::default() };
+                        g.walk_below_by_sets(node, &set, None, &mut by_sets, &mut sets_only, &mut stacks, &mut x_sets);
+                        // Sizes small enough for this vocabulary's trie: hand-overs and slices
+                        // below nodes of a few bytes.
+                        let small = WalkSizes { frame_min_nodes: 8, slice_min_nodes: 8 };
+                        let mut below = BelowScratch { sizes: small, ..BelowScratch::default() };
                         g.walk_configs(node, &set, &mut by_frames, &mut below, &mut stacks, &mut x_frames);
-                        let mut below = BelowScratch::default();
-                        g.walk_from(node, &set, None, &mut hybrid, &mut below, &mut stacks, &mut x_hybrid);
+                        let mut below = BelowScratch { sizes: small, ..BelowScratch::default() };
+                        g.walk_below_by_sets(node, &set, None, &mut hybrid, &mut below, &mut stacks, &mut x_hybrid);
                         for x in [&mut x_sets, &mut x_frames, &mut x_hybrid] {
                             x.sort_unstable();
                             x.dedup();

@@ -249,7 +249,7 @@ impl Slices {
     /// slices, whose searches pair every automaton state with every
     /// character count, are only tried where it fails.
     fn best_for(&self, dfa: &ByteDfa, start: u32) -> Option<&Slice> {
-        self.list.iter().rev().find(|slice| slice.covers(dfa, start))
+        self.covering(dfa, start).map(|i| &self.list[i])
     }
 
     /// What serves `start`'s entry without a walk of the whole trie: a

@@ -94,15 +94,7 @@ impl TokenTrie {
 
     /// The child of `node` along byte `b`.
     pub fn child(&self, node: usize, b: u8) -> Option<usize> {
-        let end = self.nodes[node].skip as usize;
-        let mut j = node + 1;
-        while j < end {
-            if self.nodes[j].byte == b {
-                return Some(j);
-            }
-            j = self.nodes[j].skip as usize;
-        }
-        None
+        self.children(node).find(|&j| self.nodes[j].byte == b)
     }
 
     /// The children of `node`, in byte order.
@@ -173,7 +165,7 @@ impl TokenTrie {
         mut step: impl FnMut(S, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, |s, _, b| step(s, b), visit);
+        self.walk_order(&WholeTrie(self.nodes.len()), (1, self.nodes.len()), start, stack, |s, _, b| step(s, b), visit);
     }
 
     /// [`TokenTrie::walk`] whose `step(state, node, byte)` also gets the
@@ -187,7 +179,7 @@ impl TokenTrie {
         step: impl FnMut(S, usize, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order(&WholeTrie(self.nodes.len()), start, stack, step, visit);
+        self.walk_order(&WholeTrie(self.nodes.len()), (1, self.nodes.len()), start, stack, step, visit);
     }
 
     /// For each node, the ASCII bytes on the edges strictly below it, as a
@@ -227,13 +219,42 @@ impl TokenTrie {
         mut step: impl FnMut(S, u8) -> Option<S>,
         visit: impl FnMut(usize, S),
     ) {
-        self.walk_order(view, start, stack, |s, _, b| step(s, b), visit);
+        self.walk_order(view, (1, view.len()), start, stack, |s, _, b| step(s, b), visit);
     }
 
+    /// [`TokenTrie::walk`] of the nodes strictly below `node`, from `start`
+    /// at `node`; with `view`, of the view's nodes only (none when `node` is
+    /// not in the view).
+    pub fn walk_below<S: Copy>(
+        &self,
+        view: Option<&TrieView>,
+        node: usize,
+        start: S,
+        stack: &mut Vec<S>,
+        mut step: impl FnMut(S, u8) -> Option<S>,
+        visit: impl FnMut(usize, S),
+    ) {
+        let step = |s, _, b| step(s, b);
+        match view {
+            None => {
+                self.walk_order(&WholeTrie(self.nodes.len()), (node + 1, self.skip(node)), start, stack, step, visit)
+            }
+            Some(view) => {
+                if let Ok(p) = view.nodes.binary_search(&(node as u32)) {
+                    self.walk_order(view, (p + 1, view.skip[p] as usize), start, stack, step, visit);
+                }
+            }
+        }
+    }
+
+    /// The walk of the positions `from..to` of `order` (a subtree's, or the
+    /// whole order's from 1), each node's state from its parent's, which for
+    /// the first node is `start` (the stack is filled with it).
     #[inline(always)]
     fn walk_order<S: Copy>(
         &self,
         order: &impl PreOrder,
+        (from, to): (usize, usize),
         start: S,
         stack: &mut Vec<S>,
         mut step: impl FnMut(S, usize, u8) -> Option<S>,
@@ -242,9 +263,8 @@ impl TokenTrie {
         stack.clear();
         stack.resize(self.max_depth + 1, start);
         let nodes = &self.nodes[..];
-        let end = order.len();
-        let mut i = 1;
-        while i < end {
+        let mut i = from;
+        while i < to {
             let id = order.node(i);
             let node = nodes[id];
             let depth = node.depth as usize;
@@ -313,25 +333,6 @@ impl TrieView {
     /// Number of nodes, the root included.
     pub fn num_nodes(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// The whole-trie index of the node at position `p`.
-    #[inline]
-    pub fn node(&self, p: usize) -> usize {
-        self.nodes[p] as usize
-    }
-
-    /// The position one past the subtree of the node at position `p`.
-    #[inline]
-    pub fn skip(&self, p: usize) -> usize {
-        self.skip[p] as usize
-    }
-
-    /// The positions of the nodes strictly below whole-trie node `node`;
-    /// `None` when `node` is not in the view (no token below it is outside).
-    pub fn below(&self, node: usize) -> Option<(usize, usize)> {
-        let p = self.nodes.binary_search(&(node as u32)).ok()?;
-        Some((p + 1, self.skip(p)))
     }
 }
 
