@@ -21,6 +21,7 @@ use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
 use crate::rules::{BuildState, RuleBuilder, RuleSlot};
 use crate::slice::Cut;
+use crate::tokens::TokenSet;
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -139,7 +140,7 @@ fn writable(tokens: &mut Arc<[u32]>) -> &mut [u32] {
 pub(crate) struct StateEntry {
     /// Tokens whose bytes all step inside the state's own rule automaton
     /// (shared with twin states and with other constraints: `futures`).
-    pub tokens: Arc<[u32]>,
+    pub tokens: TokenSet,
     /// Trie nodes (below the root) where the walk reaches a state with calls
     /// or a returning state: `(node, global_state, has_calls)`. Tokens
     /// through such nodes may also be allowed by way of the stack.
@@ -154,6 +155,11 @@ pub(crate) struct StateEntry {
 /// if the tokens differ or the cut entry has an exit the walk has not.
 static CHECK_ENTRIES: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_CHECK_ENTRIES").is_some_and(|v| v == "1"));
+
+/// `SLUICEGATE_TRACE_BUILDS=1`: write each rule built on first use, with
+/// its build time and states, to standard error (which mask pays for what).
+static TRACE_BUILDS: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_TRACE_BUILDS").is_some_and(|v| v == "1"));
 
 /// A flag on automaton states in a class-cut walk ([`crate::slice::ClassCut`]):
 /// the path so far is made only of the class. State ids stay below it
@@ -441,6 +447,14 @@ impl CompiledGrammar {
             un.state.inline = true;
         }
         let dfa = result.map_err(|(e, _)| e)?;
+        if *TRACE_BUILDS {
+            let name = &self.rules[i].name;
+            eprintln!(
+                "sluicegate: built rule {name} on first use: {} states, {:?}",
+                dfa.num_states(),
+                started.elapsed()
+            );
+        }
         self.publish(&mut un.twins, i, dfa, true, started.elapsed())
     }
 
@@ -670,13 +684,13 @@ impl CompiledGrammar {
                     (twin, 0)
                 } else {
                     let exits = twin.exits.iter().map(|&(node, d, c)| (node, d + shift, c)).collect::<Vec<_>>();
-                    let bytes = twin.tokens.len() * 4 + exits.len() * 12;
+                    let bytes = twin.tokens.bytes() + exits.len() * 12;
                     (Arc::new(StateEntry { tokens: twin.tokens.clone(), exits, overflowed: twin.overflowed }), bytes)
                 }
             }
             None => {
                 let entry = Arc::new(self.shared_entry(g, stack).unwrap_or_else(|| self.compute_entry(g, stack)));
-                let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+                let bytes = entry.tokens.bytes() + entry.exits.len() * 12;
                 (entry, bytes)
             }
         };
@@ -754,7 +768,7 @@ impl CompiledGrammar {
         if let Some((key, order)) = future {
             self.share(g, key, &order, &entry);
         }
-        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 12;
+        let bytes = entry.tokens.bytes() + entry.exits.len() * 12;
         self.keep(g, &Arc::new(entry), bytes);
     }
 
@@ -821,7 +835,7 @@ impl CompiledGrammar {
         let base = self.rule_of(g).base;
         if let Some(shared) = self.vocab.futures().get(&key) {
             let exits = shared.exits.iter().map(|&(node, k)| (node, base + order[k as usize], false)).collect();
-            return Some(StateEntry { tokens: Arc::clone(&shared.tokens), exits, overflowed: false });
+            return Some(StateEntry { tokens: shared.tokens.clone(), exits, overflowed: false });
         }
         let entry = self.compute_entry(g, stack);
         self.share(g, key, &order, &entry);
@@ -851,7 +865,7 @@ impl CompiledGrammar {
                 (node, k as u32)
             })
             .collect();
-        let shared = crate::futures::SharedEntry { tokens: Arc::clone(&entry.tokens), exits };
+        let shared = crate::futures::SharedEntry { tokens: entry.tokens.clone(), exits };
         self.vocab.futures().insert(key, Arc::new(shared));
     }
 
@@ -870,7 +884,11 @@ impl CompiledGrammar {
         if was_cut && *CHECK_ENTRIES {
             let whole = self.walk_entry(g, stack, None);
             let rule = &self.rules[self.rule_of(g).index as usize].name;
-            assert!(entry.tokens == whole.tokens, "tokens of a cut entry differ from a whole walk's (rule {rule})");
+            let words = self.vocab.mask_words();
+            assert!(
+                entry.tokens.to_words(words) == whole.tokens.to_words(words),
+                "tokens of a cut entry differ from a whole walk's (rule {rule})"
+            );
             // Exits below nodes whose tokens are all allowed may be left out.
             assert!(
                 entry.exits.iter().all(|x| whole.exits.binary_search(x).is_ok()),
@@ -976,7 +994,7 @@ impl CompiledGrammar {
         }
         exits.sort_unstable();
         exits.dedup();
-        StateEntry { tokens, exits, overflowed: local.overflowed || local.build_failed }
+        StateEntry { tokens: TokenSet::from_words(tokens), exits, overflowed: local.overflowed || local.build_failed }
     }
 
     /// A cleared token set for an entry being computed. Entries are built in
@@ -1292,11 +1310,9 @@ impl CompiledGrammar {
             let entry = self.entry(c.top, &mut scratch.stack);
             scratch.stacks.overflowed |= entry.overflowed;
             if i == 0 {
-                out.copy_from_slice(&entry.tokens);
+                entry.tokens.write_into_cleared(out);
             } else {
-                for (o, t) in out.iter_mut().zip(entry.tokens.iter()) {
-                    *o |= *t;
-                }
+                entry.tokens.or_into(out);
             }
             if c.below != ROOT && !entry.exits.is_empty() {
                 self.walk_exits(&entry.exits, c.below, out, scratch);

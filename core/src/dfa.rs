@@ -61,6 +61,11 @@ impl ByteSet {
     }
 
     #[inline]
+    pub(crate) fn is_subset(&self, other: &ByteSet) -> bool {
+        self.0.iter().zip(other.0.iter()).all(|(a, b)| a & !b == 0)
+    }
+
+    #[inline]
     pub(crate) fn contains(&self, b: u8) -> bool {
         self.0[(b >> 6) as usize] >> (b & 63) & 1 == 1
     }

@@ -31,7 +31,7 @@ const MAX_BYTES: usize = 64 << 20;
 
 /// An entry with its states as indices into the future's order.
 pub(crate) struct SharedEntry {
-    pub tokens: Arc<[u32]>,
+    pub tokens: crate::tokens::TokenSet,
     /// `(trie node, index of the returning state in the order)`.
     pub exits: Vec<(u32, u32)>,
 }
@@ -54,7 +54,7 @@ impl Store {
     }
 
     fn insert(&mut self, key: Vec<u32>, entry: Arc<SharedEntry>, limit: usize) {
-        let bytes = entry.tokens.len() * 4 + entry.exits.len() * 8 + key.len() * 8;
+        let bytes = entry.tokens.bytes() + entry.exits.len() * 8 + key.len() * 8;
         if self.map.contains_key(&key) {
             return;
         }
@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     fn entry(tokens: usize) -> Arc<SharedEntry> {
-        Arc::new(SharedEntry { tokens: vec![0; tokens].into(), exits: Vec::new() })
+        Arc::new(SharedEntry { tokens: crate::tokens::TokenSet::Dense(vec![0; tokens].into()), exits: Vec::new() })
     }
 
     #[test]

@@ -98,13 +98,22 @@ impl Grammar {
     }
 }
 
+/// Unicode classes of more ranges than this weigh their ranges ([`hir_weight`]).
+const MANY_RANGES: usize = 16;
+
 /// A rough size of the automaton of `h`: its literal bytes and classes, with
 /// counted repetitions multiplied out (an unbounded one counts its minimum,
-/// at least once). Saturates instead of overflowing.
+/// at least once). Saturates instead of overflowing. A class weighs 1,
+/// except a Unicode class of many ranges (a pattern's `\p{L}` written out
+/// as hundreds of ranges), whose UTF-8 automaton grows with them: it weighs
+/// its ranges (such a class counted to 200 characters was 34,000 states).
 pub fn hir_weight(h: &Hir) -> u64 {
     match h.kind() {
         HirKind::Empty | HirKind::Look(_) => 0,
         HirKind::Literal(l) => l.0.len() as u64,
+        HirKind::Class(regex_syntax::hir::Class::Unicode(c)) if c.ranges().len() > MANY_RANGES => {
+            c.ranges().len() as u64
+        }
         HirKind::Class(_) => 1,
         HirKind::Repetition(r) => hir_weight(&r.sub).saturating_mul(r.max.unwrap_or(r.min).max(1) as u64),
         HirKind::Capture(c) => hir_weight(&c.sub),

@@ -63,6 +63,7 @@ mod pda;
 mod rules;
 pub mod shared;
 mod slice;
+mod tokens;
 pub mod trie;
 pub mod vocab;
 

@@ -304,6 +304,9 @@ const BLOCKED_MEMBERS_MIN: usize = 12;
 /// automata time of the MaskBench schemas around TTFM p99; blocks of 6 from
 /// 13 members halved that time).
 const MEMBER_BLOCK: usize = 6;
+/// Member values of blocked objects up to this many bytes stay inline
+/// ([`Builder::called_value`]).
+const SHORT_VALUE_BYTES: usize = 8;
 /// Most member-set states one schema may use: each state entered becomes a
 /// rule, calls are numbered in 14 bits (`sluicegate_core::dfa::MAX_CALLED_RULES`),
 /// and the rest of the schema needs rules too.
@@ -1792,8 +1795,8 @@ impl<'a> Builder<'a> {
     /// automaton for all the members of an object grows faster than the
     /// members (after each optional member, every later one can start), and
     /// 250 members took seconds to determinise. Each block is a rule of its
-    /// own, twice: `F_j` (its first member without a comma) and `L_j` (with
-    /// one); each emits at least one of the block's declared members, then
+    /// own, `F_j` (its first member without a comma), called from `L_j` (a
+    /// comma, then `F_j`); each emits at least one of the block's declared members, then
     /// extras after each. Leading extras are a rule `X` of their own. The
     /// object body is then made of calls only, Horner style over blocks:
     /// `U_0 = X`, `U_j = U_{j-1} L_j? | F_j` (`L_j` required when the block
@@ -1810,13 +1813,21 @@ impl<'a> Builder<'a> {
         });
         let mut all_optional_so_far = true;
         let mut members = members.into_iter().peekable();
+        let mut values = Vec::new();
         let mut j = 0;
         while members.peek().is_some() {
-            let block: Vec<Member> = members.by_ref().take(MEMBER_BLOCK).collect();
+            let block: Vec<Member> = members
+                .by_ref()
+                .take(MEMBER_BLOCK)
+                .map(|m| Member { value: self.called_value(m.value, &mut values, ptr), ..m })
+                .collect();
             let required = block.iter().any(|m| m.required);
             let Some(first) = self.members_after(block, extra.clone(), false).some else { continue };
-            let later = seq(vec![sep.clone(), first.clone()]);
             let f = Expr::Rule(self.add_rule(&format!("{ptr}:block{j}"), Some(first), false));
+            // `L_j` calls `F_j` after the separator rather than holding a
+            // copy of it: the copy was a second automaton of the block's
+            // size, built when a member first ends (every `L_j` at once).
+            let later = seq(vec![sep.clone(), f.clone()]);
             let l = Expr::Rule(self.add_rule(&format!("{ptr}:block{j},"), Some(later), false));
             let mut alts = Vec::new();
             if let Some(prev) = u.take() {
@@ -1835,6 +1846,28 @@ impl<'a> Builder<'a> {
         }
         let some = u.map(|u| Expr::Rule(self.add_rule(&format!("{ptr}:members"), Some(u), false)));
         Items { some, empty: all_optional_so_far && !non_empty }
+    }
+
+    /// A member value of a blocked object as a call, unless it is a short
+    /// literal (`true`, `null`, a small enum). Inlined, every member copied
+    /// its value's states into its block's automaton: an object of 258
+    /// members whose values refer to one small definition took 17 ms of
+    /// automata, all built when the object is entered (each block can
+    /// start it), and each copy's states needed mask entries of their own.
+    /// Called, a value is one rule for every member with an equal value
+    /// (`values`, per object).
+    fn called_value(&mut self, value: Expr, values: &mut Vec<(Expr, Expr)>, ptr: &str) -> Expr {
+        match &value {
+            Expr::Rule(r) if !self.rules[*r].inline => return value,
+            Expr::Regular(h) if h.properties().maximum_len().is_some_and(|n| n <= SHORT_VALUE_BYTES) => return value,
+            _ => {}
+        }
+        if let Some((_, call)) = values.iter().find(|(v, _)| *v == value) {
+            return call.clone();
+        }
+        let call = Expr::Rule(self.add_rule(&format!("{ptr}:value"), Some(value.clone()), false));
+        values.push((value, call.clone()));
+        call
     }
 
     /// The extra-member expression as one rule (`{ptr}:extra`) that many
