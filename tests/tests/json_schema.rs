@@ -629,4 +629,15 @@ fn large_ordered_objects_in_blocks() {
     assert!(accepts(&s13, &json!({"p12": 12})));
     assert!(!accepts(&s13, &json!({"p00": 0, "p07": "x"})), "p12 is required");
     assert!(!accepts(&s13, &json!({"p12": 12, "p00": 0})), "schema order");
+    // Member values are called, one rule per equal value (integers, strings).
+    let values = g.rules.iter().filter(|r| r.name == "#:value").count();
+    assert_eq!(values, 2, "one called rule per distinct member value");
+    // An optional member whose value matches nothing (an empty intersection,
+    // known only once built) stays inline: the object compiles, and the
+    // member can never be written.
+    let mut with_empty = thirteen.clone();
+    with_empty.insert("p03".into(), json!({"allOf": [{"type": "string", "pattern": "^a+$"}, {"pattern": "^b+$"}]}));
+    let s_empty = json!({"type": "object", "properties": with_empty, "additionalProperties": false});
+    assert!(accepts(&s_empty, &json!({"p00": 0, "p12": 12})));
+    assert!(!accepts(&s_empty, &json!({"p00": 0, "p03": "a"})) && !accepts(&s_empty, &json!({"p03": "b"})));
 }

@@ -1860,6 +1860,10 @@ impl<'a> Builder<'a> {
         match &value {
             Expr::Rule(r) if !self.rules[*r].inline => return value,
             Expr::Regular(h) if h.properties().maximum_len().is_some_and(|n| n <= SHORT_VALUE_BYTES) => return value,
+            // A called rule must match something (its automaton is built on
+            // its own); an optional member whose value matches nothing is
+            // simply never written, so such a value stays inline.
+            _ if !self.surely_matches(&value, 0) => return value,
             _ => {}
         }
         if let Some((_, call)) = values.iter().find(|(v, _)| *v == value) {
@@ -1868,6 +1872,22 @@ impl<'a> Builder<'a> {
         let call = Expr::Rule(self.add_rule(&format!("{ptr}:value"), Some(value.clone()), false));
         values.push((value, call.clone()));
         call
+    }
+
+    /// Whether `e` surely matches some string, without building it:
+    /// intersections and differences (found empty only when built) and
+    /// deep references are not sure.
+    fn surely_matches(&self, e: &Expr, depth: usize) -> bool {
+        match e {
+            Expr::Regular(h) => h.properties().minimum_len().is_some(),
+            Expr::Seq(xs) => xs.iter().all(|x| self.surely_matches(x, depth)),
+            Expr::Alt(xs) => xs.iter().any(|x| self.surely_matches(x, depth)),
+            Expr::Repeat { expr, min, .. } => *min == 0 || self.surely_matches(expr, depth),
+            Expr::Rule(r) if self.rules[*r].inline => depth < 8 && self.surely_matches(&self.rules[*r].body, depth + 1),
+            // Called rules are each checked where they are built.
+            Expr::Rule(_) => true,
+            Expr::AnyOrder(_) | Expr::Intersect(_) | Expr::Exclude { .. } => false,
+        }
     }
 
     /// The extra-member expression as one rule (`{ptr}:extra`) that many
