@@ -988,9 +988,10 @@ impl CompiledGrammar {
     ) -> StateEntry {
         let mut local = Stacks::default();
         let mut below = BelowScratch::default();
-        let words = writable(&mut tokens);
+        let mut walk =
+            BelowWalk { out: writable(&mut tokens), below: &mut below, stacks: &mut local, exits: &mut exits };
         for (node, d) in calls_at {
-            self.walk_subtree(node as usize, Config { top: d, below: ROOT }, words, &mut below, &mut local, &mut exits);
+            self.walk_subtree(node as usize, Config { top: d, below: ROOT }, &mut walk);
         }
         exits.sort_unstable();
         exits.dedup();
@@ -1015,29 +1016,18 @@ impl CompiledGrammar {
     /// stack in `stacks`. When `stacks` is a walk-local arena (`exits` given
     /// a home), configurations back on the bottom frame that could return
     /// are recorded as exits instead of being popped.
-    fn walk_subtree(
-        &self,
-        node: usize,
-        seed: Config,
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
+    fn walk_subtree(&self, node: usize, seed: Config, walk: &mut BelowWalk<'_>) {
         let mut first = Vec::new();
-        self.leave(seed, &mut first, stacks);
-        self.walk_below(node, &first, None, out, below, stacks, exits);
+        self.leave(seed, &mut first, walk.stacks);
+        self.walk_below(node, &first, None, walk);
     }
 
     /// The bytes on which some configuration of `set` can step.
     fn first_bytes(&self, set: &[Config]) -> ByteSet {
         let mut bytes = ByteSet::EMPTY;
         for c in set {
-            for b in 0..=255u8 {
-                if self.next_byte(c.top, b) != DEAD {
-                    bytes.insert(b);
-                }
-            }
+            let (dfa, s, _) = self.local(c.top);
+            bytes.union(&dfa.live_bytes(s));
         }
         bytes
     }
@@ -1073,56 +1063,51 @@ impl CompiledGrammar {
     /// computed once: `below` remembers both until the caller clears it, once
     /// per output (`out` and `exits`) and stack arena, since a walk from one
     /// node and configuration always adds the same.
-    #[allow(clippy::too_many_arguments)]
-    fn walk_below(
-        &self,
-        node: usize,
-        first: &[Config],
-        first_bytes: Option<&ByteSet>,
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
+    fn walk_below(&self, node: usize, first: &[Config], first_bytes: Option<&ByteSet>, walk: &mut BelowWalk<'_>) {
         if first.is_empty() {
             return;
         }
         if *CHECK_ENTRIES {
-            return self.walk_below_checked(node, first, out, below, stacks, exits);
+            return self.walk_below_checked(node, first, walk);
         }
-        self.walk_below_by_sets(node, first, first_bytes, out, below, stacks, exits);
+        self.walk_below_by_sets(node, first, first_bytes, walk);
     }
 
     /// [`Self::walk_below`] compared with a walk that steps and closes the
     /// whole set at every node (`SLUICEGATE_CHECK_ENTRIES=1`).
-    fn walk_below_checked(
-        &self,
-        node: usize,
-        first: &[Config],
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
-        let mut by_frames = vec![0u32; out.len()];
-        let mut by_sets = vec![0u32; out.len()];
+    fn walk_below_checked(&self, node: usize, first: &[Config], walk: &mut BelowWalk<'_>) {
+        let mut by_frames = vec![0u32; walk.out.len()];
+        let mut by_sets = vec![0u32; walk.out.len()];
         let (mut exits_frames, mut exits_sets) = (Vec::new(), Vec::new());
-        let mut stacks_sets = stacks.clone();
-        let saved = std::mem::take(below);
-        self.walk_configs(node, first, &mut by_frames, below, stacks, &mut exits_frames);
-        *below = saved;
+        let mut stacks_sets = walk.stacks.clone();
+        let mut frames = BelowScratch { sizes: walk.below.sizes, ..BelowScratch::default() };
+        self.walk_configs(
+            node,
+            first,
+            &mut BelowWalk { out: &mut by_frames, below: &mut frames, stacks: walk.stacks, exits: &mut exits_frames },
+        );
         let mut sets_only = BelowScratch { sizes: WalkSizes::SETS_ONLY, ..BelowScratch::default() };
-        self.walk_below_by_sets(node, first, None, &mut by_sets, &mut sets_only, &mut stacks_sets, &mut exits_sets);
+        self.walk_below_by_sets(
+            node,
+            first,
+            None,
+            &mut BelowWalk {
+                out: &mut by_sets,
+                below: &mut sets_only,
+                stacks: &mut stacks_sets,
+                exits: &mut exits_sets,
+            },
+        );
         for x in [&mut exits_frames, &mut exits_sets] {
             x.sort_unstable();
             x.dedup();
         }
         assert!(by_frames == by_sets, "tokens below node {node} differ between the frame walk and the set walk");
         assert!(exits_frames == exits_sets, "exits below node {node} differ between the frame walk and the set walk");
-        for (o, t) in out.iter_mut().zip(&by_frames) {
+        for (o, t) in walk.out.iter_mut().zip(&by_frames) {
             *o |= *t;
         }
-        exits.extend(exits_frames);
+        walk.exits.extend(exits_frames);
     }
 
     /// Record as exits at `node` the configurations of `set` on the bottom
@@ -1138,21 +1123,13 @@ impl CompiledGrammar {
     /// Record the exits of the closed set `set` at `node`, then follow each
     /// of its configurations below `node` that this walk has not followed
     /// from `node` yet.
-    fn walk_configs(
-        &self,
-        node: usize,
-        set: &[Config],
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
+    fn walk_configs(&self, node: usize, set: &[Config], walk: &mut BelowWalk<'_>) {
         // Leaving may itself end on the bottom frame, ready to return (a call
         // to a rule that accepts the empty string, at the end of this rule).
-        self.push_exits(node, set, exits);
+        self.push_exits(node, set, walk.exits);
         for &c in set {
-            if below.walked.insert((node as u32, c)) {
-                self.walk_frame(node, c, out, below, stacks, exits);
+            if walk.below.walked.insert((node as u32, c)) {
+                self.walk_frame(node, c, walk);
             }
         }
     }
@@ -1161,15 +1138,7 @@ impl CompiledGrammar {
     /// the tokens it reaches, record its exits (returns from the bottom
     /// frame), and where it calls or returns into a real frame, go on from
     /// the closed set it leaves there.
-    fn walk_frame(
-        &self,
-        node: usize,
-        c: Config,
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
-    ) {
+    fn walk_frame(&self, node: usize, c: Config, walk: &mut BelowWalk<'_>) {
         let trie = self.vocab.trie();
         let (dfa, start, base) = self.local(c.top);
         let returns = self.returns_matter(c.top);
@@ -1181,52 +1150,52 @@ impl CompiledGrammar {
         // token's bytes after `node` are a string of the slice only where
         // `node` ends a character: no child may be a continuation byte.
         let mut view = None;
-        if trie.skip(node) - node > below.sizes.slice_min_nodes
+        if trie.skip(node) - node > walk.below.sizes.slice_min_nodes
             && !trie.children(node).any(|j| (0x80..0xC0).contains(&trie.byte(j)))
         {
             if let Some(slice) = self.frame_slice(c.top) {
                 for &t in trie.tokens_below(node) {
                     if slice.tokens[(t >> 5) as usize] & (1 << (t & 31)) != 0 {
-                        out[(t >> 5) as usize] |= 1 << (t & 31);
+                        walk.out[(t >> 5) as usize] |= 1 << (t & 31);
                     }
                 }
                 view = Some(&slice.rest);
             }
         }
         // States by depth, one vector per frame being walked.
-        let mut states = below.states.pop().unwrap_or_default();
+        let mut states = walk.below.states.pop().unwrap_or_default();
         let step = |s: u32, b: u8| {
             let n = dfa.next(s, b);
             (n != DEAD).then_some(n)
         };
         let visit = |i: usize, x: u32| {
             for &t in trie.tokens_at(i) {
-                out[(t >> 5) as usize] |= 1 << (t & 31);
+                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
             }
             if !trie.has_children(i) {
                 return;
             }
             let accepting = dfa.is_accepting(x);
             if c.below == ROOT && accepting && returns {
-                exits.push((i as u32, base + x, false));
+                walk.exits.push((i as u32, base + x, false));
             }
             if !dfa.calls(x).is_empty() || accepting && c.below != ROOT {
                 let seed = Config { top: base + x, below: c.below };
-                let mut left = below.sets.pop().unwrap_or_default();
+                let mut left = walk.below.sets.pop().unwrap_or_default();
                 left.clear();
-                match below.left.get(&seed) {
+                match walk.below.left.get(&seed) {
                     Some(known) => left.extend_from_slice(known),
                     None => {
-                        self.leave(seed, &mut left, stacks);
-                        below.left.insert(seed, left.clone());
+                        self.leave(seed, &mut left, walk.stacks);
+                        walk.below.left.insert(seed, left.clone());
                     }
                 }
-                self.walk_below_by_sets(i, &left, None, out, below, stacks, exits);
-                below.sets.push(left);
+                self.walk_below_by_sets(i, &left, None, walk);
+                walk.below.sets.push(left);
             }
         };
         trie.walk_below(view, node, start, &mut states, step, visit);
-        below.states.push(states);
+        walk.below.states.push(states);
     }
 
     /// The slice covering `g` ([`crate::slice`]), looked up once per state.
@@ -1244,20 +1213,16 @@ impl CompiledGrammar {
     /// by each byte and closed again at every node; below a node of more than
     /// `below.sizes.frame_min_nodes` nodes each configuration is followed on
     /// its own ([`Self::walk_configs`]).
-    #[allow(clippy::too_many_arguments)]
     fn walk_below_by_sets(
         &self,
         node: usize,
         first: &[Config],
         first_bytes: Option<&ByteSet>,
-        out: &mut [u32],
-        below: &mut BelowScratch,
-        stacks: &mut Stacks,
-        exits: &mut Vec<(u32, u32, bool)>,
+        walk: &mut BelowWalk<'_>,
     ) {
         let trie = self.vocab.trie();
         // Taken for the walk: a frame walk below may start a set walk of its own.
-        let mut levels = std::mem::take(&mut below.levels);
+        let mut levels = std::mem::take(&mut walk.below.levels);
         let base_depth = trie.depth(node);
         let max = trie.max_depth() - base_depth + 1;
         if levels.len() < max + 1 {
@@ -1265,7 +1230,7 @@ impl CompiledGrammar {
         }
         levels[0].clear();
         levels[0].extend_from_slice(first);
-        self.push_exits(node, first, exits);
+        self.push_exits(node, first, walk.exits);
         let end = trie.skip(node);
         let mut i = node + 1;
         while i < end {
@@ -1277,27 +1242,27 @@ impl CompiledGrammar {
             }
             let (lower, upper) = levels.split_at_mut(d);
             let next = &mut upper[0];
-            self.step(&lower[d - 1], b, next, stacks);
+            self.step(&lower[d - 1], b, next, walk.stacks);
             if next.is_empty() {
                 i = trie.skip(i);
                 continue;
             }
             for &t in trie.tokens_at(i) {
-                out[(t >> 5) as usize] |= 1 << (t & 31);
+                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
             }
             if trie.has_children(i) {
                 // Below a large node, each configuration is followed on its
                 // own ([`Self::walk_configs`]).
-                if trie.skip(i) - i > below.sizes.frame_min_nodes {
-                    self.walk_configs(i, next, out, below, stacks, exits);
+                if trie.skip(i) - i > walk.below.sizes.frame_min_nodes {
+                    self.walk_configs(i, next, walk);
                     i = trie.skip(i);
                     continue;
                 }
-                self.push_exits(i, next, exits);
+                self.push_exits(i, next, walk.exits);
             }
             i += 1;
         }
-        below.levels = levels;
+        walk.below.levels = levels;
     }
 
     /// Write the mask of a closed configuration set into `out`.
@@ -1352,15 +1317,13 @@ impl CompiledGrammar {
                 }
             };
             let (_, first, bytes) = &firsts[k];
-            self.walk_below(
-                node as usize,
-                first,
-                Some(bytes),
-                out,
-                &mut scratch.below,
-                &mut scratch.stacks,
-                &mut scratch.ignored,
-            );
+            let mut walk = BelowWalk {
+                out: &mut *out,
+                below: &mut scratch.below,
+                stacks: &mut scratch.stacks,
+                exits: &mut scratch.ignored,
+            };
+            self.walk_below(node as usize, first, Some(bytes), &mut walk);
             scratch.ignored.clear();
         }
         scratch.firsts = firsts;
@@ -1464,6 +1427,16 @@ impl Default for WalkSizes {
     }
 }
 
+/// What a walk below a node ([`CompiledGrammar::walk_below`]) writes and
+/// works with: the mask it marks, its scratch, the stack arena of its
+/// configurations, and the exits it records (returns from the bottom frame).
+pub(crate) struct BelowWalk<'a> {
+    out: &'a mut [u32],
+    below: &'a mut BelowScratch,
+    stacks: &'a mut Stacks,
+    exits: &'a mut Vec<(u32, u32, bool)>,
+}
+
 /// Scratch space of [`CompiledGrammar::walk_below`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BelowScratch {
@@ -1553,15 +1526,21 @@ mod tests {
                         let (mut by_sets, mut by_frames, mut hybrid) =
                             (vec![0u32; v.mask_words()], vec![0u32; v.mask_words()], vec![0u32; v.mask_words()]);
                         let (mut x_sets, mut x_frames, mut x_hybrid) = (Vec::new(), Vec::new(), Vec::new());
-                        let mut sets_only = BelowScratch { sizes: WalkSizes::SETS_ONLY, ..BelowScratch::default() };
-                        g.walk_below_by_sets(node, &set, None, &mut by_sets, &mut sets_only, &mut stacks, &mut x_sets);
+                        let mut walk = |out: &mut [u32], sizes: WalkSizes, exits: &mut Vec<_>, frames: bool| {
+                            let mut below = BelowScratch { sizes, ..BelowScratch::default() };
+                            let mut walk = BelowWalk { out, below: &mut below, stacks: &mut stacks, exits };
+                            if frames {
+                                g.walk_configs(node, &set, &mut walk);
+                            } else {
+                                g.walk_below_by_sets(node, &set, None, &mut walk);
+                            }
+                        };
+                        walk(&mut by_sets, WalkSizes::SETS_ONLY, &mut x_sets, false);
                         // Sizes small enough for this vocabulary's trie: hand-overs and slices
                         // below nodes of a few bytes.
                         let small = WalkSizes { frame_min_nodes: 8, slice_min_nodes: 8 };
-                        let mut below = BelowScratch { sizes: small, ..BelowScratch::default() };
-                        g.walk_configs(node, &set, &mut by_frames, &mut below, &mut stacks, &mut x_frames);
-                        let mut below = BelowScratch { sizes: small, ..BelowScratch::default() };
-                        g.walk_below_by_sets(node, &set, None, &mut hybrid, &mut below, &mut stacks, &mut x_hybrid);
+                        walk(&mut by_frames, small, &mut x_frames, true);
+                        walk(&mut hybrid, small, &mut x_hybrid, false);
                         for x in [&mut x_sets, &mut x_frames, &mut x_hybrid] {
                             x.sort_unstable();
                             x.dedup();

@@ -60,6 +60,12 @@ impl ByteSet {
         self.0[(b >> 6) as usize] |= 1 << (b & 63);
     }
 
+    pub(crate) fn union(&mut self, other: &ByteSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a |= b;
+        }
+    }
+
     #[inline]
     pub(crate) fn is_subset(&self, other: &ByteSet) -> bool {
         self.0.iter().zip(other.0.iter()).all(|(a, b)| a & !b == 0)
@@ -998,6 +1004,17 @@ impl ByteDfa {
     #[inline]
     pub fn next(&self, state: u32, b: u8) -> u32 {
         self.trans[state as usize * self.stride + self.classes[b as usize] as usize]
+    }
+
+    /// The bytes on which `state` steps to a live state.
+    pub(crate) fn live_bytes(&self, state: u32) -> ByteSet {
+        let mut live = ByteSet::EMPTY;
+        for b in 0..=255u8 {
+            if self.next(state, b) != DEAD {
+                live.insert(b);
+            }
+        }
+        live
     }
 
     /// The equivalence class of byte `b` (bytes of one class have the same transitions everywhere).

@@ -241,12 +241,7 @@ impl Slices {
         // A slice's first bytes must all keep `start` alive: checked once
         // here before any slice's search (most states a set holds, a key
         // or a value's first byte, fail it).
-        let mut live = ByteSet::EMPTY;
-        for b in 0..=255u8 {
-            if dfa.next(start, b) != DEAD {
-                live.insert(b);
-            }
-        }
+        let live = dfa.live_bytes(start);
         self.list.iter().rposition(|slice| slice.first.is_subset(&live) && slice.covers(dfa, start))
     }
 
@@ -317,12 +312,7 @@ impl Slice {
             },
         );
         let rest = trie.view(|node| !inside[node] && trie.has_tokens(node));
-        let mut first = ByteSet::EMPTY;
-        for b in 0..=255u8 {
-            if dfa.next(dfa.start(), b) != DEAD {
-                first.insert(b);
-            }
-        }
+        let first = dfa.live_bytes(dfa.start());
         Some(Slice { max_chars, dfa, max_len, first, tokens, rest })
     }
 

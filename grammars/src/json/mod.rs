@@ -221,7 +221,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         ref_rules: HashMap::new(),
         any_rule: None,
         chunk_rule: None,
-        string_rules: Vec::new(),
+        called_rules: Vec::new(),
         dropped: Vec::new(),
         draft4,
         level: 0,
@@ -339,8 +339,9 @@ struct Builder<'a> {
     ref_rules: HashMap<String, RuleId>,
     any_rule: Option<RuleId>,
     chunk_rule: Option<RuleId>,
-    /// Called rules of heavy string values, by expression ([`Builder::called_if_heavy`]).
-    string_rules: Vec<(Expr, RuleId)>,
+    /// Rules made to call an expression (heavy strings, the member values of
+    /// large objects), one per distinct expression ([`Builder::call`]).
+    called_rules: Vec<(Expr, RuleId)>,
     dropped: Vec<Dropped>,
     /// The schema declares draft 4 (or 3): integers have no fraction part.
     draft4: bool,
@@ -1335,11 +1336,18 @@ impl<'a> Builder<'a> {
         if string::expr_weight(body) < HEAVY_STRING_WEIGHT {
             return e;
         }
-        if let Some((_, r)) = self.string_rules.iter().find(|(x, _)| *x == e) {
+        self.call(e, "string", 0)
+    }
+
+    /// A call of a rule made for `e` (named `name` when made here): one rule
+    /// per distinct expression among the rules made since the `since`-th
+    /// (the search is linear; member values look only among their object's).
+    fn call(&mut self, e: Expr, name: &str, since: usize) -> Expr {
+        if let Some((_, r)) = self.called_rules[since..].iter().find(|(x, _)| *x == e) {
             return Expr::Rule(*r);
         }
-        let r = self.add_rule("string", Some(e.clone()), false);
-        self.string_rules.push((e, r));
+        let r = self.add_rule(name, Some(e.clone()), false);
+        self.called_rules.push((e, r));
         Expr::Rule(r)
     }
 
@@ -1813,13 +1821,13 @@ impl<'a> Builder<'a> {
         });
         let mut all_optional_so_far = true;
         let mut members = members.into_iter().peekable();
-        let mut values = Vec::new();
+        let since = self.called_rules.len();
         let mut j = 0;
         while members.peek().is_some() {
             let block: Vec<Member> = members
                 .by_ref()
                 .take(MEMBER_BLOCK)
-                .map(|m| Member { value: self.called_value(m.value, &mut values, ptr), ..m })
+                .map(|m| Member { value: self.called_value(m.value, since, ptr), ..m })
                 .collect();
             let required = block.iter().any(|m| m.required);
             let Some(first) = self.members_after(block, extra.clone(), false).some else { continue };
@@ -1854,9 +1862,9 @@ impl<'a> Builder<'a> {
     /// members whose values refer to one small definition took 17 ms of
     /// automata, all built when the object is entered (each block can
     /// start it), and each copy's states needed mask entries of their own.
-    /// Called, a value is one rule for every member with an equal value
-    /// (`values`, per object).
-    fn called_value(&mut self, value: Expr, values: &mut Vec<(Expr, Expr)>, ptr: &str) -> Expr {
+    /// Called, a value is one rule for every member of the object with an
+    /// equal value (those called since the `since`-th called rule).
+    fn called_value(&mut self, value: Expr, since: usize, ptr: &str) -> Expr {
         match &value {
             Expr::Rule(r) if !self.rules[*r].inline => return value,
             Expr::Regular(h) if h.properties().maximum_len().is_some_and(|n| n <= SHORT_VALUE_BYTES) => return value,
@@ -1866,12 +1874,7 @@ impl<'a> Builder<'a> {
             _ if !self.surely_matches(&value, 0) => return value,
             _ => {}
         }
-        if let Some((_, call)) = values.iter().find(|(v, _)| *v == value) {
-            return call.clone();
-        }
-        let call = Expr::Rule(self.add_rule(&format!("{ptr}:value"), Some(value.clone()), false));
-        values.push((value, call.clone()));
-        call
+        self.call(value, &format!("{ptr}:value"), since)
     }
 
     /// Whether `e` surely matches some string, without building it:
