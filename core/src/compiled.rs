@@ -20,6 +20,7 @@ use crate::limits::{self, Budget, Limit, Limits};
 use crate::matcher::Matcher;
 use crate::pda::{Config, Stacks, ROOT};
 use crate::rules::{BuildState, RuleBuilder, RuleSlot};
+use crate::set_memo::{SetMemo, EMPTY, UNKNOWN};
 use crate::slice::Cut;
 use crate::tokens::TokenSet;
 use crate::vocab::Vocabulary;
@@ -1103,18 +1104,37 @@ impl CompiledGrammar {
             x.dedup();
         }
         assert!(by_frames == by_sets, "tokens below node {node} differ between the frame walk and the set walk");
-        assert!(exits_frames == exits_sets, "exits below node {node} differ between the frame walk and the set walk");
+        assert!(
+            self.exits_agree(&exits_frames, &exits_sets, &by_sets),
+            "exits below node {node} differ between the frame walk and the set walk"
+        );
         for (o, t) in walk.out.iter_mut().zip(&by_frames) {
             *o |= *t;
         }
         walk.exits.extend(exits_frames);
     }
 
+    /// Whether the exits of a frame walk (`frames`) are those of the set
+    /// walk (`sets`) from the same nodes, both sorted and deduplicated, given
+    /// the tokens the walks marked (equal, checked by the caller). A frame
+    /// walk served by a slice skips the nodes that lead only to the slice's
+    /// tokens, and with them the exits there: an exit walk below such a node
+    /// could only mark tokens already marked, so those may be missing.
+    fn exits_agree(&self, frames: &[(u32, u32, bool)], sets: &[(u32, u32, bool)], marked: &[u32]) -> bool {
+        let trie = self.vocab.trie();
+        let is_marked = |t: u32| marked[(t >> 5) as usize] & (1 << (t & 31)) != 0;
+        frames.iter().all(|x| sets.binary_search(x).is_ok())
+            && sets
+                .iter()
+                .filter(|x| frames.binary_search(x).is_err())
+                .all(|&(n, _, _)| trie.tokens_below(n as usize).iter().all(|&t| is_marked(t)))
+    }
+
     /// Record as exits at `node` the configurations of `set` on the bottom
     /// frame that could return from it.
     fn push_exits(&self, node: usize, set: &[Config], exits: &mut Vec<(u32, u32, bool)>) {
         for c in set {
-            if c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top) {
+            if self.may_return(c) {
                 exits.push((node as u32, c.top, false));
             }
         }
@@ -1270,12 +1290,14 @@ impl CompiledGrammar {
         if set.len() > 1 {
             self.prefetch_entries(set);
         }
-        out.fill(0);
+        if set.is_empty() {
+            out.fill(0);
+        }
         for (i, c) in set.iter().enumerate() {
             let entry = self.entry(c.top, &mut scratch.stack);
             scratch.stacks.overflowed |= entry.overflowed;
             if i == 0 {
-                entry.tokens.write_into_cleared(out);
+                entry.tokens.write_into(out);
             } else {
                 entry.tokens.or_into(out);
             }
@@ -1291,42 +1313,163 @@ impl CompiledGrammar {
     }
 
     /// Mark the tokens below each exit node that return from its state's
-    /// rule into the real stack `below` (a mask-time walk; the subtrees after
-    /// a rule's end are small). Exits share few returning states (a string
-    /// body has one, at its closing quote, and tens of exit nodes), so the
-    /// set after each return is computed once.
+    /// rule into the real stack `below` (a mask-time walk). Exits share few
+    /// returning states (a string body has one, at its closing quote, and
+    /// tens of exit nodes; the end of a chunk of a long string has thousands),
+    /// so the set after each return is computed once, and the walks below
+    /// the exit nodes step remembered sets ([`Self::walk_below_memo`]).
     fn walk_exits(&self, exits: &[(u32, u32, bool)], below: u32, out: &mut [u32], scratch: &mut Scratch) {
-        // The sets of earlier masks stay in `scratch.firsts` (cleared, not
-        // freed): the first `used` entries belong to this walk.
+        if scratch.memo.len() > SetMemo::MAX_SETS {
+            scratch.memo.clear();
+        }
+        // The ids of the sets after each returning state, for this walk.
         let mut firsts = std::mem::take(&mut scratch.firsts);
-        let mut used = 0;
+        firsts.clear();
+        let mut first = std::mem::take(&mut scratch.first);
         scratch.below.clear();
         for &(node, d, _) in exits {
-            let k = match firsts[..used].iter().position(|(top, _, _)| *top == d) {
-                Some(k) => k,
+            let id = match firsts.iter().find(|(top, _)| *top == d) {
+                Some(&(_, id)) => id,
                 None => {
-                    if used == firsts.len() {
-                        firsts.push((d, Vec::new(), ByteSet::EMPTY));
-                    }
-                    let (top, first, _) = &mut firsts[used];
-                    *top = d;
-                    self.leave(Config { top: d, below }, first, &mut scratch.stacks);
-                    firsts[used].2 = self.first_bytes(&firsts[used].1);
-                    used += 1;
-                    used - 1
+                    self.leave(Config { top: d, below }, &mut first, &mut scratch.stacks);
+                    let id = scratch.memo.intern(&first, |set| self.may_exit(set));
+                    firsts.push((d, id));
+                    id
                 }
             };
-            let (_, first, bytes) = &firsts[k];
+            if id == EMPTY {
+                continue;
+            }
             let mut walk = BelowWalk {
                 out: &mut *out,
                 below: &mut scratch.below,
                 stacks: &mut scratch.stacks,
                 exits: &mut scratch.ignored,
             };
-            self.walk_below(node as usize, first, Some(bytes), &mut walk);
+            if *CHECK_ENTRIES {
+                self.walk_below_memo_checked(node as usize, id, &mut scratch.memo, &mut walk);
+            } else {
+                self.walk_below_memo(node as usize, id, &mut scratch.memo, &mut walk);
+            }
             scratch.ignored.clear();
         }
         scratch.firsts = firsts;
+        scratch.first = first;
+    }
+
+    /// Whether a closed set has configurations on the bottom frame that
+    /// could return from it (what [`Self::push_exits`] records).
+    fn may_exit(&self, set: &[Config]) -> bool {
+        set.iter().any(|c| self.may_return(c))
+    }
+
+    /// Whether `c` is on the bottom frame of a walk and could return from it.
+    fn may_return(&self, c: &Config) -> bool {
+        c.below == ROOT && self.returns_matter(c.top) && self.rule_accepting(c.top)
+    }
+
+    /// The set walk of [`Self::walk_below_by_sets`] from the interned set
+    /// `first`, stepping sets through `memo`: a step met before is a table
+    /// read, a new one is stepped, closed and remembered. Below a node of
+    /// more than `frame_min_nodes` nodes each configuration is followed on
+    /// its own, as in the set walk.
+    fn walk_below_memo(&self, node: usize, first: u32, memo: &mut SetMemo, walk: &mut BelowWalk<'_>) {
+        let trie = self.vocab.trie();
+        let mut ids = std::mem::take(&mut walk.below.ids);
+        let mut set = walk.below.sets.pop().unwrap_or_default();
+        let base_depth = trie.depth(node);
+        ids.resize(trie.max_depth() - base_depth + 2, EMPTY);
+        ids[0] = first;
+        if memo.may_exit(first) {
+            self.push_exits(node, memo.set(first), walk.exits);
+        }
+        let end = trie.skip(node);
+        let mut i = node + 1;
+        while i < end {
+            let d = trie.depth(i) - base_depth;
+            let b = trie.byte(i);
+            let from = ids[d - 1];
+            let mut to = memo.next(from, b);
+            if to == UNKNOWN {
+                to = self.memo_step(memo, from, b, &mut set, walk.stacks);
+            }
+            if to == EMPTY {
+                i = trie.skip(i);
+                continue;
+            }
+            for &t in trie.tokens_at(i) {
+                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
+            }
+            if trie.has_children(i) {
+                if trie.skip(i) - i > walk.below.sizes.frame_min_nodes {
+                    set.clear();
+                    set.extend_from_slice(memo.set(to));
+                    self.walk_configs(i, &set, walk);
+                    i = trie.skip(i);
+                    continue;
+                }
+                if memo.may_exit(to) {
+                    self.push_exits(i, memo.set(to), walk.exits);
+                }
+            }
+            ids[d] = to;
+            i += 1;
+        }
+        walk.below.ids = ids;
+        walk.below.sets.push(set);
+    }
+
+    /// Step the interned set `from` by `b`, close it, and remember the step,
+    /// unless the close cut the set or met a failed build: those flags must
+    /// be raised again at every such step, so it is not remembered.
+    fn memo_step(&self, memo: &mut SetMemo, from: u32, b: u8, set: &mut Vec<Config>, stacks: &mut Stacks) -> u32 {
+        let raised = (stacks.overflowed, stacks.build_failed);
+        stacks.overflowed = false;
+        stacks.build_failed = false;
+        self.step(memo.set(from), b, set, stacks);
+        let to = memo.intern(set, |set| self.may_exit(set));
+        if !stacks.overflowed && !stacks.build_failed {
+            memo.record(from, b, to);
+        }
+        stacks.overflowed |= raised.0;
+        stacks.build_failed |= raised.1;
+        to
+    }
+
+    /// [`Self::walk_below_memo`] compared with [`Self::walk_below`] from the
+    /// same set (`SLUICEGATE_CHECK_ENTRIES=1`).
+    fn walk_below_memo_checked(&self, node: usize, first: u32, memo: &mut SetMemo, walk: &mut BelowWalk<'_>) {
+        let mut by_memo = vec![0u32; walk.out.len()];
+        let mut by_sets = vec![0u32; walk.out.len()];
+        let (mut exits_memo, mut exits_sets) = (Vec::new(), Vec::new());
+        let set = memo.set(first).to_vec();
+        let mut plain = BelowScratch { sizes: walk.below.sizes, ..BelowScratch::default() };
+        self.walk_below(
+            node,
+            &set,
+            None,
+            &mut BelowWalk { out: &mut by_sets, below: &mut plain, stacks: walk.stacks, exits: &mut exits_sets },
+        );
+        let mut memo_scratch = BelowScratch { sizes: walk.below.sizes, ..BelowScratch::default() };
+        self.walk_below_memo(
+            node,
+            first,
+            memo,
+            &mut BelowWalk { out: &mut by_memo, below: &mut memo_scratch, stacks: walk.stacks, exits: &mut exits_memo },
+        );
+        for x in [&mut exits_memo, &mut exits_sets] {
+            x.sort_unstable();
+            x.dedup();
+        }
+        assert!(by_memo == by_sets, "tokens below node {node} differ between the remembered and the plain set walk");
+        assert!(
+            exits_memo == exits_sets,
+            "exits below node {node} differ between the remembered and the plain set walk"
+        );
+        for (o, t) in walk.out.iter_mut().zip(&by_memo) {
+            *o |= *t;
+        }
+        walk.exits.extend(exits_memo);
     }
 
     /// Left recursion would make a closure grow without end; refused when
@@ -1400,10 +1543,13 @@ pub(crate) struct Scratch {
     pub below: BelowScratch,
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
-    /// The closed sets after each returning state of the exits of one
-    /// configuration; entries past those of the current walk are kept only
-    /// for their allocations.
-    pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
+    /// The returning states of the exits of one configuration, each with
+    /// the id (in `memo`) of the closed set after it returns.
+    pub firsts: Vec<(u32, u32)>,
+    /// The closed set after one return.
+    pub first: Vec<Config>,
+    /// Steps of the closed sets walked below exit nodes; valid with `stacks`.
+    pub memo: SetMemo,
 }
 
 /// Where [`CompiledGrammar::walk_below`] changes method, in trie nodes below
@@ -1449,6 +1595,8 @@ pub(crate) struct BelowScratch {
     walked: FxHashSet<(u32, Config)>,
     /// The levels of the set walk ([`CompiledGrammar::walk_below_by_sets`]).
     levels: Vec<Vec<Config>>,
+    /// The levels of the remembered set walk ([`CompiledGrammar::walk_below_memo`]), as set ids.
+    ids: Vec<u32>,
     /// The closed set each configuration leaves (a call or a return),
     /// computed once per walk: the same value call follows every key.
     left: FxHashMap<Config, Vec<Config>>,
@@ -1481,7 +1629,7 @@ mod tests {
     /// and returns (recursive lists of called string bodies, long bodies
     /// served by a slice, a body that can return anywhere).
     #[test]
-    fn frame_walk_marks_what_the_set_walk_marks() {
+    fn frame_and_remembered_walks_mark_what_the_set_walk_marks() {
         let v = crate::slice::tests::vocab();
         let text = r#"[^"\\\x00-\x1F]"#;
         let grammars = [
@@ -1521,39 +1669,59 @@ mod tests {
             for output in outputs {
                 let (mut set, mut stacks) = g.start_set().unwrap();
                 let mut next = Vec::new();
+                // Remembered steps live as long as the stack arena, across nodes and bytes.
+                let mut memo = SetMemo::default();
+                let mut seen_exits = false;
                 for &b in output {
-                    for &node in &nodes {
-                        let (mut by_sets, mut by_frames, mut hybrid) =
-                            (vec![0u32; v.mask_words()], vec![0u32; v.mask_words()], vec![0u32; v.mask_words()]);
-                        let (mut x_sets, mut x_frames, mut x_hybrid) = (Vec::new(), Vec::new(), Vec::new());
-                        let mut walk = |out: &mut [u32], sizes: WalkSizes, exits: &mut Vec<_>, frames: bool| {
-                            let mut below = BelowScratch { sizes, ..BelowScratch::default() };
-                            let mut walk = BelowWalk { out, below: &mut below, stacks: &mut stacks, exits };
-                            if frames {
-                                g.walk_configs(node, &set, &mut walk);
-                            } else {
-                                g.walk_below_by_sets(node, &set, None, &mut walk);
-                            }
-                        };
-                        walk(&mut by_sets, WalkSizes::SETS_ONLY, &mut x_sets, false);
+                    // The set, and its called configurations taken on the bottom frame
+                    // (as an entry's walk takes them): where those may return, walks
+                    // record exits.
+                    let mut bottom: Vec<Config> = set
+                        .iter()
+                        .filter(|c| g.returns_matter(c.top))
+                        .map(|c| Config { top: c.top, below: ROOT })
+                        .collect();
+                    g.close(&mut bottom, &mut stacks);
+                    for (&node, set) in nodes.iter().flat_map(|n| [(n, &set), (n, &bottom)]) {
+                        if set.is_empty() {
+                            continue;
+                        }
+                        let first = memo.intern(set, |set| g.may_exit(set));
+                        let mut marked = [(); 4].map(|_| vec![0u32; v.mask_words()]);
+                        let mut exits: [Vec<(u32, u32, bool)>; 4] = Default::default();
                         // Sizes small enough for this vocabulary's trie: hand-overs and slices
                         // below nodes of a few bytes.
                         let small = WalkSizes { frame_min_nodes: 8, slice_min_nodes: 8 };
-                        walk(&mut by_frames, small, &mut x_frames, true);
-                        walk(&mut hybrid, small, &mut x_hybrid, false);
-                        for x in [&mut x_sets, &mut x_frames, &mut x_hybrid] {
-                            x.sort_unstable();
-                            x.dedup();
+                        let sizes = [WalkSizes::SETS_ONLY, small, small, small];
+                        for (k, (out, exits)) in marked.iter_mut().zip(&mut exits).enumerate() {
+                            let mut below = BelowScratch { sizes: sizes[k], ..BelowScratch::default() };
+                            let mut walk = BelowWalk { out, below: &mut below, stacks: &mut stacks, exits };
+                            match k {
+                                0 | 2 => g.walk_below_by_sets(node, set, None, &mut walk),
+                                1 => g.walk_configs(node, set, &mut walk),
+                                _ => g.walk_below_memo(node, first, &mut memo, &mut walk),
+                            }
+                            exits.sort_unstable();
+                            exits.dedup();
                         }
-                        assert_eq!(by_frames, by_sets, "frame walk below node {node} after {b:?}");
-                        assert_eq!(hybrid, by_sets, "hybrid walk below node {node} after {b:?}");
-                        assert_eq!(x_frames, x_sets);
-                        assert_eq!(x_hybrid, x_sets);
+                        seen_exits |= !exits[0].is_empty();
+                        for (k, name) in [(1, "frame"), (2, "hybrid"), (3, "remembered")] {
+                            assert_eq!(marked[k], marked[0], "{name} walk below node {node} after {b:?}");
+                        }
+                        // Where a walk hands over to the frame walk, it may skip exits
+                        // below which every token is marked anyway.
+                        for k in [1, 2, 3] {
+                            assert!(
+                                g.exits_agree(&exits[k], &exits[0], &marked[0]),
+                                "exits below node {node} after {b:?}"
+                            );
+                        }
                     }
                     g.step(&set, b, &mut next, &mut stacks);
                     assert!(!next.is_empty(), "the output {output:?} is in the grammar");
                     std::mem::swap(&mut set, &mut next);
                 }
+                assert!(seen_exits, "the walks after {output:?} record exits");
             }
         }
     }

@@ -61,6 +61,7 @@ pub mod limits;
 pub mod matcher;
 mod pda;
 mod rules;
+mod set_memo;
 pub mod shared;
 mod slice;
 mod tokens;

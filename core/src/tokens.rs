@@ -66,12 +66,16 @@ impl TokenSet {
         }
     }
 
-    /// Write the set into `out`, which must be cleared.
+    /// Write the set into `out`, over what it held (a dense set is one
+    /// copy, with no clearing first).
     #[inline]
-    pub fn write_into_cleared(&self, out: &mut [u32]) {
+    pub fn write_into(&self, out: &mut [u32]) {
         match self {
             TokenSet::Dense(words) => out.copy_from_slice(words),
-            TokenSet::Sparse(_) => self.or_into(out),
+            TokenSet::Sparse(_) => {
+                out.fill(0);
+                self.or_into(out)
+            }
         }
     }
 
@@ -123,14 +127,15 @@ mod tests {
         let ids: Vec<u32> = (0..17).map(|i| i * 32).collect();
         let set = TokenSet::from_words(bits(&ids, 128));
         assert!(matches!(set, TokenSet::Dense(_)));
-        let mut out = vec![0u32; 128];
-        set.write_into_cleared(&mut out);
+        // Written over what `out` held.
+        let mut out = vec![u32::MAX; 128];
+        set.write_into(&mut out);
         assert_eq!(&out[..], &bits(&ids, 128)[..]);
         // 16 is an eighth: sparse.
         let set = TokenSet::from_words(bits(&ids[..16], 128));
         assert!(matches!(set, TokenSet::Sparse(_)));
-        let mut out = vec![0u32; 128];
-        set.write_into_cleared(&mut out);
+        let mut out = vec![u32::MAX; 128];
+        set.write_into(&mut out);
         assert_eq!(&out[..], &bits(&ids[..16], 128)[..]);
     }
 }
