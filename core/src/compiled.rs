@@ -167,6 +167,12 @@ static TRACE_BUILDS: std::sync::LazyLock<bool> =
 /// (`CompiledGrammar::new` refuses more than `u32::MAX / 2` states).
 const IN_CLASS: u32 = 1 << 31;
 
+/// Most exits of one state walked without remembered sets
+/// ([`CompiledGrammar::walk_exits`]): interning every set costs more than
+/// it saves where the walks are few (`minecraft-recipe` meets 895 object
+/// states at once, each with a few exits).
+const REMEMBERED_WALK_MIN_EXITS: usize = 256;
+
 /// Most trie nodes below a node for the set walk to go on below it; below a
 /// larger node each configuration is followed on its own
 /// ([`CompiledGrammar::walk_configs`]). The set walk is cheaper on small
@@ -1315,25 +1321,68 @@ impl CompiledGrammar {
     /// Mark the tokens below each exit node that return from its state's
     /// rule into the real stack `below` (a mask-time walk). Exits share few
     /// returning states (a string body has one, at its closing quote, and
-    /// tens of exit nodes; the end of a chunk of a long string has thousands),
-    /// so the set after each return is computed once, and the walks below
-    /// the exit nodes step remembered sets ([`Self::walk_below_memo`]).
+    /// tens of exit nodes), so the set after each return is computed once,
+    /// with the bytes it can step on (children of an exit node on other
+    /// bytes are skipped without stepping the set). Where a state has more
+    /// than [`REMEMBERED_WALK_MIN_EXITS`] exits (the end of a chunk of a long
+    /// string is an exit below thousands of nodes), the walks step
+    /// remembered sets instead ([`Self::walk_exits_remembered`]).
     fn walk_exits(&self, exits: &[(u32, u32, bool)], below: u32, out: &mut [u32], scratch: &mut Scratch) {
+        if exits.len() > REMEMBERED_WALK_MIN_EXITS {
+            return self.walk_exits_remembered(exits, below, out, scratch);
+        }
+        // The sets of earlier masks stay in `scratch.firsts` (cleared, not
+        // freed): the first `used` entries belong to this walk.
+        let mut firsts = std::mem::take(&mut scratch.firsts);
+        let mut used = 0;
+        scratch.below.clear();
+        for &(node, d, _) in exits {
+            let k = match firsts[..used].iter().position(|(top, _, _)| *top == d) {
+                Some(k) => k,
+                None => {
+                    if used == firsts.len() {
+                        firsts.push((d, Vec::new(), ByteSet::EMPTY));
+                    }
+                    let (top, first, _) = &mut firsts[used];
+                    *top = d;
+                    self.leave(Config { top: d, below }, first, &mut scratch.stacks);
+                    firsts[used].2 = self.first_bytes(&firsts[used].1);
+                    used += 1;
+                    used - 1
+                }
+            };
+            let (_, first, bytes) = &firsts[k];
+            let mut walk = BelowWalk {
+                out: &mut *out,
+                below: &mut scratch.below,
+                stacks: &mut scratch.stacks,
+                exits: &mut scratch.ignored,
+            };
+            self.walk_below(node as usize, first, Some(bytes), &mut walk);
+            scratch.ignored.clear();
+        }
+        scratch.firsts = firsts;
+    }
+
+    /// [`Self::walk_exits`] for many exits: the walks below the exit nodes
+    /// step remembered sets ([`Self::walk_below_memo`]), kept in the
+    /// matcher's scratch from mask to mask.
+    fn walk_exits_remembered(&self, exits: &[(u32, u32, bool)], below: u32, out: &mut [u32], scratch: &mut Scratch) {
         if scratch.memo.len() > SetMemo::MAX_SETS {
             scratch.memo.clear();
         }
         // The ids of the sets after each returning state, for this walk.
-        let mut firsts = std::mem::take(&mut scratch.firsts);
-        firsts.clear();
+        let mut first_ids = std::mem::take(&mut scratch.first_ids);
+        first_ids.clear();
         let mut first = std::mem::take(&mut scratch.first);
         scratch.below.clear();
         for &(node, d, _) in exits {
-            let id = match firsts.iter().find(|(top, _)| *top == d) {
+            let id = match first_ids.iter().find(|(top, _)| *top == d) {
                 Some(&(_, id)) => id,
                 None => {
                     self.leave(Config { top: d, below }, &mut first, &mut scratch.stacks);
                     let id = scratch.memo.intern(&first, |set| self.may_exit(set));
-                    firsts.push((d, id));
+                    first_ids.push((d, id));
                     id
                 }
             };
@@ -1353,7 +1402,7 @@ impl CompiledGrammar {
             }
             scratch.ignored.clear();
         }
-        scratch.firsts = firsts;
+        scratch.first_ids = first_ids;
         scratch.first = first;
     }
 
@@ -1543,9 +1592,13 @@ pub(crate) struct Scratch {
     pub below: BelowScratch,
     pub stacks: Stacks,
     pub ignored: Vec<(u32, u32, bool)>,
+    /// The closed sets after each returning state of the exits of one
+    /// configuration; entries past those of the current walk are kept only
+    /// for their allocations.
+    pub firsts: Vec<(u32, Vec<Config>, ByteSet)>,
     /// The returning states of the exits of one configuration, each with
     /// the id (in `memo`) of the closed set after it returns.
-    pub firsts: Vec<(u32, u32)>,
+    pub first_ids: Vec<(u32, u32)>,
     /// The closed set after one return.
     pub first: Vec<Config>,
     /// Steps of the closed sets walked below exit nodes; valid with `stacks`.

@@ -822,6 +822,53 @@ impl ByteDfa {
     /// A raw table whose state 0 is the start and whose every state can
     /// reach acceptance, as it is (checked against the pruning path in
     /// debug builds).
+    /// The union of call-free automata: one state per tuple of their
+    /// states (a side that died stays dead), accepting where any side
+    /// accepts. `Ok(None)` when it would have more than `max_states` states
+    /// (the caller keeps the parts apart).
+    pub(crate) fn union(parts: &[&ByteDfa], max_states: usize) -> Result<Option<ByteDfa>, CompileError> {
+        if parts.iter().any(|d| d.has_calls()) {
+            return Err(CompileError::Unsupported("union of languages that contain recursion".into()));
+        }
+        let (classes, reps) = classes_by(|b| parts.iter().map(|d| d.class_of(b)).collect::<Vec<u8>>());
+        let stride = reps.len();
+        let start: Vec<u32> = parts.iter().map(|d| d.start).collect();
+        let mut ids: rustc_hash::FxHashMap<Vec<u32>, u32> = Default::default();
+        ids.insert(start.clone(), 0);
+        let mut order = vec![start];
+        let mut raw_trans: Vec<u32> = Vec::new();
+        let mut accepting = Vec::new();
+        let mut next = Vec::with_capacity(parts.len());
+        let mut i = 0;
+        while i < order.len() {
+            let states = order[i].clone();
+            accepting.push(parts.iter().zip(&states).any(|(d, &s)| s != DEAD && d.is_accepting(s)));
+            for &byte in &reps {
+                next.clear();
+                next.extend(parts.iter().zip(&states).map(|(d, &s)| if s == DEAD { DEAD } else { d.next(s, byte) }));
+                if next.iter().all(|&s| s == DEAD) {
+                    raw_trans.push(DEAD);
+                    continue;
+                }
+                let id = match ids.get(&next) {
+                    Some(&id) => id,
+                    None => {
+                        if order.len() == max_states {
+                            return Ok(None);
+                        }
+                        let id = order.len() as u32;
+                        ids.insert(next.clone(), id);
+                        order.push(next.clone());
+                        id
+                    }
+                };
+                raw_trans.push(id);
+            }
+            i += 1;
+        }
+        ByteDfa::from_table(classes, stride, raw_trans, accepting).map(Some)
+    }
+
     pub(crate) fn from_live_table(classes: [u8; 256], stride: usize, trans: Vec<u32>, accepting: Vec<bool>) -> ByteDfa {
         debug_assert_eq!(
             co_reachable(&accepting, |s| &trans[s * stride..(s + 1) * stride]).map(|(_, _, n)| n as usize).ok(),
@@ -1120,5 +1167,17 @@ mod tests {
         // `a*` then `a`: an accepting state of the first continues with the
         // second's first byte, so the tables cannot be joined.
         assert!(ByteDfa::concat_disjoint(&dfa("a*"), &dfa("ab")).is_none());
+    }
+
+    #[test]
+    fn unions_accept_what_a_part_accepts() {
+        let parts = [dfa("a[0-9]*"), dfa("[0-9]*b"), dfa("(?:ab)+")];
+        let refs: Vec<&ByteDfa> = parts.iter().collect();
+        let u = ByteDfa::union(&refs, 1000).unwrap().unwrap();
+        for s in ["a", "a12", "12b", "b", "ab", "abab", "", "ba", "a1b2", "aab", "1a"] {
+            let want = parts.iter().any(|d| accepts(d, s.as_bytes()));
+            assert_eq!(accepts(&u, s.as_bytes()), want, "{s:?}");
+        }
+        assert!(ByteDfa::union(&refs, 2).unwrap().is_none(), "more states than allowed");
     }
 }

@@ -65,6 +65,9 @@ pub(crate) struct BuildState {
     /// places (the key language of extra members, in every member slot of
     /// an object) is one rule (`None`: the product is empty).
     products: Vec<(Expr, Option<usize>)>,
+    /// Alternations of products whose union was too large for one
+    /// automaton: their products stay rules of their own.
+    unions_apart: Vec<Expr>,
     /// Bytes of the automaton tables built so far.
     pub total_bytes: usize,
     /// The states of [`AnyOrder`] sets met so far: rule `grammar.rules.len() + k`
@@ -85,6 +88,7 @@ impl BuildState {
             sources: Vec::new(),
             by_rule: HashMap::new(),
             products: Vec::new(),
+            unions_apart: Vec::new(),
             total_bytes: 0,
             states: Vec::new(),
             state_ids: HashMap::new(),
@@ -170,7 +174,18 @@ impl<'g> RuleBuilder<'g> {
         while let Some(e) = todo.pop() {
             match e {
                 Expr::Regular(_) | Expr::Rule(_) | Expr::AnyOrder(_) => {}
-                Expr::Seq(items) | Expr::Alt(items) => todo.extend(items),
+                Expr::Alt(items) => {
+                    limits::check_time()?;
+                    match self.union_rule(e, true)? {
+                        Some(Some(i)) if !built.contains(&i) => built.push(i),
+                        Some(Some(_)) => {}
+                        Some(None) => {
+                            self.st.empty_products.insert(e as *const Expr as usize);
+                        }
+                        None => todo.extend(items),
+                    }
+                }
+                Expr::Seq(items) => todo.extend(items),
                 Expr::Repeat { expr, .. } => todo.push(expr),
                 Expr::Intersect(_) | Expr::Exclude { .. } => {
                     limits::check_time()?;
@@ -265,6 +280,12 @@ impl<'g> RuleBuilder<'g> {
     fn hir(&mut self, e: &Expr, path: &mut Vec<RuleId>, calls_ok: bool) -> Result<Hir, CompileError> {
         if self.counting {
             self.count_node()?;
+        }
+        if let Some(union) = self.union_rule(e, calls_ok)? {
+            return Ok(match union {
+                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
+                None => Hir::fail(),
+            });
         }
         Ok(match e {
             Expr::Regular(h) => Hir::clone(h),
@@ -364,6 +385,29 @@ impl<'g> RuleBuilder<'g> {
         Ok(idx)
     }
 
+    /// An alternation of two or more products (the branches of a `oneOf`
+    /// over overlapping strings: each without the others) as one product
+    /// rule, the union of their automata: `Some(index)`, or `Some(None)`
+    /// when it matches nothing. `None` for any other expression, inside a
+    /// product, or where the union would be too large
+    /// ([`MAX_UNION_GROWTH`]; the products then stay rules of their own).
+    /// A configuration set there holds one state instead of one per branch,
+    /// so a mask computes one entry instead of one per branch.
+    fn union_rule(&mut self, e: &Expr, calls_ok: bool) -> Result<Option<Option<usize>>, CompileError> {
+        let Expr::Alt(items) = e else { return Ok(None) };
+        if !calls_ok || items.len() < 2 || !items.iter().all(is_product) || self.st.unions_apart.contains(e) {
+            return Ok(None);
+        }
+        match self.product_index(e, calls_ok) {
+            Ok(idx) => Ok(Some(idx)),
+            Err(CompileError::Unsupported(m)) if m == UNION_TOO_LARGE => {
+                self.st.unions_apart.push(e.clone());
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
     /// shared automata: the same nodes in the same order, so the same
     /// references become calls, the same products are built and the same
@@ -377,6 +421,13 @@ impl<'g> RuleBuilder<'g> {
     ) -> Result<(), CompileError> {
         if self.counting {
             self.count_node()?;
+        }
+        if let Some(union) = self.union_rule(e, calls_ok)? {
+            match union {
+                Some(idx) => key.call(idx as u32),
+                None => key.fail(),
+            }
+            return Ok(());
         }
         match e {
             Expr::Regular(h) => key.regular(h),
@@ -457,6 +508,10 @@ impl<'g> RuleBuilder<'g> {
                 key.product(true, 2);
                 self.write_product_key(base, key)?;
                 self.write_product_key(excluded, key)
+            }
+            Expr::Alt(items) if items.len() > 1 && items.iter().all(is_product) => {
+                key.union(items.len());
+                items.iter().try_for_each(|x| self.write_product_key(x, key))
             }
             other => self.write_key(other, &mut Vec::new(), false, key),
         }
@@ -573,10 +628,46 @@ impl<'g> RuleBuilder<'g> {
                 };
                 ByteDfa::product(&a, &b, true, self.limits).map(Arc::new)
             }
+            Expr::Alt(items) if items.len() > 1 && items.iter().all(is_product) => {
+                let mut parts = Vec::new();
+                for x in items {
+                    match self.product(x) {
+                        Ok(d) => parts.push(d),
+                        Err(CompileError::Empty) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                match parts.as_slice() {
+                    [] => Err(CompileError::Empty),
+                    [one] => Ok(Arc::clone(one)),
+                    _ => {
+                        let states: usize = parts.iter().map(|d| d.num_states()).sum();
+                        let max = (states * MAX_UNION_GROWTH).min(self.limits.max_states);
+                        let refs: Vec<&ByteDfa> = parts.iter().map(|d| &**d).collect();
+                        match ByteDfa::union(&refs, max)? {
+                            Some(d) => Ok(Arc::new(d)),
+                            None => Err(CompileError::Unsupported(UNION_TOO_LARGE.into())),
+                        }
+                    }
+                }
+            }
             other => self.regular_dfa(other),
         }
     }
 }
+
+/// Whether `e` is an intersection or a difference (a product rule).
+fn is_product(e: &Expr) -> bool {
+    matches!(e, Expr::Intersect(_) | Expr::Exclude { .. })
+}
+
+/// Most states a union of products may have, per state of its parts
+/// ([`RuleBuilder::union_rule`]); the branches of a `oneOf` over patterns
+/// track the same words, so their union is about as large as one of them.
+const MAX_UNION_GROWTH: usize = 4;
+
+/// The error a union too large for one automaton fails with, inside this module.
+const UNION_TOO_LARGE: &str = "union of products too large for one automaton";
 
 /// The bytes of `e` when it is one literal string.
 fn literal_bytes(e: &Expr) -> Option<&[u8]> {

@@ -6,7 +6,11 @@
 //! end of a string chunk the continuation is the same free text below every
 //! node where a token crosses that end, and the same again at the next mask.
 //! Stepping and closing a set costs a lookup per configuration and per call
-//! or return; a remembered step is one table read.
+//! or return; a remembered step is one table read. Walks of states with few
+//! exits do without: interning every set they meet once, with a table of
+//! 256 successors each, cost more than it saved (the first mask of
+//! `minecraft-recipe`, which meets 895 object states at once, went from 20
+//! to 42 ms).
 //!
 //! Sets are interned by their configurations in order (two orders of one
 //! set are two ids, which costs only a duplicate). A step is valid as long

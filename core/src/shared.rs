@@ -124,6 +124,7 @@ const TAG_CALL: u32 = 0xF000_0023;
 const TAG_FAIL: u32 = 0xF000_0024;
 const TAG_INTERSECT: u32 = 0xF000_0025;
 const TAG_EXCLUDE: u32 = 0xF000_0026;
+const TAG_UNION: u32 = 0xF000_0027;
 /// A call inside a literal: this plus its rank.
 const CALL_IN_LITERAL: u32 = 0x100;
 
@@ -195,6 +196,12 @@ impl KeyWriter {
     /// operands, the second taken out of the first), written next.
     pub(crate) fn product(&mut self, exclude: bool, n: usize) {
         self.words.push(if exclude { TAG_EXCLUDE } else { TAG_INTERSECT });
+        self.words.push(n as u32);
+    }
+
+    /// A union of `n` products, built as one automaton.
+    pub(crate) fn union(&mut self, n: usize) {
+        self.words.push(TAG_UNION);
         self.words.push(n as u32);
     }
 

@@ -240,6 +240,24 @@ fn heavy_strings_are_one_called_rule_and_stay_exact() {
 }
 
 #[test]
+fn one_of_overlapping_strings_is_one_union_rule() {
+    // Unanchored patterns overlap: each branch is itself without the others,
+    // and the branches are one automaton (their union), not one rule each.
+    let s = json!({"oneOf": [{"pattern": "NEW"}, {"pattern": "DONE"}, {"pattern": "ON_HOLD"}], "type": "string"});
+    let loaded = load("llama3_1");
+    let constraint = Constraint::JsonSchema(s.clone(), JsonSchemaOptions::default());
+    let g = compile(&constraint, loaded.vocab.clone(), &CompileOptions::default()).unwrap();
+    let products: Vec<_> = g.rule_summaries().into_iter().filter(|r| r.name.starts_with("product#")).collect();
+    assert_eq!(products.len(), 1, "one union rule: {products:?}");
+    for ok in ["NEW", "a NEW one", "DONE", "ON_HOLD here", "NEWNEW"] {
+        assert!(accepts(&s, &json!(ok)), "{ok}");
+    }
+    for bad in ["", "new", "NEW and DONE", "DONE, ON_HOLD", "NEWDONE"] {
+        assert!(!accepts(&s, &json!(bad)), "{bad}");
+    }
+}
+
+#[test]
 fn long_strings_count_exactly_at_every_chunk_boundary() {
     // Chunks of 256 characters (called) then a tail: two tails (5000 is 19
     // chunks and 136), one tail (65535 ends a chunk short), few chunks with
