@@ -967,9 +967,7 @@ impl CompiledGrammar {
         exits: &mut Vec<(u32, u32, bool)>,
     ) {
         let trie = self.vocab.trie();
-        for &t in trie.tokens_at(node) {
-            tokens[(t >> 5) as usize] |= 1 << (t & 31);
-        }
+        mark_tokens(tokens, trie.tokens_at(node));
         // Leaving the automaton only matters for longer tokens.
         if !trie.has_children(node) {
             return;
@@ -1195,9 +1193,7 @@ impl CompiledGrammar {
             (n != DEAD).then_some(n)
         };
         let visit = |i: usize, x: u32| {
-            for &t in trie.tokens_at(i) {
-                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
-            }
+            mark_tokens(walk.out, trie.tokens_at(i));
             if !trie.has_children(i) {
                 return;
             }
@@ -1273,9 +1269,7 @@ impl CompiledGrammar {
                 i = trie.skip(i);
                 continue;
             }
-            for &t in trie.tokens_at(i) {
-                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
-            }
+            mark_tokens(walk.out, trie.tokens_at(i));
             if trie.has_children(i) {
                 // Below a large node, each configuration is followed on its
                 // own ([`Self::walk_configs`]).
@@ -1446,9 +1440,7 @@ impl CompiledGrammar {
                 i = trie.skip(i);
                 continue;
             }
-            for &t in trie.tokens_at(i) {
-                walk.out[(t >> 5) as usize] |= 1 << (t & 31);
-            }
+            mark_tokens(walk.out, trie.tokens_at(i));
             if trie.has_children(i) {
                 if trie.skip(i) - i > walk.below.sizes.frame_min_nodes {
                     set.clear();
@@ -1583,6 +1575,14 @@ struct Walked<'a> {
     state: u32,
     base: u32,
     called: bool,
+}
+
+/// Set the bits of `tokens` in the bitset `out`.
+#[inline]
+fn mark_tokens(out: &mut [u32], tokens: &[u32]) {
+    for &t in tokens {
+        out[(t >> 5) as usize] |= 1 << (t & 31);
+    }
 }
 
 /// Per-matcher scratch space for mask computation.
