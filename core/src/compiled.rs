@@ -1103,19 +1103,32 @@ impl CompiledGrammar {
                 exits: &mut exits_sets,
             },
         );
-        for x in [&mut exits_frames, &mut exits_sets] {
+        self.keep_checked(node, walk, (by_frames, exits_frames), (by_sets, exits_sets), "the frame walk", true);
+    }
+
+    /// Under the check: assert that a walk's result (`kept`: tokens marked,
+    /// exits) agrees with the set walk's from the same node (`sets`): the
+    /// same tokens, and the same exits (up to [`Self::exits_agree`] where
+    /// `kept` comes from a frame walk), then add `kept` to `walk`.
+    fn keep_checked(
+        &self,
+        node: usize,
+        walk: &mut BelowWalk<'_>,
+        kept: (Vec<u32>, Vec<(u32, u32, bool)>),
+        sets: (Vec<u32>, Vec<(u32, u32, bool)>),
+        what: &str,
+        frames: bool,
+    ) {
+        let ((marked, mut exits), (by_sets, mut exits_sets)) = (kept, sets);
+        for x in [&mut exits, &mut exits_sets] {
             x.sort_unstable();
             x.dedup();
         }
-        assert!(by_frames == by_sets, "tokens below node {node} differ between the frame walk and the set walk");
-        assert!(
-            self.exits_agree(&exits_frames, &exits_sets, &by_sets),
-            "exits below node {node} differ between the frame walk and the set walk"
-        );
-        for (o, t) in walk.out.iter_mut().zip(&by_frames) {
-            *o |= *t;
-        }
-        walk.exits.extend(exits_frames);
+        assert!(marked == by_sets, "tokens below node {node} differ between {what} and the set walk");
+        let agree = if frames { self.exits_agree(&exits, &exits_sets, &by_sets) } else { exits == exits_sets };
+        assert!(agree, "exits below node {node} differ between {what} and the set walk");
+        mark_words(walk.out, &marked);
+        walk.exits.extend(exits);
     }
 
     /// Whether the exits of a frame walk (`frames`) are those of the set
@@ -1477,15 +1490,15 @@ impl CompiledGrammar {
         to
     }
 
-    /// [`Self::walk_below_memo`] compared with [`Self::walk_below`] from the
-    /// same set (`SLUICEGATE_CHECK_ENTRIES=1`).
+    /// [`Self::walk_below_memo`] compared with the set walk from the same
+    /// set and with the same sizes (`SLUICEGATE_CHECK_ENTRIES=1`).
     fn walk_below_memo_checked(&self, node: usize, first: u32, memo: &mut SetMemo, walk: &mut BelowWalk<'_>) {
         let mut by_memo = vec![0u32; walk.out.len()];
         let mut by_sets = vec![0u32; walk.out.len()];
         let (mut exits_memo, mut exits_sets) = (Vec::new(), Vec::new());
         let set = memo.set(first).to_vec();
         let mut plain = BelowScratch { sizes: walk.below.sizes, ..BelowScratch::default() };
-        self.walk_below(
+        self.walk_below_by_sets(
             node,
             &set,
             None,
@@ -1498,19 +1511,7 @@ impl CompiledGrammar {
             memo,
             &mut BelowWalk { out: &mut by_memo, below: &mut memo_scratch, stacks: walk.stacks, exits: &mut exits_memo },
         );
-        for x in [&mut exits_memo, &mut exits_sets] {
-            x.sort_unstable();
-            x.dedup();
-        }
-        assert!(by_memo == by_sets, "tokens below node {node} differ between the remembered and the plain set walk");
-        assert!(
-            exits_memo == exits_sets,
-            "exits below node {node} differ between the remembered and the plain set walk"
-        );
-        for (o, t) in walk.out.iter_mut().zip(&by_memo) {
-            *o |= *t;
-        }
-        walk.exits.extend(exits_memo);
+        self.keep_checked(node, walk, (by_memo, exits_memo), (by_sets, exits_sets), "the remembered walk", false);
     }
 
     /// Left recursion would make a closure grow without end; refused when
@@ -1575,6 +1576,13 @@ struct Walked<'a> {
     state: u32,
     base: u32,
     called: bool,
+}
+
+/// OR the bitset `words` into `out`.
+fn mark_words(out: &mut [u32], words: &[u32]) {
+    for (o, w) in out.iter_mut().zip(words) {
+        *o |= *w;
+    }
 }
 
 /// Set the bits of `tokens` in the bitset `out`.

@@ -819,9 +819,6 @@ impl ByteDfa {
         ByteDfa::from_table(classes, stride, raw_trans, accepting)
     }
 
-    /// A raw table whose state 0 is the start and whose every state can
-    /// reach acceptance, as it is (checked against the pruning path in
-    /// debug builds).
     /// The union of call-free automata: one state per tuple of their
     /// states (a side that died stays dead), accepting where any side
     /// accepts. `Ok(None)` when it would have more than `max_states` states
@@ -869,6 +866,9 @@ impl ByteDfa {
         ByteDfa::from_table(classes, stride, raw_trans, accepting).map(Some)
     }
 
+    /// A raw table whose state 0 is the start and whose every state can
+    /// reach acceptance, as it is (checked against the pruning path in
+    /// debug builds).
     pub(crate) fn from_live_table(classes: [u8; 256], stride: usize, trans: Vec<u32>, accepting: Vec<bool>) -> ByteDfa {
         debug_assert_eq!(
             co_reachable(&accepting, |s| &trans[s * stride..(s + 1) * stride]).map(|(_, _, n)| n as usize).ok(),

@@ -395,7 +395,7 @@ impl<'g> RuleBuilder<'g> {
     /// so a mask computes one entry instead of one per branch.
     fn union_rule(&mut self, e: &Expr, calls_ok: bool) -> Result<Option<Option<usize>>, CompileError> {
         let Expr::Alt(items) = e else { return Ok(None) };
-        if !calls_ok || items.len() < 2 || !items.iter().all(is_product) || self.st.unions_apart.contains(e) {
+        if !calls_ok || !product_union(items) || self.st.unions_apart.contains(e) {
             return Ok(None);
         }
         match self.product_index(e, calls_ok) {
@@ -509,7 +509,7 @@ impl<'g> RuleBuilder<'g> {
                 self.write_product_key(base, key)?;
                 self.write_product_key(excluded, key)
             }
-            Expr::Alt(items) if items.len() > 1 && items.iter().all(is_product) => {
+            Expr::Alt(items) if product_union(items) => {
                 key.union(items.len());
                 items.iter().try_for_each(|x| self.write_product_key(x, key))
             }
@@ -628,7 +628,7 @@ impl<'g> RuleBuilder<'g> {
                 };
                 ByteDfa::product(&a, &b, true, self.limits).map(Arc::new)
             }
-            Expr::Alt(items) if items.len() > 1 && items.iter().all(is_product) => {
+            Expr::Alt(items) if product_union(items) => {
                 let mut parts = Vec::new();
                 for x in items {
                     match self.product(x) {
@@ -656,9 +656,10 @@ impl<'g> RuleBuilder<'g> {
     }
 }
 
-/// Whether `e` is an intersection or a difference (a product rule).
-fn is_product(e: &Expr) -> bool {
-    matches!(e, Expr::Intersect(_) | Expr::Exclude { .. })
+/// Whether the items of an alternation are two or more intersections or
+/// differences: one product rule, their union ([`RuleBuilder::union_rule`]).
+fn product_union(items: &[Expr]) -> bool {
+    items.len() > 1 && items.iter().all(|x| matches!(x, Expr::Intersect(_) | Expr::Exclude { .. }))
 }
 
 /// Most states a union of products may have, per state of its parts
