@@ -824,46 +824,77 @@ impl ByteDfa {
     /// accepts. `Ok(None)` when it would have more than `max_states` states
     /// (the caller keeps the parts apart).
     pub(crate) fn union(parts: &[&ByteDfa], max_states: usize) -> Result<Option<ByteDfa>, CompileError> {
-        if parts.iter().any(|d| d.has_calls()) {
-            return Err(CompileError::Unsupported("union of languages that contain recursion".into()));
+        let Some(u) = Tuples::build(parts, parts, max_states)? else { return Ok(None) };
+        let accepting = u.order.iter().map(|states| Tuples::accepting_part(parts, states).is_some()).collect();
+        ByteDfa::from_table(u.classes, u.stride, u.trans, accepting).map(Some)
+    }
+
+    /// The union of `heads[i]` followed by `tails[i]` for every `i`: one
+    /// automaton for the members of an object whose keys are products
+    /// (each set of `patternProperties` a name matches, and the names none
+    /// matches), each followed by its own value. The heads are call-free
+    /// and walked together as in [`ByteDfa::union`]; where one head
+    /// accepts, its tail goes on (its start's bytes, calls and acceptance),
+    /// as [`ByteDfa::concat_disjoint`] joins. `Ok(None)` when the heads
+    /// overlap (two accept the same string), when a head's accepting state
+    /// goes on (the join would not be deterministic), or past `max_states`.
+    pub(crate) fn union_then(
+        heads: &[&ByteDfa],
+        tails: &[&ByteDfa],
+        max_states: usize,
+    ) -> Result<Option<ByteDfa>, CompileError> {
+        assert_eq!(heads.len(), tails.len(), "one tail per head");
+        let all: Vec<&ByteDfa> = heads.iter().chain(tails).copied().collect();
+        let Some(u) = Tuples::build(heads, &all, max_states)? else { return Ok(None) };
+        let stride = u.stride;
+        let n = u.order.len();
+        let mut offsets = Vec::with_capacity(tails.len());
+        let mut total = n;
+        for t in tails {
+            offsets.push(total as u32);
+            total += t.num_states();
         }
-        let (classes, reps) = classes_by(|b| parts.iter().map(|d| d.class_of(b)).collect::<Vec<u8>>());
-        let stride = reps.len();
-        let start: Vec<u32> = parts.iter().map(|d| d.start).collect();
-        let mut ids: rustc_hash::FxHashMap<Vec<u32>, u32> = Default::default();
-        ids.insert(start.clone(), 0);
-        let mut order = vec![start];
-        let mut raw_trans: Vec<u32> = Vec::new();
-        let mut accepting = Vec::new();
-        let mut next = Vec::with_capacity(parts.len());
-        let mut i = 0;
-        while i < order.len() {
-            let states = order[i].clone();
-            accepting.push(parts.iter().zip(&states).any(|(d, &s)| s != DEAD && d.is_accepting(s)));
-            for &byte in &reps {
-                next.clear();
-                next.extend(parts.iter().zip(&states).map(|(d, &s)| if s == DEAD { DEAD } else { d.next(s, byte) }));
-                if next.iter().all(|&s| s == DEAD) {
-                    raw_trans.push(DEAD);
-                    continue;
-                }
-                let id = match ids.get(&next) {
-                    Some(&id) => id,
-                    None => {
-                        if order.len() == max_states {
-                            return Ok(None);
-                        }
-                        let id = order.len() as u32;
-                        ids.insert(next.clone(), id);
-                        order.push(next.clone());
-                        id
-                    }
-                };
-                raw_trans.push(id);
+        if total > max_states {
+            return Ok(None);
+        }
+        let shifted = |t: u32, off: u32| if t == DEAD { DEAD } else { t + off };
+        let mut trans = u.trans;
+        trans.reserve((total - n) * stride);
+        let mut accepting = Vec::with_capacity(total);
+        let mut call_offsets = Vec::with_capacity(total + 1);
+        let mut call_edges = Vec::new();
+        for (s, states) in u.order.iter().enumerate() {
+            call_offsets.push(call_edges.len() as u32);
+            let Some(i) = Tuples::accepting_part(heads, states) else {
+                accepting.push(false);
+                continue;
+            };
+            let row = &mut trans[s * stride..(s + 1) * stride];
+            let other =
+                heads.iter().zip(states).enumerate().any(|(j, (d, &q))| j != i && q != DEAD && d.is_accepting(q));
+            if other || row.iter().any(|&t| t != DEAD) {
+                return Ok(None);
             }
-            i += 1;
+            let (tail, off) = (tails[i], offsets[i]);
+            for (slot, &r) in row.iter_mut().zip(&u.reps) {
+                *slot = shifted(tail.next(tail.start, r), off);
+            }
+            accepting.push(tail.is_accepting(tail.start));
+            call_edges.extend(tail.calls(tail.start).iter().map(|&(rule, ret)| (rule, ret + off)));
         }
-        ByteDfa::from_table(classes, stride, raw_trans, accepting).map(Some)
+        for (tail, &off) in tails.iter().zip(&offsets) {
+            for t in 0..tail.num_states() as u32 {
+                trans.extend(u.reps.iter().map(|&r| shifted(tail.next(t, r), off)));
+                accepting.push(tail.is_accepting(t));
+                call_offsets.push(call_edges.len() as u32);
+                call_edges.extend(tail.calls(t).iter().map(|&(rule, ret)| (rule, ret + off)));
+            }
+        }
+        call_offsets.push(call_edges.len() as u32);
+        if call_edges.is_empty() {
+            call_offsets.clear();
+        }
+        Ok(Some(ByteDfa { classes: u.classes, stride, trans, accepting, start: 0, call_offsets, call_edges }))
     }
 
     /// A raw table whose state 0 is the start and whose every state can
@@ -1077,6 +1108,67 @@ impl ByteDfa {
     }
 }
 
+/// The tuple automaton of several call-free automata walked side by side
+/// ([`ByteDfa::union`], [`ByteDfa::union_then`]): state `s` is the tuple
+/// `order[s]` (`DEAD` where a part has died), with a row of `trans` per
+/// state over byte classes that every automaton of `class_of` treats alike.
+/// Every tuple has a live part, and every live part can still accept.
+struct Tuples {
+    classes: [u8; 256],
+    reps: Vec<u8>,
+    stride: usize,
+    order: Vec<Vec<u32>>,
+    trans: Vec<u32>,
+}
+
+impl Tuples {
+    /// `None` past `max_states` tuples.
+    fn build(parts: &[&ByteDfa], class_of: &[&ByteDfa], max_states: usize) -> Result<Option<Tuples>, CompileError> {
+        if parts.iter().any(|d| d.has_calls()) {
+            return Err(CompileError::Unsupported("union of languages that contain recursion".into()));
+        }
+        let (classes, reps) = classes_by(|b| class_of.iter().map(|d| d.class_of(b)).collect::<Vec<u8>>());
+        let stride = reps.len();
+        let start: Vec<u32> = parts.iter().map(|d| d.start).collect();
+        let mut ids: rustc_hash::FxHashMap<Vec<u32>, u32> = Default::default();
+        ids.insert(start.clone(), 0);
+        let mut order = vec![start];
+        let mut trans: Vec<u32> = Vec::new();
+        let mut next = Vec::with_capacity(parts.len());
+        let mut i = 0;
+        while i < order.len() {
+            for &byte in &reps {
+                next.clear();
+                next.extend(parts.iter().zip(&order[i]).map(|(d, &s)| if s == DEAD { DEAD } else { d.next(s, byte) }));
+                if next.iter().all(|&s| s == DEAD) {
+                    trans.push(DEAD);
+                    continue;
+                }
+                let id = match ids.get(&next) {
+                    Some(&id) => id,
+                    None => {
+                        if order.len() == max_states {
+                            return Ok(None);
+                        }
+                        let id = order.len() as u32;
+                        ids.insert(next.clone(), id);
+                        order.push(next.clone());
+                        id
+                    }
+                };
+                trans.push(id);
+            }
+            i += 1;
+        }
+        Ok(Some(Tuples { classes, reps, stride, order, trans }))
+    }
+
+    /// The first part that accepts in the tuple `states`.
+    fn accepting_part(parts: &[&ByteDfa], states: &[u32]) -> Option<usize> {
+        parts.iter().zip(states).position(|(d, &s)| s != DEAD && d.is_accepting(s))
+    }
+}
+
 /// Slots of [`FutureIndex`]: at least twice the states a future may have.
 const FUTURE_SLOTS: usize = 128;
 
@@ -1167,6 +1259,41 @@ mod tests {
         // `a*` then `a`: an accepting state of the first continues with the
         // second's first byte, so the tables cannot be joined.
         assert!(ByteDfa::concat_disjoint(&dfa("a*"), &dfa("ab")).is_none());
+    }
+
+    #[test]
+    fn union_then_joins_each_heads_tail_where_it_accepts() {
+        let heads = [dfa("A[a-z]*;"), dfa("B[0-9]*;")];
+        // The second tail calls rule 5 after `=`, then takes `!`.
+        let mut second = b"=".to_vec();
+        second.extend(call_marker(5));
+        second.push(b'!');
+        let second = ByteDfa::from_hir(&Hir::literal(second), &DfaLimits::default()).unwrap();
+        let tails = [dfa("=1"), second];
+        let heads_ref: Vec<&ByteDfa> = heads.iter().collect();
+        let tails_ref: Vec<&ByteDfa> = tails.iter().collect();
+        let u = ByteDfa::union_then(&heads_ref, &tails_ref, 1000).unwrap().unwrap();
+        for (s, want) in [("Aab;=1", true), ("A;=1", true), ("Aab;", false), ("Aab;=2", false), ("B1;=1", false)] {
+            assert_eq!(accepts(&u, s.as_bytes()), want, "{s:?}");
+        }
+        // After `B12;=` the only way on is the call, whose return state takes `!`.
+        let mut st = u.start();
+        for &b in b"B12;=" {
+            st = u.next(st, b);
+        }
+        assert_ne!(st, DEAD);
+        assert!((0..=255u8).all(|b| u.next(st, b) == DEAD), "only the call goes on");
+        let [(rule, ret)] = u.calls(st) else { panic!("one call: {:?}", u.calls(st)) };
+        assert_eq!(*rule, 5);
+        assert!(u.is_accepting(u.next(*ret, b'!')));
+        // Heads that overlap, or a head that goes on where it accepts: kept apart.
+        let overlap = [dfa("A[a-z]*;"), dfa("[A-Z]b*;")];
+        let refs: Vec<&ByteDfa> = overlap.iter().collect();
+        assert!(ByteDfa::union_then(&refs, &tails_ref, 1000).unwrap().is_none(), "\"Ab;\" is in both heads");
+        let goes_on = [dfa("A;;?"), dfa("B;")];
+        let refs: Vec<&ByteDfa> = goes_on.iter().collect();
+        assert!(ByteDfa::union_then(&refs, &tails_ref, 1000).unwrap().is_none(), "\"A;\" accepts and goes on");
+        assert!(ByteDfa::union_then(&heads_ref, &tails_ref, 3).unwrap().is_none(), "more states than allowed");
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub(crate) enum Source {
     Product(Option<Arc<ByteDfa>>),
 }
 
+/// An alternation of members keyed by products as built
+/// ([`RuleBuilder::keyed_members`]): one rule for the keyed members, and the
+/// items left as they are.
+#[derive(Clone)]
+struct KeyedMembers {
+    /// The rule of the keyed members (`None`: every key is empty).
+    rule: Option<usize>,
+    /// The positions of the other items of the alternation.
+    others: Vec<usize>,
+}
+
 /// What a reference to a rule becomes ([`RuleBuilder::reference`]).
 enum Reference<'g> {
     /// A call of the rule with this index.
@@ -68,6 +79,9 @@ pub(crate) struct BuildState {
     /// Alternations of products whose union was too large for one
     /// automaton: their products stay rules of their own.
     unions_apart: Vec<Expr>,
+    /// Alternations of members keyed by products, by expression: what
+    /// [`RuleBuilder::keyed_members`] made of each (`None`: kept apart).
+    keyed: Vec<(Expr, Option<KeyedMembers>)>,
     /// Bytes of the automaton tables built so far.
     pub total_bytes: usize,
     /// The states of [`AnyOrder`] sets met so far: rule `grammar.rules.len() + k`
@@ -89,6 +103,7 @@ impl BuildState {
             by_rule: HashMap::new(),
             products: Vec::new(),
             unions_apart: Vec::new(),
+            keyed: Vec::new(),
             total_bytes: 0,
             states: Vec::new(),
             state_ids: HashMap::new(),
@@ -181,6 +196,25 @@ impl<'g> RuleBuilder<'g> {
                         Some(Some(_)) => {}
                         Some(None) => {
                             self.st.empty_products.insert(e as *const Expr as usize);
+                        }
+                        None if items.iter().filter(|x| product_head(x).is_some()).count() >= 2 => {
+                            // Keyed members: their keys become one rule with
+                            // their values when the alternation is built
+                            // (`keyed_members`), not rules of their own.
+                            for x in items {
+                                let Some((head, rest)) = product_head(x) else {
+                                    todo.push(x);
+                                    continue;
+                                };
+                                match self.shared_product(head) {
+                                    Ok(_) => {}
+                                    Err(CompileError::Empty) => {
+                                        self.st.empty_products.insert(head as *const Expr as usize);
+                                    }
+                                    Err(err) => return Err(err),
+                                }
+                                todo.extend(rest);
+                            }
                         }
                         None => todo.extend(items),
                     }
@@ -292,9 +326,19 @@ impl<'g> RuleBuilder<'g> {
             Expr::Seq(items) => {
                 Hir::concat(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
             }
-            Expr::Alt(items) => {
-                Hir::alternation(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?)
-            }
+            Expr::Alt(items) => match self.keyed_members(e, path, calls_ok)? {
+                Some(keyed) => {
+                    let mut alts = vec![match keyed.rule {
+                        Some(idx) => Hir::literal(call_marker(idx).to_vec()),
+                        None => Hir::fail(),
+                    }];
+                    for &i in &keyed.others {
+                        alts.push(self.hir(&items[i], path, calls_ok)?);
+                    }
+                    Hir::alternation(alts)
+                }
+                None => Hir::alternation(items.iter().map(|x| self.hir(x, path, calls_ok)).collect::<Result<_, _>>()?),
+            },
             Expr::Repeat { expr, min, max } => {
                 if max.is_some_and(|m| m < *min) {
                     return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
@@ -408,6 +452,73 @@ impl<'g> RuleBuilder<'g> {
         }
     }
 
+    /// An alternation in which two or more items are a product followed by
+    /// more (the members of an object whose keys are intersections or
+    /// differences: one per set of `patternProperties` a name matches, and
+    /// the names none matches, each followed by its own value): those items
+    /// as one rule, the union of their keys with each key's rest joined on
+    /// where it accepts ([`ByteDfa::union_then`]). A configuration set at a
+    /// key's start then holds one state instead of one per key, so a mask
+    /// walks the trie once instead of once per key. `None` for any other
+    /// expression, inside a product, or where the keys overlap or their
+    /// union would be too large (the items then stay as they are).
+    fn keyed_members(
+        &mut self,
+        e: &Expr,
+        path: &mut Vec<RuleId>,
+        calls_ok: bool,
+    ) -> Result<Option<KeyedMembers>, CompileError> {
+        let Expr::Alt(items) = e else { return Ok(None) };
+        let keyed: Vec<usize> = (0..items.len()).filter(|&i| product_head(&items[i]).is_some()).collect();
+        if !calls_ok || keyed.len() < 2 {
+            return Ok(None);
+        }
+        if let Some((_, known)) = self.st.keyed.iter().find(|(x, _)| x == e) {
+            return Ok(known.clone());
+        }
+        let built = self.build_keyed_members(items, &keyed, path)?;
+        self.st.keyed.push((e.clone(), built.clone()));
+        Ok(built)
+    }
+
+    /// The rule of [`RuleBuilder::keyed_members`] for the items at `keyed`.
+    fn build_keyed_members(
+        &mut self,
+        items: &[Expr],
+        keyed: &[usize],
+        path: &mut Vec<RuleId>,
+    ) -> Result<Option<KeyedMembers>, CompileError> {
+        let (mut heads, mut tails) = (Vec::new(), Vec::new());
+        for &i in keyed {
+            let (head, rest) = product_head(&items[i]).expect("a keyed item");
+            let head = match self.shared_product(head) {
+                Ok(d) => d,
+                Err(CompileError::Empty) => continue,
+                Err(err) => return Err(err),
+            };
+            let tail = match self.automaton(&Expr::Seq(rest.to_vec()), path, true) {
+                Ok(d) => d,
+                Err(CompileError::Empty) => continue,
+                Err(err) => return Err(err),
+            };
+            heads.push(head);
+            tails.push(tail);
+        }
+        let others: Vec<usize> = (0..items.len()).filter(|i| !keyed.contains(i)).collect();
+        if heads.is_empty() {
+            return Ok(Some(KeyedMembers { rule: None, others }));
+        }
+        let head_states: usize = heads.iter().map(|d| d.num_states()).sum();
+        let tail_states: usize = tails.iter().map(|d| d.num_states()).sum();
+        let max = (head_states * MAX_UNION_GROWTH + tail_states).min(self.limits.max_states);
+        let head_refs: Vec<&ByteDfa> = heads.iter().map(|d| &**d).collect();
+        let tail_refs: Vec<&ByteDfa> = tails.iter().map(|d| &**d).collect();
+        let Some(dfa) = ByteDfa::union_then(&head_refs, &tail_refs, max)? else { return Ok(None) };
+        let idx = self.st.sources.len();
+        let rule = self.new_index(format!("members#{idx}"), Source::Product(Some(Arc::new(dfa))))?;
+        Ok(Some(KeyedMembers { rule: Some(rule), others }))
+    }
+
     /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
     /// shared automata: the same nodes in the same order, so the same
     /// references become calls, the same products are built and the same
@@ -431,6 +542,17 @@ impl<'g> RuleBuilder<'g> {
         }
         match e {
             Expr::Regular(h) => key.regular(h),
+            Expr::Alt(items) if self.keyed_members(e, path, calls_ok)?.is_some() => {
+                let keyed = self.keyed_members(e, path, calls_ok)?.expect("known");
+                key.list(true, 1 + keyed.others.len());
+                match keyed.rule {
+                    Some(idx) => key.call(idx as u32),
+                    None => key.fail(),
+                }
+                for &i in &keyed.others {
+                    self.write_key(&items[i], path, calls_ok, key)?;
+                }
+            }
             Expr::Seq(items) | Expr::Alt(items) => {
                 key.list(matches!(e, Expr::Alt(_)), items.len());
                 for x in items {
@@ -660,6 +782,18 @@ impl<'g> RuleBuilder<'g> {
 /// differences: one product rule, their union ([`RuleBuilder::union_rule`]).
 fn product_union(items: &[Expr]) -> bool {
     items.len() > 1 && items.iter().all(|x| matches!(x, Expr::Intersect(_) | Expr::Exclude { .. }))
+}
+
+/// A sequence that starts with an intersection or difference and goes on
+/// (an object member whose key is a product): the product and the rest.
+fn product_head(e: &Expr) -> Option<(&Expr, &[Expr])> {
+    match e {
+        Expr::Seq(parts) => match parts.split_first() {
+            Some((head @ (Expr::Intersect(_) | Expr::Exclude { .. }), rest)) if !rest.is_empty() => Some((head, rest)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Most states a union of products may have, per state of its parts

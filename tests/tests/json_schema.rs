@@ -258,6 +258,51 @@ fn one_of_overlapping_strings_is_one_union_rule() {
 }
 
 #[test]
+fn members_keyed_by_overlapping_patterns_are_one_rule() {
+    // Unanchored patterns overlap ("ab" matches both): one key product per
+    // set of patterns a name matches, and one for the names none matches,
+    // each followed by its own value. They are one rule, the union of the
+    // keys with each value joined on, not one product rule per key.
+    let s = json!({
+        "type": "object",
+        "properties": {"id": {"type": "integer"}},
+        "patternProperties": {"^a": {"type": "integer"}, "b$": {"type": "string"}},
+        "additionalProperties": {"type": "boolean"}
+    });
+    let loaded = load("llama3_1");
+    let constraint = Constraint::JsonSchema(s.clone(), JsonSchemaOptions::default());
+    let g = compile(&constraint, loaded.vocab.clone(), &CompileOptions::default()).unwrap();
+    let rules = g.rule_summaries();
+    let members: Vec<_> = rules.iter().filter(|r| r.name.starts_with("members#")).collect();
+    let products: Vec<_> = rules.iter().filter(|r| r.name.starts_with("product#")).collect();
+    assert_eq!(members.len(), 1, "one rule for the keyed members: {rules:?}");
+    assert!(products.is_empty(), "no key product is a rule of its own: {products:?}");
+    let ok = [
+        json!({"ax": 1}),
+        json!({"xb": "s"}),
+        json!({"x": true}),
+        json!({"id": 3, "ax": 1, "xb": "s", "q": false}),
+        json!({"x": true, "ay": 2}),
+    ];
+    for v in ok {
+        assert!(accepts(&s, &v), "{v}");
+    }
+    // "ab" matches both patterns (an integer and a string: nothing), "id" is
+    // declared, a name matching neither takes a boolean.
+    let bad = [
+        json!({"ab": 1}),
+        json!({"ab": "s"}),
+        json!({"ax": "s"}),
+        json!({"xb": 1}),
+        json!({"x": 1}),
+        json!({"id": true}),
+    ];
+    for v in bad {
+        assert!(!accepts(&s, &v), "{v}");
+    }
+}
+
+#[test]
 fn long_strings_count_exactly_at_every_chunk_boundary() {
     // Chunks of 256 characters (called) then a tail: two tails (5000 is 19
     // chunks and 136), one tail (65535 ends a chunk short), few chunks with
