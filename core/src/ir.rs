@@ -73,12 +73,18 @@ pub struct Rule {
     /// are, by default). `false` keeps the rule a separate automaton that
     /// is entered by a call: smaller automata for rules used in many places.
     pub inline: bool,
+    /// Whether a grammar built on first use builds this rule's automaton
+    /// at compile time all the same (when it is not inlined): for rules
+    /// that are entered many at once (the blocks of a large object of
+    /// optional members, all entered at its `{`), whose builds would
+    /// otherwise stall one mask.
+    pub eager: bool,
 }
 
 impl Rule {
     /// A rule that may be inlined.
     pub fn new(name: impl Into<String>, body: Expr) -> Rule {
-        Rule { name: name.into(), body, inline: true }
+        Rule { name: name.into(), body, inline: true, eager: false }
     }
 }
 

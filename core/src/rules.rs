@@ -239,8 +239,9 @@ impl<'g> RuleBuilder<'g> {
     /// The rule indices of the rules that would be built as automata of
     /// their own (not inlined: marked so, or the start) and weigh at least
     /// `min_weight` with what they inline ([`crate::ir::hir_weight`], calls
-    /// weighing 1): their automata are large, so a grammar built on first
-    /// use builds them at compile time rather than inside a mask. Fails
+    /// weighing 1), or are marked [`crate::ir::Rule::eager`]: their automata
+    /// are large, or built many at once, so a grammar built on first use
+    /// builds them at compile time rather than inside a mask. Fails
     /// with [`CompileError::Empty`] when one of those rules matches nothing
     /// whatever its calls match (as building it would: a grammar built
     /// whole is refused for it too). Call after [`RuleBuilder::build_products`].
@@ -257,7 +258,7 @@ impl<'g> RuleBuilder<'g> {
             if empty {
                 return Err(CompileError::Empty);
             }
-            if weight >= min_weight {
+            if weight >= min_weight || rule.eager {
                 heavy.push(r);
             }
         }

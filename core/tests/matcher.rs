@@ -306,7 +306,7 @@ fn ambiguous() -> Grammar {
         Expr::Seq(vec![Expr::literal("a"), s(), Expr::literal("b")]),
         Expr::literal(""),
     ]);
-    Grammar { rules: vec![Rule { name: "s".into(), body, inline: false }], start: 0 }
+    Grammar { rules: vec![Rule { inline: false, ..Rule::new("s", body) }], start: 0 }
 }
 
 #[test]
@@ -387,7 +387,7 @@ fn limits_name_themselves() {
 fn lazy_grammar(big: &str) -> Grammar {
     let mut rules = vec![
         Rule::new("start", Expr::Alt(vec![Expr::Seq(vec![Expr::literal("ab"), Expr::Rule(1)]), Expr::literal("b")])),
-        Rule { name: "big".into(), body: Expr::regular(parse(big).unwrap()), inline: false },
+        Rule { inline: false, ..Rule::new("big", Expr::regular(parse(big).unwrap())) },
     ];
     // Rules nothing refers to, so that the grammar counts as large.
     rules.extend(
@@ -447,7 +447,7 @@ fn an_empty_rule_is_refused_whether_rules_are_built_first_or_on_use() {
 fn members_in_any_order_past_what_a_set_counts_are_an_error() {
     use sluicegate_core::{AnyOrder, AnyOrderMember};
     let v = vocab(None);
-    let member = Rule { name: "m".into(), body: Expr::literal("a"), inline: false };
+    let member = Rule { inline: false, ..Rule::new("m", Expr::literal("a")) };
     let set = AnyOrder {
         name: "o".into(),
         members: (0..=AnyOrder::MAX_MEMBERS).map(|_| AnyOrderMember { first: 1, later: 1, required: false }).collect(),

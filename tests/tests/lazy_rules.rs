@@ -77,3 +77,43 @@ fn rules_built_on_first_use_give_the_masks_of_a_whole_build() {
     assert!(steps > 500, "{steps} masks compared");
     assert!(lazily_built > 50, "{lazily_built} rules built on first use");
 }
+
+#[test]
+fn blocks_entered_together_are_built_at_compile_time() {
+    // An object of many optional members is built in blocks, all entered at
+    // its `{`: a grammar built on first use builds them at compile time, so
+    // that the object's first mask builds none of them. Many small objects
+    // beside it make the grammar large enough to be built on first use.
+    let llama = load("llama3_1");
+    let mut props = serde_json::Map::new();
+    for k in 0..60 {
+        props.insert(format!("option_{k}"), json!({"type": "integer"}));
+    }
+    let mut defs = serde_json::Map::new();
+    for k in 0..300 {
+        defs.insert(format!("d{k}"), json!({"type": "object", "properties": {"v": {"const": k}}}));
+    }
+    let any: Vec<Value> = (0..300).map(|k| json!({"$ref": format!("#/$defs/d{k}")})).collect();
+    let schema = json!({
+        "$defs": defs,
+        "type": "object",
+        "properties": {"wide": {"type": "object", "properties": props}, "other": {"anyOf": any}}
+    });
+    let ir = json::grammar(&schema, &JsonSchemaOptions::default()).unwrap().grammar;
+    let lazy = CompiledGrammar::from_grammar(ir.clone(), fresh(&llama.vocab), &CompileOptions::default()).unwrap();
+    assert!(lazy.is_partly_built(), "built whole");
+    let blocks = |g: &CompiledGrammar| {
+        g.rule_summaries().iter().filter(|r| r.name.contains(":block") && !r.name.ends_with(',')).count()
+    };
+    // 60 optional members: ten blocks, every one entered at the `{`.
+    assert_eq!(blocks(&lazy), 10, "{:?}", lazy.rule_summaries().iter().map(|r| &r.name).collect::<Vec<_>>());
+    let before = lazy.num_rules();
+    let mut m = lazy.matcher();
+    for t in llama.encode(r#"{"wide": {"#) {
+        m.compute_mask_vec();
+        assert!(m.try_consume_token(t).unwrap());
+    }
+    m.compute_mask_vec();
+    assert_eq!(blocks(&lazy), 10, "no block is built inside a mask");
+    assert!(lazy.num_rules() > before, "the object's other rules are still built on first use");
+}

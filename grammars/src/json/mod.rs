@@ -304,6 +304,11 @@ const BLOCKED_MEMBERS_MIN: usize = 12;
 /// automata time of the MaskBench schemas around TTFM p99; blocks of 6 from
 /// 13 members halved that time).
 const MEMBER_BLOCK: usize = 6;
+/// Blocks of an object entered at its `{` (every earlier member optional)
+/// from which they are built at compile time ([`sluicegate_core::ir::Rule::eager`]):
+/// each block's automaton takes 0.2 to 0.4 ms, and the 43 blocks of a
+/// 258-member object built inside its first mask took 14 to 18 ms.
+const EAGER_BLOCKS_MIN: usize = 8;
 /// Member values of blocked objects up to this many bytes stay inline
 /// ([`Builder::called_value`]).
 const SHORT_VALUE_BYTES: usize = 8;
@@ -370,7 +375,7 @@ struct Member {
 
 impl<'a> Builder<'a> {
     fn add_rule(&mut self, name: &str, body: Option<Expr>, inline: bool) -> RuleId {
-        self.rules.push(Rule { name: name.to_string(), body: body.unwrap_or(Expr::Seq(vec![])), inline });
+        self.rules.push(Rule { inline, ..Rule::new(name, body.unwrap_or(Expr::Seq(vec![]))) });
         self.rules.len() - 1
     }
 
@@ -1820,6 +1825,8 @@ impl<'a> Builder<'a> {
             Expr::Rule(self.add_rule(&format!("{ptr}:extras"), Some(leading), false))
         });
         let mut all_optional_so_far = true;
+        // The blocks entered at the object's `{`.
+        let mut entered_first: Vec<RuleId> = Vec::new();
         let mut members = members.into_iter().peekable();
         let since = self.called_rules.len();
         let mut j = 0;
@@ -1842,6 +1849,9 @@ impl<'a> Builder<'a> {
                 alts.push(seq(vec![prev, if required { l } else { opt(l) }]));
             }
             if all_optional_so_far {
+                if let Expr::Rule(r) = f {
+                    entered_first.push(r);
+                }
                 alts.push(f);
             }
             all_optional_so_far &= !required;
@@ -1851,6 +1861,11 @@ impl<'a> Builder<'a> {
                 _ => Some(Expr::Alt(alts)),
             };
             j += 1;
+        }
+        if entered_first.len() >= EAGER_BLOCKS_MIN {
+            for r in entered_first {
+                self.rules[r].eager = true;
+            }
         }
         let some = u.map(|u| Expr::Rule(self.add_rule(&format!("{ptr}:members"), Some(u), false)));
         Items { some, empty: all_optional_so_far && !non_empty }
