@@ -822,9 +822,13 @@ impl ByteDfa {
     /// The union of call-free automata: one state per tuple of their
     /// states (a side that died stays dead), accepting where any side
     /// accepts. `Ok(None)` when it would have more than `max_states` states
-    /// (the caller keeps the parts apart).
-    pub(crate) fn union(parts: &[&ByteDfa], max_states: usize) -> Result<Option<ByteDfa>, CompileError> {
-        let Some(u) = Tuples::build(parts, parts, max_states)? else { return Ok(None) };
+    /// or a table of more than `max_bytes` (the caller keeps the parts apart).
+    pub(crate) fn union(
+        parts: &[&ByteDfa],
+        max_states: usize,
+        max_bytes: usize,
+    ) -> Result<Option<ByteDfa>, CompileError> {
+        let Some(u) = Tuples::build(parts, parts, max_states, max_bytes)? else { return Ok(None) };
         let accepting = u.order.iter().map(|states| Tuples::accepting_part(parts, states).is_some()).collect();
         ByteDfa::from_table(u.classes, u.stride, u.trans, accepting).map(Some)
     }
@@ -837,15 +841,17 @@ impl ByteDfa {
     /// accepts, its tail goes on (its start's bytes, calls and acceptance),
     /// as [`ByteDfa::concat_disjoint`] joins. `Ok(None)` when the heads
     /// overlap (two accept the same string), when a head's accepting state
-    /// goes on (the join would not be deterministic), or past `max_states`.
+    /// goes on (the join would not be deterministic), or past `max_states`
+    /// or a table of `max_bytes`.
     pub(crate) fn union_then(
         heads: &[&ByteDfa],
         tails: &[&ByteDfa],
         max_states: usize,
+        max_bytes: usize,
     ) -> Result<Option<ByteDfa>, CompileError> {
         assert_eq!(heads.len(), tails.len(), "one tail per head");
         let all: Vec<&ByteDfa> = heads.iter().chain(tails).copied().collect();
-        let Some(u) = Tuples::build(heads, &all, max_states)? else { return Ok(None) };
+        let Some(u) = Tuples::build(heads, &all, max_states, max_bytes)? else { return Ok(None) };
         let stride = u.stride;
         let n = u.order.len();
         let mut offsets = Vec::with_capacity(tails.len());
@@ -854,7 +860,7 @@ impl ByteDfa {
             offsets.push(total as u32);
             total += t.num_states();
         }
-        if total > max_states {
+        if total > max_states || total.saturating_mul(stride * 4) > max_bytes {
             return Ok(None);
         }
         let shifted = |t: u32, off: u32| if t == DEAD { DEAD } else { t + off };
@@ -1030,7 +1036,7 @@ impl ByteDfa {
                     match index.get(t, &order) {
                         Some(k) => k,
                         None => {
-                            if order.len() == max_states {
+                            if order.len() >= max_states {
                                 return None;
                             }
                             let k = order.len() as u32;
@@ -1122,13 +1128,19 @@ struct Tuples {
 }
 
 impl Tuples {
-    /// `None` past `max_states` tuples.
-    fn build(parts: &[&ByteDfa], class_of: &[&ByteDfa], max_states: usize) -> Result<Option<Tuples>, CompileError> {
+    /// `None` past `max_states` tuples or a table of `max_bytes`.
+    fn build(
+        parts: &[&ByteDfa],
+        class_of: &[&ByteDfa],
+        max_states: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Tuples>, CompileError> {
         if parts.iter().any(|d| d.has_calls()) {
             return Err(CompileError::Unsupported("union of languages that contain recursion".into()));
         }
         let (classes, reps) = classes_by(|b| class_of.iter().map(|d| d.class_of(b)).collect::<Vec<u8>>());
         let stride = reps.len();
+        let max_states = max_states.min(max_bytes / (stride * 4));
         let start: Vec<u32> = parts.iter().map(|d| d.start).collect();
         let mut ids: rustc_hash::FxHashMap<Vec<u32>, u32> = Default::default();
         ids.insert(start.clone(), 0);
@@ -1147,7 +1159,7 @@ impl Tuples {
                 let id = match ids.get(&next) {
                     Some(&id) => id,
                     None => {
-                        if order.len() == max_states {
+                        if order.len() >= max_states {
                             return Ok(None);
                         }
                         let id = order.len() as u32;
@@ -1272,7 +1284,7 @@ mod tests {
         let tails = [dfa("=1"), second];
         let heads_ref: Vec<&ByteDfa> = heads.iter().collect();
         let tails_ref: Vec<&ByteDfa> = tails.iter().collect();
-        let u = ByteDfa::union_then(&heads_ref, &tails_ref, 1000).unwrap().unwrap();
+        let u = ByteDfa::union_then(&heads_ref, &tails_ref, 1000, usize::MAX).unwrap().unwrap();
         for (s, want) in [("Aab;=1", true), ("A;=1", true), ("Aab;", false), ("Aab;=2", false), ("B1;=1", false)] {
             assert_eq!(accepts(&u, s.as_bytes()), want, "{s:?}");
         }
@@ -1289,22 +1301,31 @@ mod tests {
         // Heads that overlap, or a head that goes on where it accepts: kept apart.
         let overlap = [dfa("A[a-z]*;"), dfa("[A-Z]b*;")];
         let refs: Vec<&ByteDfa> = overlap.iter().collect();
-        assert!(ByteDfa::union_then(&refs, &tails_ref, 1000).unwrap().is_none(), "\"Ab;\" is in both heads");
+        assert!(
+            ByteDfa::union_then(&refs, &tails_ref, 1000, usize::MAX).unwrap().is_none(),
+            "\"Ab;\" is in both heads"
+        );
         let goes_on = [dfa("A;;?"), dfa("B;")];
         let refs: Vec<&ByteDfa> = goes_on.iter().collect();
-        assert!(ByteDfa::union_then(&refs, &tails_ref, 1000).unwrap().is_none(), "\"A;\" accepts and goes on");
-        assert!(ByteDfa::union_then(&heads_ref, &tails_ref, 3).unwrap().is_none(), "more states than allowed");
+        assert!(
+            ByteDfa::union_then(&refs, &tails_ref, 1000, usize::MAX).unwrap().is_none(),
+            "\"A;\" accepts and goes on"
+        );
+        assert!(
+            ByteDfa::union_then(&heads_ref, &tails_ref, 3, usize::MAX).unwrap().is_none(),
+            "more states than allowed"
+        );
     }
 
     #[test]
     fn unions_accept_what_a_part_accepts() {
         let parts = [dfa("a[0-9]*"), dfa("[0-9]*b"), dfa("(?:ab)+")];
         let refs: Vec<&ByteDfa> = parts.iter().collect();
-        let u = ByteDfa::union(&refs, 1000).unwrap().unwrap();
+        let u = ByteDfa::union(&refs, 1000, usize::MAX).unwrap().unwrap();
         for s in ["a", "a12", "12b", "b", "ab", "abab", "", "ba", "a1b2", "aab", "1a"] {
             let want = parts.iter().any(|d| accepts(d, s.as_bytes()));
             assert_eq!(accepts(&u, s.as_bytes()), want, "{s:?}");
         }
-        assert!(ByteDfa::union(&refs, 2).unwrap().is_none(), "more states than allowed");
+        assert!(ByteDfa::union(&refs, 2, usize::MAX).unwrap().is_none(), "more states than allowed");
     }
 }

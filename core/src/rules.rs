@@ -514,7 +514,9 @@ impl<'g> RuleBuilder<'g> {
         let max = (head_states * MAX_UNION_GROWTH + tail_states).min(self.limits.max_states);
         let head_refs: Vec<&ByteDfa> = heads.iter().map(|d| &**d).collect();
         let tail_refs: Vec<&ByteDfa> = tails.iter().map(|d| &**d).collect();
-        let Some(dfa) = ByteDfa::union_then(&head_refs, &tail_refs, max)? else { return Ok(None) };
+        let Some(dfa) = ByteDfa::union_then(&head_refs, &tail_refs, max, self.limits.max_total_bytes)? else {
+            return Ok(None);
+        };
         let idx = self.st.sources.len();
         let rule = self.new_index(format!("members#{idx}"), Source::Product(Some(Arc::new(dfa))))?;
         Ok(Some(KeyedMembers { rule: Some(rule), others }))
@@ -767,7 +769,7 @@ impl<'g> RuleBuilder<'g> {
                         let states: usize = parts.iter().map(|d| d.num_states()).sum();
                         let max = (states * MAX_UNION_GROWTH).min(self.limits.max_states);
                         let refs: Vec<&ByteDfa> = parts.iter().map(|d| &**d).collect();
-                        match ByteDfa::union(&refs, max)? {
+                        match ByteDfa::union(&refs, max, self.limits.max_total_bytes)? {
                             Some(d) => Ok(Arc::new(d)),
                             None => Err(CompileError::Unsupported(UNION_TOO_LARGE.into())),
                         }
