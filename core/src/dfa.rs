@@ -477,44 +477,30 @@ impl ByteDfa {
                 return None;
             }
         }
-        let n = a.num_states() + b.num_states();
-        let mut trans = Vec::with_capacity(n * reps.len());
-        let mut accepting = Vec::with_capacity(n);
-        let mut call_offsets = Vec::with_capacity(n + 1);
-        let mut call_edges = Vec::new();
-        let shifted = |t: u32| if t == DEAD { DEAD } else { t + na };
+        let mut out = Layout::with_capacity(a.num_states() + b.num_states(), reps.len());
         for s in 0..na {
             let acc = a.is_accepting(s);
             for &r in &reps {
                 let t = a.next(s, r);
-                trans.push(if t != DEAD || !acc { t } else { shifted(b.next(b.start, r)) });
+                out.trans.push(if t != DEAD || !acc { t } else { shifted(b.next(b.start, r), na) });
             }
-            accepting.push(acc && b_start_acc);
-            call_offsets.push(call_edges.len() as u32);
+            out.accepting.push(acc && b_start_acc);
+            out.call_offsets.push(out.call_edges.len() as u32);
             let own = a.calls(s);
-            call_edges.extend_from_slice(own);
+            out.call_edges.extend_from_slice(own);
             if acc {
                 let joined = b.calls(b.start);
                 // A callee that could both go on in `a` and start `b`.
                 if joined.iter().any(|&(rule, _)| own.iter().any(|&(r, _)| r == rule)) {
                     return None;
                 }
-                call_edges.extend(joined.iter().map(|&(rule, ret)| (rule, ret + na)));
-                let here = call_offsets[s as usize] as usize;
-                call_edges[here..].sort_unstable();
+                out.call_edges.extend(joined.iter().map(|&(rule, ret)| (rule, ret + na)));
+                let here = out.call_offsets[s as usize] as usize;
+                out.call_edges[here..].sort_unstable();
             }
         }
-        for t in 0..b.num_states() as u32 {
-            trans.extend(reps.iter().map(|&r| shifted(b.next(t, r))));
-            accepting.push(b.is_accepting(t));
-            call_offsets.push(call_edges.len() as u32);
-            call_edges.extend(b.calls(t).iter().map(|&(rule, ret)| (rule, ret + na)));
-        }
-        call_offsets.push(call_edges.len() as u32);
-        if call_edges.is_empty() {
-            call_offsets.clear();
-        }
-        Some(ByteDfa { classes, stride: reps.len(), trans, accepting, start: a.start, call_offsets, call_edges })
+        out.append(b, &reps, na);
+        Some(out.finish(classes, reps.len(), a.start))
     }
 
     /// The automaton of `min` to `max` (`None`: unbounded) copies of `x`
@@ -863,19 +849,15 @@ impl ByteDfa {
         if total > max_states || total.saturating_mul(stride * 4) > max_bytes {
             return Ok(None);
         }
-        let shifted = |t: u32, off: u32| if t == DEAD { DEAD } else { t + off };
-        let mut trans = u.trans;
-        trans.reserve((total - n) * stride);
-        let mut accepting = Vec::with_capacity(total);
-        let mut call_offsets = Vec::with_capacity(total + 1);
-        let mut call_edges = Vec::new();
+        let mut out = Layout::with_capacity(total, stride);
+        out.trans = u.trans;
         for (s, states) in u.order.iter().enumerate() {
-            call_offsets.push(call_edges.len() as u32);
+            out.call_offsets.push(out.call_edges.len() as u32);
             let Some(i) = Tuples::accepting_part(heads, states) else {
-                accepting.push(false);
+                out.accepting.push(false);
                 continue;
             };
-            let row = &mut trans[s * stride..(s + 1) * stride];
+            let row = &mut out.trans[s * stride..(s + 1) * stride];
             let other =
                 heads.iter().zip(states).enumerate().any(|(j, (d, &q))| j != i && q != DEAD && d.is_accepting(q));
             if other || row.iter().any(|&t| t != DEAD) {
@@ -885,22 +867,13 @@ impl ByteDfa {
             for (slot, &r) in row.iter_mut().zip(&u.reps) {
                 *slot = shifted(tail.next(tail.start, r), off);
             }
-            accepting.push(tail.is_accepting(tail.start));
-            call_edges.extend(tail.calls(tail.start).iter().map(|&(rule, ret)| (rule, ret + off)));
+            out.accepting.push(tail.is_accepting(tail.start));
+            out.call_edges.extend(tail.calls(tail.start).iter().map(|&(rule, ret)| (rule, ret + off)));
         }
         for (tail, &off) in tails.iter().zip(&offsets) {
-            for t in 0..tail.num_states() as u32 {
-                trans.extend(u.reps.iter().map(|&r| shifted(tail.next(t, r), off)));
-                accepting.push(tail.is_accepting(t));
-                call_offsets.push(call_edges.len() as u32);
-                call_edges.extend(tail.calls(t).iter().map(|&(rule, ret)| (rule, ret + off)));
-            }
+            out.append(tail, &u.reps, off);
         }
-        call_offsets.push(call_edges.len() as u32);
-        if call_edges.is_empty() {
-            call_offsets.clear();
-        }
-        Ok(Some(ByteDfa { classes: u.classes, stride, trans, accepting, start: 0, call_offsets, call_edges }))
+        Ok(Some(out.finish(u.classes, stride, 0)))
     }
 
     /// A raw table whose state 0 is the start and whose every state can
@@ -1111,6 +1084,56 @@ impl ByteDfa {
     #[inline]
     pub fn is_accepting(&self, state: u32) -> bool {
         self.accepting[state as usize]
+    }
+}
+
+/// A state `t` of a part laid out from state `off` on (`DEAD` stays dead).
+fn shifted(t: u32, off: u32) -> u32 {
+    if t == DEAD {
+        DEAD
+    } else {
+        t + off
+    }
+}
+
+/// The tables of an automaton with calls being laid out state by state
+/// ([`ByteDfa::concat_disjoint`], [`ByteDfa::union_then`]): rows over the
+/// byte classes, acceptance, and each state's call edges from
+/// `call_offsets[s]`.
+struct Layout {
+    trans: Vec<u32>,
+    accepting: Vec<bool>,
+    call_offsets: Vec<u32>,
+    call_edges: Vec<(u32, u32)>,
+}
+
+impl Layout {
+    fn with_capacity(states: usize, stride: usize) -> Layout {
+        Layout {
+            trans: Vec::with_capacity(states * stride),
+            accepting: Vec::with_capacity(states),
+            call_offsets: Vec::with_capacity(states + 1),
+            call_edges: Vec::new(),
+        }
+    }
+
+    /// Append every state of `d` as states `off..`, over the classes of `reps`.
+    fn append(&mut self, d: &ByteDfa, reps: &[u8], off: u32) {
+        for t in 0..d.num_states() as u32 {
+            self.trans.extend(reps.iter().map(|&r| shifted(d.next(t, r), off)));
+            self.accepting.push(d.is_accepting(t));
+            self.call_offsets.push(self.call_edges.len() as u32);
+            self.call_edges.extend(d.calls(t).iter().map(|&(rule, ret)| (rule, ret + off)));
+        }
+    }
+
+    fn finish(mut self, classes: [u8; 256], stride: usize, start: u32) -> ByteDfa {
+        self.call_offsets.push(self.call_edges.len() as u32);
+        if self.call_edges.is_empty() {
+            self.call_offsets.clear();
+        }
+        let Layout { trans, accepting, call_offsets, call_edges } = self;
+        ByteDfa { classes, stride, trans, accepting, start, call_offsets, call_edges }
     }
 }
 
