@@ -816,7 +816,7 @@ impl ByteDfa {
     ) -> Result<Option<ByteDfa>, CompileError> {
         let Some(u) = Tuples::build(parts, parts, max_states, max_bytes)? else { return Ok(None) };
         let accepting = u.order.iter().map(|states| Tuples::accepting_part(parts, states).is_some()).collect();
-        ByteDfa::from_table(u.classes, u.stride, u.trans, accepting).map(Some)
+        ByteDfa::from_table(u.classes, u.reps.len(), u.trans, accepting).map(Some)
     }
 
     /// The union of `heads[i]` followed by `tails[i]` for every `i`: one
@@ -838,7 +838,7 @@ impl ByteDfa {
         assert_eq!(heads.len(), tails.len(), "one tail per head");
         let all: Vec<&ByteDfa> = heads.iter().chain(tails).copied().collect();
         let Some(u) = Tuples::build(heads, &all, max_states, max_bytes)? else { return Ok(None) };
-        let stride = u.stride;
+        let stride = u.reps.len();
         let n = u.order.len();
         let mut offsets = Vec::with_capacity(tails.len());
         let mut total = n;
@@ -849,8 +849,9 @@ impl ByteDfa {
         if total > max_states || total.saturating_mul(stride * 4) > max_bytes {
             return Ok(None);
         }
-        let mut out = Layout::with_capacity(total, stride);
-        out.trans = u.trans;
+        // The tuples' rows, then the tails' after them.
+        let mut out = Layout { trans: u.trans, ..Layout::with_capacity(total, 0) };
+        out.trans.reserve((total - n) * stride);
         for (s, states) in u.order.iter().enumerate() {
             out.call_offsets.push(out.call_edges.len() as u32);
             let Some(i) = Tuples::accepting_part(heads, states) else {
@@ -1009,7 +1010,7 @@ impl ByteDfa {
                     match index.get(t, &order) {
                         Some(k) => k,
                         None => {
-                            if order.len() >= max_states {
+                            if order.len() == max_states {
                                 return None;
                             }
                             let k = order.len() as u32;
@@ -1144,8 +1145,8 @@ impl Layout {
 /// Every tuple has a live part, and every live part can still accept.
 struct Tuples {
     classes: [u8; 256],
+    /// One byte per class: a row of `trans` has one entry per byte here.
     reps: Vec<u8>,
-    stride: usize,
     order: Vec<Vec<u32>>,
     trans: Vec<u32>,
 }
@@ -1195,7 +1196,7 @@ impl Tuples {
             }
             i += 1;
         }
-        Ok(Some(Tuples { classes, reps, stride, order, trans }))
+        Ok(Some(Tuples { classes, reps, order, trans }))
     }
 
     /// The first part that accepts in the tuple `states`.

@@ -41,17 +41,6 @@ pub(crate) enum Source {
     Product(Option<Arc<ByteDfa>>),
 }
 
-/// An alternation of members keyed by products as built
-/// ([`RuleBuilder::keyed_members`]): one rule for the keyed members, and the
-/// items left as they are.
-#[derive(Clone)]
-struct KeyedMembers {
-    /// The rule of the keyed members (`None`: every key is empty).
-    rule: Option<usize>,
-    /// The positions of the other items of the alternation.
-    others: Vec<usize>,
-}
-
 /// What a reference to a rule becomes ([`RuleBuilder::reference`]).
 enum Reference<'g> {
     /// A call of the rule with this index.
@@ -81,7 +70,7 @@ pub(crate) struct BuildState {
     unions_apart: Vec<Expr>,
     /// Alternations of members keyed by products, by expression: what
     /// [`RuleBuilder::keyed_members`] made of each (`None`: kept apart).
-    keyed: Vec<(Expr, Option<KeyedMembers>)>,
+    keyed: Vec<(Expr, Option<Option<usize>>)>,
     /// Bytes of the automaton tables built so far.
     pub total_bytes: usize,
     /// The states of [`AnyOrder`] sets met so far: rule `grammar.rules.len() + k`
@@ -197,7 +186,7 @@ impl<'g> RuleBuilder<'g> {
                         Some(None) => {
                             self.st.empty_products.insert(e as *const Expr as usize);
                         }
-                        None if items.iter().filter(|x| product_head(x).is_some()).count() >= 2 => {
+                        None if keyed_alternation(items) => {
                             // Keyed members: their keys become one rule with
                             // their values when the alternation is built
                             // (`keyed_members`), not rules of their own.
@@ -317,10 +306,7 @@ impl<'g> RuleBuilder<'g> {
             self.count_node()?;
         }
         if let Some(union) = self.union_rule(e, calls_ok)? {
-            return Ok(match union {
-                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
-                None => Hir::fail(),
-            });
+            return Ok(call_hir(union));
         }
         Ok(match e {
             Expr::Regular(h) => Hir::clone(h),
@@ -329,12 +315,9 @@ impl<'g> RuleBuilder<'g> {
             }
             Expr::Alt(items) => match self.keyed_members(e, path, calls_ok)? {
                 Some(keyed) => {
-                    let mut alts = vec![match keyed.rule {
-                        Some(idx) => Hir::literal(call_marker(idx).to_vec()),
-                        None => Hir::fail(),
-                    }];
-                    for &i in &keyed.others {
-                        alts.push(self.hir(&items[i], path, calls_ok)?);
+                    let mut alts = vec![call_hir(keyed)];
+                    for x in items.iter().filter(|x| product_head(x).is_none()) {
+                        alts.push(self.hir(x, path, calls_ok)?);
                     }
                     Hir::alternation(alts)
                 }
@@ -364,11 +347,8 @@ impl<'g> RuleBuilder<'g> {
                 let items = self.any_order_items(set);
                 self.hir(&items, path, calls_ok)?
             }
-            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
-                Some(idx) => Hir::literal(call_marker(idx).to_vec()),
-                // An empty intersection contributes nothing to its context.
-                None => Hir::fail(),
-            },
+            // An empty intersection contributes nothing to its context.
+            Expr::Intersect(_) | Expr::Exclude { .. } => call_hir(self.product_index(e, calls_ok)?),
         })
     }
 
@@ -463,35 +443,35 @@ impl<'g> RuleBuilder<'g> {
     /// walks the trie once instead of once per key. `None` for any other
     /// expression, inside a product, or where the keys overlap or their
     /// union would be too large (the items then stay as they are).
+    /// `Some(rule)` (`Some(None)`: every key is empty) stands for the items
+    /// with a product head; the others stay items of the alternation.
     fn keyed_members(
         &mut self,
         e: &Expr,
         path: &mut Vec<RuleId>,
         calls_ok: bool,
-    ) -> Result<Option<KeyedMembers>, CompileError> {
+    ) -> Result<Option<Option<usize>>, CompileError> {
         let Expr::Alt(items) = e else { return Ok(None) };
-        let keyed: Vec<usize> = (0..items.len()).filter(|&i| product_head(&items[i]).is_some()).collect();
-        if !calls_ok || keyed.len() < 2 {
+        if !calls_ok || !keyed_alternation(items) {
             return Ok(None);
         }
-        if let Some((_, known)) = self.st.keyed.iter().find(|(x, _)| x == e) {
-            return Ok(known.clone());
+        if let Some(&(_, known)) = self.st.keyed.iter().find(|(x, _)| x == e) {
+            return Ok(known);
         }
-        let built = self.build_keyed_members(items, &keyed, path)?;
-        self.st.keyed.push((e.clone(), built.clone()));
+        let built = self.build_keyed_members(items, path)?;
+        self.st.keyed.push((e.clone(), built));
         Ok(built)
     }
 
-    /// The rule of [`RuleBuilder::keyed_members`] for the items at `keyed`.
+    /// The rule of [`RuleBuilder::keyed_members`] for the items of `items`
+    /// with a product head.
     fn build_keyed_members(
         &mut self,
         items: &[Expr],
-        keyed: &[usize],
         path: &mut Vec<RuleId>,
-    ) -> Result<Option<KeyedMembers>, CompileError> {
+    ) -> Result<Option<Option<usize>>, CompileError> {
         let (mut heads, mut tails) = (Vec::new(), Vec::new());
-        for &i in keyed {
-            let (head, rest) = product_head(&items[i]).expect("a keyed item");
+        for (head, rest) in items.iter().filter_map(product_head) {
             let head = match self.shared_product(head) {
                 Ok(d) => d,
                 Err(CompileError::Empty) => continue,
@@ -505,13 +485,11 @@ impl<'g> RuleBuilder<'g> {
             heads.push(head);
             tails.push(tail);
         }
-        let others: Vec<usize> = (0..items.len()).filter(|i| !keyed.contains(i)).collect();
         if heads.is_empty() {
-            return Ok(Some(KeyedMembers { rule: None, others }));
+            return Ok(Some(None));
         }
-        let head_states: usize = heads.iter().map(|d| d.num_states()).sum();
         let tail_states: usize = tails.iter().map(|d| d.num_states()).sum();
-        let max = (head_states * MAX_UNION_GROWTH + tail_states).min(self.limits.max_states);
+        let max = self.union_max_states(&heads, tail_states);
         let head_refs: Vec<&ByteDfa> = heads.iter().map(|d| &**d).collect();
         let tail_refs: Vec<&ByteDfa> = tails.iter().map(|d| &**d).collect();
         let Some(dfa) = ByteDfa::union_then(&head_refs, &tail_refs, max, self.limits.max_total_bytes)? else {
@@ -519,7 +497,14 @@ impl<'g> RuleBuilder<'g> {
         };
         let idx = self.st.sources.len();
         let rule = self.new_index(format!("members#{idx}"), Source::Product(Some(Arc::new(dfa))))?;
-        Ok(Some(KeyedMembers { rule: Some(rule), others }))
+        Ok(Some(Some(rule)))
+    }
+
+    /// Most states a union of `parts` may have ([`MAX_UNION_GROWTH`] per
+    /// state of the parts), with `more` states laid out beside them.
+    fn union_max_states(&self, parts: &[Arc<ByteDfa>], more: usize) -> usize {
+        let states: usize = parts.iter().map(|d| d.num_states()).sum();
+        (states * MAX_UNION_GROWTH + more).min(self.limits.max_states)
     }
 
     /// Spell `e` as [`RuleBuilder::hir`] would build it, into a key of the
@@ -537,31 +522,23 @@ impl<'g> RuleBuilder<'g> {
             self.count_node()?;
         }
         if let Some(union) = self.union_rule(e, calls_ok)? {
-            match union {
-                Some(idx) => key.call(idx as u32),
-                None => key.fail(),
-            }
+            write_call(key, union);
             return Ok(());
         }
         match e {
             Expr::Regular(h) => key.regular(h),
-            Expr::Alt(items) if self.keyed_members(e, path, calls_ok)?.is_some() => {
-                let keyed = self.keyed_members(e, path, calls_ok)?.expect("known");
-                key.list(true, 1 + keyed.others.len());
-                match keyed.rule {
-                    Some(idx) => key.call(idx as u32),
-                    None => key.fail(),
+            Expr::Alt(items) => match self.keyed_members(e, path, calls_ok)? {
+                Some(keyed) => {
+                    let others: Vec<&Expr> = items.iter().filter(|x| product_head(x).is_none()).collect();
+                    key.list(true, 1 + others.len());
+                    write_call(key, keyed);
+                    for x in others {
+                        self.write_key(x, path, calls_ok, key)?;
+                    }
                 }
-                for &i in &keyed.others {
-                    self.write_key(&items[i], path, calls_ok, key)?;
-                }
-            }
-            Expr::Seq(items) | Expr::Alt(items) => {
-                key.list(matches!(e, Expr::Alt(_)), items.len());
-                for x in items {
-                    self.write_key(x, path, calls_ok, key)?;
-                }
-            }
+                None => self.write_list(true, items, path, calls_ok, key)?,
+            },
+            Expr::Seq(items) => self.write_list(false, items, path, calls_ok, key)?,
             Expr::Repeat { expr, min, max } => {
                 if max.is_some_and(|m| m < *min) {
                     return Err(CompileError::Invalid(format!("repetition {{{min},{max:?}}} has max < min")));
@@ -582,12 +559,22 @@ impl<'g> RuleBuilder<'g> {
                 let items = self.any_order_items(set);
                 self.write_key(&items, path, calls_ok, key)?
             }
-            Expr::Intersect(_) | Expr::Exclude { .. } => match self.product_index(e, calls_ok)? {
-                Some(idx) => key.call(idx as u32),
-                None => key.fail(),
-            },
+            Expr::Intersect(_) | Expr::Exclude { .. } => write_call(key, self.product_index(e, calls_ok)?),
         }
         Ok(())
+    }
+
+    /// [`RuleBuilder::write_key`] of a sequence or an alternation of `items`.
+    fn write_list(
+        &mut self,
+        alternation: bool,
+        items: &[Expr],
+        path: &mut Vec<RuleId>,
+        calls_ok: bool,
+        key: &mut KeyWriter,
+    ) -> Result<(), CompileError> {
+        key.list(alternation, items.len());
+        items.iter().try_for_each(|x| self.write_key(x, path, calls_ok, key))
     }
 
     /// The automaton of `e` at inlining `path`: looked up among the shared
@@ -766,8 +753,7 @@ impl<'g> RuleBuilder<'g> {
                     [] => Err(CompileError::Empty),
                     [one] => Ok(Arc::clone(one)),
                     _ => {
-                        let states: usize = parts.iter().map(|d| d.num_states()).sum();
-                        let max = (states * MAX_UNION_GROWTH).min(self.limits.max_states);
+                        let max = self.union_max_states(&parts, 0);
                         let refs: Vec<&ByteDfa> = parts.iter().map(|d| &**d).collect();
                         match ByteDfa::union(&refs, max, self.limits.max_total_bytes)? {
                             Some(d) => Ok(Arc::new(d)),
@@ -796,6 +782,29 @@ fn product_head(e: &Expr) -> Option<(&Expr, &[Expr])> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Whether two or more items of an alternation have a product head
+/// ([`RuleBuilder::keyed_members`]).
+fn keyed_alternation(items: &[Expr]) -> bool {
+    items.iter().filter(|x| product_head(x).is_some()).nth(1).is_some()
+}
+
+/// The regular expression of a call of rule `idx`, or of nothing (`None`:
+/// an empty product or union, which contributes nothing to its context).
+fn call_hir(idx: Option<usize>) -> Hir {
+    match idx {
+        Some(idx) => Hir::literal(call_marker(idx).to_vec()),
+        None => Hir::fail(),
+    }
+}
+
+/// [`call_hir`] spelt into a key of the shared automata.
+fn write_call(key: &mut KeyWriter, idx: Option<usize>) {
+    match idx {
+        Some(idx) => key.call(idx as u32),
+        None => key.fail(),
     }
 }
 

@@ -1838,7 +1838,8 @@ impl<'a> Builder<'a> {
                 .collect();
             let required = block.iter().any(|m| m.required);
             let Some(first) = self.members_after(block, extra.clone(), false).some else { continue };
-            let f = Expr::Rule(self.add_rule(&format!("{ptr}:block{j}"), Some(first), false));
+            let f_rule = self.add_rule(&format!("{ptr}:block{j}"), Some(first), false);
+            let f = Expr::Rule(f_rule);
             // `L_j` calls `F_j` after the separator rather than holding a
             // copy of it: the copy was a second automaton of the block's
             // size, built when a member first ends (every `L_j` at once).
@@ -1849,9 +1850,7 @@ impl<'a> Builder<'a> {
                 alts.push(seq(vec![prev, if required { l } else { opt(l) }]));
             }
             if all_optional_so_far {
-                if let Expr::Rule(r) = f {
-                    entered_first.push(r);
-                }
+                entered_first.push(f_rule);
                 alts.push(f);
             }
             all_optional_so_far &= !required;
