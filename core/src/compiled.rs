@@ -158,7 +158,9 @@ static CHECK_ENTRIES: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_CHECK_ENTRIES").is_some_and(|v| v == "1"));
 
 /// `SLUICEGATE_TRACE_BUILDS=1`: write each rule built on first use, with
-/// its build time and states, to standard error (which mask pays for what).
+/// its build time and states, and each set warmed at compile time
+/// ([`CompiledGrammar::warm_wide_sets`]), to standard error (which mask
+/// pays for what).
 static TRACE_BUILDS: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("SLUICEGATE_TRACE_BUILDS").is_some_and(|v| v == "1"));
 
@@ -182,6 +184,22 @@ const FRAME_WALK_MIN_NODES: usize = 1024;
 /// Fewest trie nodes below a node for a frame walk from it to look for a
 /// slice covering its state: below smaller nodes the walk is short anyway.
 const FRAME_SLICE_MIN_NODES: usize = 512;
+
+/// Sets of at least this many configurations met within the first
+/// [`WARM_BYTES`] bytes of the output have their entries computed at
+/// compile time ([`CompiledGrammar::warm_wide_sets`]).
+const WARM_CONFIGS_MIN: usize = 64;
+
+/// How many bytes from the start [`CompiledGrammar::warm_wide_sets`] looks.
+const WARM_BYTES: usize = 2;
+
+/// Sets stepping on more bytes than this are not followed further by
+/// [`CompiledGrammar::warm_wide_sets`] (inside a string every byte is
+/// alive, and the sets there are small).
+const WARM_MAX_BYTES: usize = 16;
+
+/// Most sets whose entries [`CompiledGrammar::warm_wide_sets`] computes.
+const WARM_MAX_SETS: usize = 16;
 
 /// Most states whose entries one trie walk computes together.
 const WALK_TOGETHER: usize = 8;
@@ -480,6 +498,68 @@ impl CompiledGrammar {
     pub fn prepare_start(self: &Arc<Self>) {
         let mut mask = vec![0u32; self.vocab.mask_words()];
         let _ = self.matcher().compute_mask(&mut mask);
+        self.warm_wide_sets();
+    }
+
+    /// Compute the entries of the wide sets met within the first
+    /// [`WARM_BYTES`] bytes of the output: those of at least
+    /// [`WARM_CONFIGS_MIN`] configurations, as an `anyOf` over hundreds of
+    /// object shapes holds right after `{"` (one key state per shape). Their
+    /// entries would otherwise be computed inside the second or third mask
+    /// of every first generation, where a stall holds up a whole batch
+    /// (`minecraft-recipe`: 908 uncached states, about 5 ms). Only sets
+    /// reached from wide sets are stepped further, on at most
+    /// [`WARM_MAX_BYTES`] bytes each, so that an ordinary constraint pays
+    /// nothing here.
+    fn warm_wide_sets(&self) {
+        // A rule built here (the sets' calls) under a nearly spent budget
+        // could fail for want of time, and a failed rule stays failed.
+        if !limits::most_time_left() {
+            return;
+        }
+        let Ok((start, mut stacks)) = self.start_set() else {
+            return;
+        };
+        let mut level = vec![start];
+        let mut warmed = 0;
+        for _ in 0..WARM_BYTES {
+            let mut next_level = Vec::new();
+            for set in &level {
+                let bytes = self.first_bytes(set);
+                if set.len() < WARM_CONFIGS_MIN || bytes.len() > WARM_MAX_BYTES {
+                    continue;
+                }
+                for b in bytes.iter() {
+                    if !limits::most_time_left() {
+                        return;
+                    }
+                    let mut next = Vec::new();
+                    self.step(set, b, &mut next, &mut stacks);
+                    if stacks.overflowed || stacks.build_failed {
+                        return; // the matcher reports it where it matters
+                    }
+                    if next.len() >= WARM_CONFIGS_MIN && !next_level.contains(&next) {
+                        if warmed == WARM_MAX_SETS {
+                            return;
+                        }
+                        let started = std::time::Instant::now();
+                        let cached = self.cache_used.load(Ordering::Relaxed);
+                        self.prefetch_entries(&next);
+                        warmed += 1;
+                        if *TRACE_BUILDS {
+                            let added = self.cache_used.load(Ordering::Relaxed).saturating_sub(cached);
+                            eprintln!(
+                                "sluicegate: warmed a set of {} configurations at compile time: {added} bytes of entries, {:?}",
+                                next.len(),
+                                started.elapsed()
+                            );
+                        }
+                        next_level.push(next);
+                    }
+                }
+            }
+            level = next_level;
+        }
     }
 
     /// The closed start set, where matchers start, and its stacks; if that
@@ -732,10 +812,14 @@ impl CompiledGrammar {
         let mut candidates: Vec<u32> = Vec::new();
         for c in set {
             let g = c.top;
-            if self.entry_slot(g).get().is_none() && self.twin_state(g).is_none() && !candidates.contains(&g) {
+            if self.entry_slot(g).get().is_none() && self.twin_state(g).is_none() {
                 candidates.push(g);
             }
         }
+        // Sorted once rather than searched per push: `minecraft-recipe`
+        // meets 1,298 configurations over 908 uncached states at once.
+        candidates.sort_unstable();
+        candidates.dedup();
         if candidates.len() < 2 {
             return;
         }

@@ -72,6 +72,10 @@ impl ByteSet {
     }
 
     #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     pub(crate) fn contains(&self, b: u8) -> bool {
         self.0[(b >> 6) as usize] >> (b & 63) & 1 == 1
     }

@@ -219,6 +219,17 @@ pub fn active() -> Limits {
     ACTIVE.with(|a| a.borrow().last().map(|s| s.limits.clone()).unwrap_or_default())
 }
 
+/// Whether at least half of the innermost scope's time budget is left (true
+/// outside any scope or without a deadline): work that can be left for
+/// later, such as warming entries, is skipped otherwise, so that it never
+/// makes a compilation run out of time.
+pub fn most_time_left() -> bool {
+    ACTIVE.with(|a| match a.borrow().last().and_then(|s| s.deadline) {
+        Some((at, budget)) => at.saturating_duration_since(Instant::now()) >= budget / 2,
+        None => true,
+    })
+}
+
 /// Fail with [`Limit::TimeBudget`] once the innermost scope's deadline has passed.
 ///
 /// Every [`RSS_CHECK_EVERY`] calls it also reads the resident set and fails

@@ -117,3 +117,40 @@ fn blocks_entered_together_are_built_at_compile_time() {
     assert_eq!(blocks(&lazy), 10, "no block is built inside a mask");
     assert!(lazy.num_rules() > before, "the object's other rules are still built on first use");
 }
+
+#[test]
+fn wide_sets_near_the_start_are_warmed_at_compile_time() {
+    // An `anyOf` over many object shapes, each with its own property names:
+    // right after `{"` the set holds one key state per shape. From 64
+    // configurations on, compiling computes their entries, so the mask
+    // there adds nothing to the cache; a narrower set is left for its mask.
+    // Either way the mask is the one of a grammar that warmed nothing.
+    let llama = load("llama3_1");
+    let shapes = |n: usize| -> Value {
+        let any: Vec<Value> = (0..n)
+            .map(|k| {
+                json!({"type": "object", "properties": {format!("key{k}_{}", k * 7919 % 1000): {"const": k}},
+                       "required": [format!("key{k}_{}", k * 7919 % 1000)], "additionalProperties": false})
+            })
+            .collect();
+        json!({"anyOf": any})
+    };
+    let opts = CompileOptions::default();
+    let prefix = llama.encode(r#"{""#);
+    for (n, warmed) in [(100, true), (20, false)] {
+        let constraint = sluicegate_grammars::Constraint::JsonSchema(shapes(n), JsonSchemaOptions::default());
+        let g = sluicegate_grammars::compile(&constraint, fresh(&llama.vocab), &opts).unwrap();
+        let ir = json::grammar(&shapes(n), &JsonSchemaOptions::default()).unwrap().grammar;
+        let plain = CompiledGrammar::new(&ir, fresh(&llama.vocab), &opts).unwrap();
+        let (mut a, mut b) = (g.matcher(), plain.matcher());
+        for &t in &prefix {
+            assert_eq!(a.compute_mask_vec(), b.compute_mask_vec(), "{n} shapes");
+            a.consume_token(t).unwrap();
+            b.consume_token(t).unwrap();
+        }
+        let before = g.mask_cache_bytes();
+        assert_eq!(a.compute_mask_vec(), b.compute_mask_vec(), "{n} shapes after {{\"");
+        let added = g.mask_cache_bytes() - before;
+        assert_eq!(added == 0, warmed, "{n} shapes: the mask after {{\" added {added} bytes of entries");
+    }
+}
