@@ -513,8 +513,9 @@ impl CompiledGrammar {
     /// nothing here.
     fn warm_wide_sets(&self) {
         // A rule built here (the sets' calls) under a nearly spent budget
-        // could fail for want of time, and a failed rule stays failed.
-        if !limits::most_time_left() {
+        // could fail for want of time or memory, and a failed rule stays
+        // failed: at mask time it would get a budget of its own.
+        if !limits::most_budget_left() {
             return;
         }
         let Ok((start, mut stacks)) = self.start_set() else {
@@ -530,7 +531,7 @@ impl CompiledGrammar {
                     continue;
                 }
                 for b in bytes.iter() {
-                    if !limits::most_time_left() {
+                    if !limits::most_budget_left() {
                         return;
                     }
                     let mut next = Vec::new();

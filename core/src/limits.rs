@@ -219,15 +219,23 @@ pub fn active() -> Limits {
     ACTIVE.with(|a| a.borrow().last().map(|s| s.limits.clone()).unwrap_or_default())
 }
 
-/// Whether at least half of the innermost scope's time budget is left (true
-/// outside any scope or without a deadline): work that can be left for
-/// later, such as warming entries, is skipped otherwise, so that it never
-/// makes a compilation run out of time.
-pub fn most_time_left() -> bool {
-    ACTIVE.with(|a| match a.borrow().last().and_then(|s| s.deadline) {
-        Some((at, budget)) => at.saturating_duration_since(Instant::now()) >= budget / 2,
+/// Whether at least half of the innermost scope's budget is left: of its
+/// time, and of `max_memory_growth` where that is checked (true outside any
+/// scope). Work that can be left for later, such as warming entries, is
+/// skipped otherwise, so that it never makes a compilation (or a rule it
+/// builds, which then stays failed) run out of time or memory.
+pub fn most_budget_left() -> bool {
+    let (deadline, memory) = ACTIVE.with(|a| {
+        let a = a.borrow();
+        let s = a.last();
+        (s.and_then(|s| s.deadline), s.and_then(|s| s.rss_start.map(|r| (r, s.limits.max_memory_growth))))
+    });
+    let time_left = deadline.is_none_or(|(at, budget)| at.saturating_duration_since(Instant::now()) >= budget / 2);
+    let memory_left = match memory.filter(|(_, max)| *max > 0) {
+        Some((start, max)) => resident_bytes().is_none_or(|now| now.saturating_sub(start) <= max / 2),
         None => true,
-    })
+    };
+    time_left && memory_left
 }
 
 /// Fail with [`Limit::TimeBudget`] once the innermost scope's deadline has passed.
@@ -310,11 +318,16 @@ pub fn check_grammar_size(grammar: &crate::Grammar, limits: &Limits) -> Result<u
 mod tests {
     use super::*;
 
+    /// Held by the tests that measure the resident set, which another such
+    /// test running alongside would move.
+    static RESIDENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn resident_memory_growth_is_a_limit() {
         if resident_bytes().is_none() {
             return; // not Linux: not checked
         }
+        let _alone = RESIDENT.lock().unwrap_or_else(|p| p.into_inner());
         let limits = Limits { max_memory_growth: 16 << 20, ..Limits::default() };
         let _scope = Budget::enter(&limits, Duration::from_secs(60));
         // 256 MiB written, so resident.
@@ -334,5 +347,30 @@ mod tests {
             }
             other => panic!("expected the memory limit, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn most_budget_left_needs_half_the_time_and_half_the_memory() {
+        assert!(most_budget_left(), "outside any scope");
+        let roomy = Limits { max_memory_growth: 0, ..Limits::default() };
+        {
+            let _scope = Budget::enter(&roomy, Duration::from_secs(60));
+            assert!(most_budget_left(), "a fresh minute");
+        }
+        {
+            let _scope = Budget::enter(&roomy, Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(15));
+            assert!(!most_budget_left(), "three quarters of the time spent");
+        }
+        if resident_bytes().is_none() {
+            return; // not Linux: memory is not checked
+        }
+        let _alone = RESIDENT.lock().unwrap_or_else(|p| p.into_inner());
+        let tight = Limits { max_memory_growth: 32 << 20, ..Limits::default() };
+        let _scope = Budget::enter(&tight, Duration::from_secs(60));
+        // 64 MiB written, so resident: more than half of the allowed growth.
+        let block = vec![1u8; 64 << 20];
+        assert!(block.iter().step_by(4096).all(|&b| b == 1));
+        assert!(!most_budget_left(), "64 MiB grown of 32 allowed");
     }
 }
