@@ -22,7 +22,7 @@ use crate::pda::{Config, Stacks, ROOT};
 use crate::rules::{BuildState, RuleBuilder, RuleSlot};
 use crate::set_memo::{SetMemo, EMPTY, UNKNOWN};
 use crate::slice::Cut;
-use crate::tokens::TokenSet;
+use crate::tokens::{or_words, TokenSet};
 use crate::vocab::Vocabulary;
 
 /// Options for compiling a grammar.
@@ -1212,7 +1212,7 @@ impl CompiledGrammar {
         assert!(marked == by_sets, "tokens below node {node} differ between {what} and the set walk");
         let agree = if frames { self.exits_agree(&exits, &exits_sets, &by_sets) } else { exits == exits_sets };
         assert!(agree, "exits below node {node} differ between {what} and the set walk");
-        mark_words(walk.out, &marked);
+        or_words(walk.out, &marked);
         walk.exits.extend(exits);
     }
 
@@ -1661,13 +1661,6 @@ struct Walked<'a> {
     state: u32,
     base: u32,
     called: bool,
-}
-
-/// OR the bitset `words` into `out`.
-fn mark_words(out: &mut [u32], words: &[u32]) {
-    for (o, w) in out.iter_mut().zip(words) {
-        *o |= *w;
-    }
 }
 
 /// Set the bits of `tokens` in the bitset `out`.

@@ -53,11 +53,7 @@ impl TokenSet {
     #[inline]
     pub fn or_into(&self, out: &mut [u32]) {
         match self {
-            TokenSet::Dense(words) => {
-                for (o, w) in out.iter_mut().zip(words.iter()) {
-                    *o |= *w;
-                }
-            }
+            TokenSet::Dense(words) => or_words(out, words),
             TokenSet::Sparse(pairs) => {
                 for &(i, w) in pairs.iter() {
                     out[i as usize] |= w;
@@ -92,6 +88,14 @@ impl TokenSet {
         let mut out = vec![0; words];
         self.or_into(&mut out);
         out
+    }
+}
+
+/// OR the bitset `words` into `out` (as far as the shorter reaches).
+#[inline]
+pub(crate) fn or_words(out: &mut [u32], words: &[u32]) {
+    for (o, w) in out.iter_mut().zip(words) {
+        *o |= *w;
     }
 }
 
