@@ -512,25 +512,23 @@ impl CompiledGrammar {
     /// [`WARM_MAX_BYTES`] bytes each, so that an ordinary constraint pays
     /// nothing here.
     fn warm_wide_sets(&self) {
-        // A rule built here (the sets' calls) under a nearly spent budget
-        // could fail for want of time or memory, and a failed rule stays
-        // failed: at mask time it would get a budget of its own.
-        if !limits::most_budget_left() {
-            return;
-        }
         let Ok((start, mut stacks)) = self.start_set() else {
             return;
         };
         let mut level = vec![start];
         let mut warmed = 0;
         for _ in 0..WARM_BYTES {
-            let mut next_level = Vec::new();
-            for set in &level {
+            let mut next_level: Vec<Vec<Config>> = Vec::new();
+            for set in level.iter().filter(|set| set.len() >= WARM_CONFIGS_MIN) {
                 let bytes = self.first_bytes(set);
-                if set.len() < WARM_CONFIGS_MIN || bytes.len() > WARM_MAX_BYTES {
+                if bytes.len() > WARM_MAX_BYTES {
                     continue;
                 }
                 for b in bytes.iter() {
+                    // A rule built here (the sets' calls) under a nearly
+                    // spent budget could fail for want of time or memory,
+                    // and a failed rule stays failed: at mask time it would
+                    // get a budget of its own.
                     if !limits::most_budget_left() {
                         return;
                     }
@@ -539,27 +537,34 @@ impl CompiledGrammar {
                     if stacks.overflowed || stacks.build_failed {
                         return; // the matcher reports it where it matters
                     }
-                    if next.len() >= WARM_CONFIGS_MIN && !next_level.contains(&next) {
-                        if warmed == WARM_MAX_SETS {
-                            return;
-                        }
-                        let started = std::time::Instant::now();
-                        let cached = self.cache_used.load(Ordering::Relaxed);
-                        self.prefetch_entries(&next);
-                        warmed += 1;
-                        if *TRACE_BUILDS {
-                            let added = self.cache_used.load(Ordering::Relaxed).saturating_sub(cached);
-                            eprintln!(
-                                "sluicegate: warmed a set of {} configurations at compile time: {added} bytes of entries, {:?}",
-                                next.len(),
-                                started.elapsed()
-                            );
-                        }
-                        next_level.push(next);
+                    if next.len() < WARM_CONFIGS_MIN || next_level.contains(&next) {
+                        continue;
                     }
+                    if warmed == WARM_MAX_SETS {
+                        return;
+                    }
+                    self.warm_set(&next);
+                    warmed += 1;
+                    next_level.push(next);
                 }
             }
             level = next_level;
+        }
+    }
+
+    /// Compute the entries of `set`'s states ([`Self::prefetch_entries`]),
+    /// traced under `SLUICEGATE_TRACE_BUILDS=1`.
+    fn warm_set(&self, set: &[Config]) {
+        let started = std::time::Instant::now();
+        let cached = self.cache_used.load(Ordering::Relaxed);
+        self.prefetch_entries(set);
+        if *TRACE_BUILDS {
+            let added = self.cache_used.load(Ordering::Relaxed).saturating_sub(cached);
+            eprintln!(
+                "sluicegate: warmed a set of {} configurations at compile time: {added} bytes of entries, {:?}",
+                set.len(),
+                started.elapsed()
+            );
         }
     }
 

@@ -71,11 +71,11 @@ impl ByteSet {
         self.0.iter().zip(other.0.iter()).all(|(a, b)| a & !b == 0)
     }
 
-    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    #[inline]
     pub(crate) fn contains(&self, b: u8) -> bool {
         self.0[(b >> 6) as usize] >> (b & 63) & 1 == 1
     }

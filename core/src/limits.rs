@@ -138,10 +138,13 @@ pub fn check_count(limit: Limit, count: usize, max: usize, what: &str) -> Result
     Ok(())
 }
 
+/// When a scope's time runs out, with the budget it was given.
+type Deadline = (Instant, Duration);
+
 #[derive(Clone)]
 struct Active {
     limits: Limits,
-    deadline: Option<(Instant, Duration)>,
+    deadline: Option<Deadline>,
     /// Resident bytes when the outermost scope was entered (`None`: not
     /// checked).
     rss_start: Option<usize>,
@@ -219,17 +222,23 @@ pub fn active() -> Limits {
     ACTIVE.with(|a| a.borrow().last().map(|s| s.limits.clone()).unwrap_or_default())
 }
 
+/// The innermost scope's deadline with its budget, and the resident bytes
+/// at its start with `max_memory_growth` (where the resident set is read).
+fn innermost_budget() -> (Option<Deadline>, Option<(usize, usize)>) {
+    ACTIVE.with(|a| {
+        let a = a.borrow();
+        let s = a.last();
+        (s.and_then(|s| s.deadline), s.and_then(|s| s.rss_start.map(|r| (r, s.limits.max_memory_growth))))
+    })
+}
+
 /// Whether at least half of the innermost scope's budget is left: of its
 /// time, and of `max_memory_growth` where that is checked (true outside any
 /// scope). Work that can be left for later, such as warming entries, is
 /// skipped otherwise, so that it never makes a compilation (or a rule it
 /// builds, which then stays failed) run out of time or memory.
 pub fn most_budget_left() -> bool {
-    let (deadline, memory) = ACTIVE.with(|a| {
-        let a = a.borrow();
-        let s = a.last();
-        (s.and_then(|s| s.deadline), s.and_then(|s| s.rss_start.map(|r| (r, s.limits.max_memory_growth))))
-    });
+    let (deadline, memory) = innermost_budget();
     let time_left = deadline.is_none_or(|(at, budget)| at.saturating_duration_since(Instant::now()) >= budget / 2);
     let memory_left = match memory.filter(|(_, max)| *max > 0) {
         Some((start, max)) => resident_bytes().is_none_or(|now| now.saturating_sub(start) <= max / 2),
@@ -244,11 +253,7 @@ pub fn most_budget_left() -> bool {
 /// with [`Limit::Memory`] once it has grown by more than
 /// `max_memory_growth` since the outermost scope began.
 pub fn check_time() -> Result<(), CompileError> {
-    let (deadline, memory) = ACTIVE.with(|a| {
-        let a = a.borrow();
-        let s = a.last();
-        (s.and_then(|s| s.deadline), s.and_then(|s| s.rss_start.map(|r| (r, s.limits.max_memory_growth))))
-    });
+    let (deadline, memory) = innermost_budget();
     if let Some((at, budget)) = deadline {
         if Instant::now() > at {
             return Err(exceeded(Limit::TimeBudget, budget.as_millis() as usize, "compilation ran out of time"));
