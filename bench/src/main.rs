@@ -8,12 +8,9 @@
 //! `sluicegate-bench gbnf-vs-llama` compares the built-in GBNF grammars with
 //! llama.cpp's own grammar sampler on a GGUF model's vocabulary.
 
-/// mimalloc rather than the system allocator: compilation makes and frees
-/// many small allocations, and glibc's free lists, once fragmented by a large
-/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
-/// "Allocator").
+/// mimalloc, without huge pages (`sluicegate-alloc`; ARCHITECTURE.md, "Allocator").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sluicegate_alloc::Allocator = sluicegate_alloc::Allocator;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,6 +167,10 @@ struct MaskbenchArgs {
     /// (sluicegate; default: the library's default, 64).
     #[arg(long)]
     shared_automata_mib: Option<usize>,
+    /// Count minor page faults around every mask and report how many slow
+    /// masks (1 ms or more) took one, and the slowest mask that took none.
+    #[arg(long)]
+    count_faults: bool,
 }
 
 #[derive(Args)]
@@ -230,7 +231,10 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     if let Some(mib) = args.shared_automata_mib {
         sluicegate_core::shared::set_shared_automata_bytes(mib << 20);
     }
-    let timeout = Duration::from_secs(args.timeout_s);
+    let opts = sluicegate_bench::maskbench::RunOptions {
+        timeout: Duration::from_secs(args.timeout_s),
+        count_faults: args.count_faults,
+    };
     let mut engines: Vec<Box<dyn Engine>> = Vec::new();
     let json = sluicegate_grammars::json::JsonSchemaOptions {
         whitespace: sluicegate_grammars::json::Whitespace::Flexible { max_run: args.max_whitespace },
@@ -253,7 +257,7 @@ fn maskbench(args: MaskbenchArgs) -> Result<(), String> {
     let mut dirs = Vec::new();
     for e in &engines {
         let dir = if engines.len() == 1 { out.to_path_buf() } else { out.join(e.name()) };
-        summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, timeout, &dir)?);
+        summaries.push(sluicegate_bench::maskbench::run(e.as_ref(), &cases, &opts, &dir)?);
         dirs.push(dir);
     }
     write_table(out, &summaries, &dirs)
@@ -747,6 +751,8 @@ fn generate(a: GenerateArgs) -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts: mimalloc's option table is not synchronised.
+    sluicegate_alloc::keep_freed_memory();
     let result = match Cli::parse().command {
         Command::Masks(a) => masks(a),
         Command::Suite(a) => suite(a),

@@ -8,6 +8,7 @@
 //! valid instance is accepted and every invalid one rejected.
 
 use std::io::{BufRead, Write};
+use std::os::raw::c_long;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -85,6 +86,22 @@ pub struct SchemaResult {
     tbm_max_at: Option<(usize, usize)>,
     /// All of this schema's masks, to compare builds schema by schema.
     tbm_sum_us: f64,
+    /// With fault counting: the minor page faults during the slowest mask.
+    tbm_max_faults: Option<c_long>,
+    /// With fault counting: masks of at least `SLOW_MASK_US`, and how many of them faulted.
+    slow_masks: usize,
+    slow_masks_faulted: usize,
+    /// With fault counting: the slowest mask that took no page fault.
+    tbm_max_unfaulted_us: f64,
+}
+
+/// A mask this slow is counted as slow when faults are counted.
+const SLOW_MASK_US: f64 = 1000.0;
+
+/// Minor page faults of this process so far (`getrusage`).
+fn minor_faults() -> Option<c_long> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).ok().map(|u| u.minor_page_faults())
 }
 
 impl SchemaResult {
@@ -96,12 +113,25 @@ impl SchemaResult {
             && self.invalidation_errors == 0
     }
 
-    fn record_tbm(&mut self, t0: Instant, at: (usize, usize), tbm: &mut Vec<f64>) {
+    /// Record the mask started at `t0`; `faults_before` is the fault count read just before it,
+    /// when faults are counted (read again here, after the time is taken).
+    fn record_tbm(&mut self, t0: Instant, faults_before: Option<c_long>, at: (usize, usize), tbm: &mut Vec<f64>) {
         let us = t0.elapsed().as_secs_f64() * 1e6;
+        let faults = faults_before.and_then(|before| Some(minor_faults()? - before));
         self.tbm_sum_us += us;
         if us > self.tbm_max_us {
             self.tbm_max_us = us;
             self.tbm_max_at = Some(at);
+            self.tbm_max_faults = faults;
+        }
+        if let Some(faults) = faults {
+            if us >= SLOW_MASK_US {
+                self.slow_masks += 1;
+                self.slow_masks_faulted += (faults > 0) as usize;
+            }
+            if faults == 0 {
+                self.tbm_max_unfaulted_us = self.tbm_max_unfaulted_us.max(us);
+            }
         }
         tbm.push(us);
     }
@@ -124,10 +154,10 @@ fn perf_control(command: &str) {
     }
 }
 
-fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f64>) -> SchemaResult {
+fn run_case(engine: &dyn Engine, case: &Case, opts: &RunOptions, tbm: &mut Vec<f64>) -> SchemaResult {
     let mut r = SchemaResult { id: case.id.clone(), ..SchemaResult::default() };
     let start = Instant::now();
-    let deadline = start + timeout;
+    let deadline = start + opts.timeout;
     let compiled = match engine.compile(&case.schema) {
         Ok(c) => c,
         Err(e) => {
@@ -149,6 +179,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
             if profiled {
                 perf_control("enable");
             }
+            let faults_before = if opts.count_faults { minor_faults() } else { None };
             let t0 = Instant::now();
             let allowed = match m.mask_allows(t) {
                 Ok(a) => a,
@@ -165,7 +196,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                 first = false;
             }
             if !allowed {
-                r.record_tbm(t0, (instance, position), tbm);
+                r.record_tbm(t0, faults_before, (instance, position), tbm);
                 rejected = true;
                 break;
             }
@@ -173,7 +204,7 @@ fn run_case(engine: &dyn Engine, case: &Case, timeout: Duration, tbm: &mut Vec<f
                 r.crash = Some(format!("consume of an allowed token failed: {e}"));
                 return r;
             }
-            r.record_tbm(t0, (instance, position), tbm);
+            r.record_tbm(t0, faults_before, (instance, position), tbm);
             r.tokens += 1;
         }
         if first {
@@ -287,7 +318,17 @@ pub fn rss_mib() -> Option<f64> {
 
 /// Run one engine over the corpus; write `dir/summary.json` and
 /// `dir/schemas.jsonl`; return the summary.
-pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -> Result<Value, String> {
+/// How `run` runs each schema.
+pub struct RunOptions {
+    /// Time limit per schema.
+    pub timeout: Duration,
+    /// Count minor page faults around every mask (`getrusage` before and after, outside the
+    /// timed span): the summary then tells masks slowed by first touches of memory from the rest.
+    pub count_faults: bool,
+}
+
+/// Run every case on `engine`, writing `schemas.jsonl` and `summary.json` into `dir`.
+pub fn run(engine: &dyn Engine, cases: &[Case], opts: &RunOptions, dir: &Path) -> Result<Value, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut per_schema = std::fs::File::create(dir.join("schemas.jsonl")).map_err(|e| e.to_string())?;
     let mut tbm = Vec::new();
@@ -303,12 +344,13 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
     let baseline = rss_mib().unwrap_or(0.0);
     let watch = RssWatch::start();
     let mut worst: (f64, String) = (0.0, String::new());
+    let (mut slow_masks, mut slow_masks_faulted, mut tbm_max_unfaulted) = (0, 0, 0.0f64);
     for (i, case) in cases.iter().enumerate() {
         let before = rss_mib();
         if let Some(w) = &watch {
             w.restart();
         }
-        let r = catch_unwind(AssertUnwindSafe(|| run_case(engine, case, timeout, &mut tbm))).unwrap_or_else(|p| {
+        let r = catch_unwind(AssertUnwindSafe(|| run_case(engine, case, opts, &mut tbm))).unwrap_or_else(|p| {
             let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
             SchemaResult {
                 id: case.id.clone(),
@@ -325,6 +367,9 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
         crashes += r.crash.is_some() as usize;
         not_accepting += (r.valid_not_accepting > 0) as usize;
         tokens += r.tokens;
+        slow_masks += r.slow_masks;
+        slow_masks_faulted += r.slow_masks_faulted;
+        tbm_max_unfaulted = tbm_max_unfaulted.max(r.tbm_max_unfaulted_us);
         if r.compile_error.is_none() {
             if let Some(t) = r.ttfm {
                 ttfm.push(t.as_secs_f64() * 1e6);
@@ -342,7 +387,7 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
             "crash": r.crash, "ttfm_us": r.ttfm.map(|t| t.as_secs_f64() * 1e6),
             "validation_errors": r.validation_errors, "invalidation_errors": r.invalidation_errors,
             "valid_not_accepting": r.valid_not_accepting, "tokens": r.tokens,
-            "tbm_max_us": r.tbm_max_us, "tbm_max_at": r.tbm_max_at,
+            "tbm_max_us": r.tbm_max_us, "tbm_max_at": r.tbm_max_at, "tbm_max_faults": r.tbm_max_faults,
             "tbm_sum_us": r.tbm_sum_us, "rss_growth_mib": growth,
         });
         writeln!(per_schema, "{line}").map_err(|e| e.to_string())?;
@@ -350,6 +395,14 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
             eprintln!("{}: {}/{} schemas, {:.0} s", engine.name(), i + 1, cases.len(), started.elapsed().as_secs_f64());
         }
     }
+    let faults = opts.count_faults.then(|| {
+        json!({
+            "slow_mask_us": SLOW_MASK_US,
+            "slow_masks": slow_masks,
+            "slow_masks_faulted": slow_masks_faulted,
+            "tbm_max_unfaulted_us": tbm_max_unfaulted,
+        })
+    });
     let summary = json!({
         "engine": engine.name(),
         "version": engine.version(),
@@ -370,6 +423,7 @@ pub fn run(engine: &dyn Engine, cases: &[Case], timeout: Duration, dir: &Path) -
         "baseline_rss_mib": baseline,
         "max_schema_rss_growth_mib": worst.0,
         "max_schema_rss_growth_id": worst.1,
+        "faults": faults,
     });
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
@@ -426,6 +480,18 @@ pub fn markdown(summaries: &[Value]) -> String {
         "| largest RSS growth while one schema ran, MiB | {} |\n",
         summaries.iter().map(|x| fmt(&x["max_schema_rss_growth_mib"])).collect::<Vec<_>>().join(" | ")
     ));
+    if summaries.iter().any(|x| !x["faults"].is_null()) {
+        for (key, label) in [
+            ("slow_masks", "masks of 1 ms or more (faults counted)"),
+            ("slow_masks_faulted", "of which took a page fault"),
+            ("tbm_max_unfaulted_us", "tbm_us max of masks without a page fault"),
+        ] {
+            s.push_str(&format!(
+                "| {label} | {} |\n",
+                summaries.iter().map(|x| fmt(&x["faults"][key])).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+    }
     s
 }
 

@@ -6,12 +6,9 @@
 //! - `sluicegate generate` runs a model (llama.cpp) under a constraint;
 //! - `sluicegate extract` runs a JSON Schema over many documents.
 
-/// mimalloc rather than the system allocator: compilation makes and frees
-/// many small allocations, and glibc's free lists, once fragmented by a large
-/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
-/// "Allocator").
+/// mimalloc, without huge pages (`sluicegate-alloc`; ARCHITECTURE.md, "Allocator").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sluicegate_alloc::Allocator = sluicegate_alloc::Allocator;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,6 +60,8 @@ struct MaskArgs {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: mimalloc's option table is not synchronised.
+    sluicegate_alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Mask(args) => mask(args).map(|()| ExitCode::SUCCESS),

@@ -2,12 +2,9 @@
 //! package. The pure-Python package (`python/sluicegate`) wraps it with
 //! Pydantic support, numpy/torch helpers and the documented API.
 
-/// mimalloc rather than the system allocator: compilation makes and frees
-/// many small allocations, and glibc's free lists, once fragmented by a large
-/// schema, made every later compilation up to twice as slow (ARCHITECTURE.md,
-/// "Allocator").
+/// mimalloc, without huge pages (`sluicegate-alloc`; ARCHITECTURE.md, "Allocator").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sluicegate_alloc::Allocator = sluicegate_alloc::Allocator;
 
 mod engine;
 mod errors;
