@@ -353,6 +353,46 @@ fn long_strings_count_exactly_at_every_chunk_boundary() {
 }
 
 #[test]
+fn older_drafts_are_read_as_their_validators_read_them() {
+    // Up to draft 7 the assertions beside `$ref` are ignored; from 2019-09 they apply.
+    let with_sibling = |uri: &str| {
+        json!({
+            "$schema": uri,
+            "type": "object",
+            "properties": {"a": {"$ref": "#/definitions/text_or_object", "type": "object"}},
+            "definitions": {"text_or_object": {"type": ["string", "object"]}}
+        })
+    };
+    let draft7 = with_sibling("http://json-schema.org/draft-07/schema#");
+    assert!(accepts(&draft7, &json!({"a": "text"})));
+    assert!(accepts(&draft7, &json!({"a": {}})));
+    assert!(!accepts(&draft7, &json!({"a": 1})));
+    let later = with_sibling("https://json-schema.org/draft/2020-12/schema");
+    assert!(!accepts(&later, &json!({"a": "text"})));
+    assert!(accepts(&later, &json!({"a": {}})));
+    // `if`/`then` are keywords from draft 7; `const` from draft 6.
+    let conditional = |uri: &str| {
+        json!({
+            "$schema": uri,
+            "type": "object",
+            "properties": {"kind": {"type": "string"}, "n": {"type": "integer", "const": 3}},
+            "if": {"properties": {"kind": {"const": "x"}}},
+            "then": {"required": ["n"]}
+        })
+    };
+    let draft4 = conditional("http://json-schema.org/draft-04/schema#");
+    assert!(accepts(&draft4, &json!({"kind": "x"})));
+    assert!(accepts(&draft4, &json!({"kind": "x", "n": 4})));
+    let draft6 = conditional("http://json-schema.org/draft-06/schema#");
+    assert!(accepts(&draft6, &json!({"kind": "x"})));
+    assert!(!accepts(&draft6, &json!({"kind": "x", "n": 4})));
+    let draft7 = conditional("http://json-schema.org/draft-07/schema#");
+    assert!(!accepts(&draft7, &json!({"kind": "x"})));
+    assert!(accepts(&draft7, &json!({"kind": "x", "n": 3})));
+    assert!(accepts(&draft7, &json!({"kind": "y"})));
+}
+
+#[test]
 fn numbers_enums_and_composition() {
     let n = json!({"type": "number", "exclusiveMinimum": 0, "maximum": 10});
     assert!(accepts(&n, &json!(0.5)) && accepts(&n, &json!(10)) && accepts(&n, &json!(9.99)));

@@ -12,6 +12,7 @@
 //! never unrolled.
 
 mod check;
+mod drafts;
 mod ecma;
 mod layout;
 mod members;
@@ -211,9 +212,11 @@ pub fn parse_schema(text: &[u8]) -> Result<Value, CompileError> {
 
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
+    let draft = drafts::Draft::declared_by(schema);
+    let read = drafts::as_read_by(schema, draft);
+    let schema = read.as_ref().unwrap_or(schema);
     let resolver = Resolver::new(schema);
-    let draft4 =
-        schema.get("$schema").and_then(Value::as_str).is_some_and(|u| u.contains("draft-04") || u.contains("draft-03"));
+    let draft4 = draft == drafts::Draft::Four;
     let mut b = Builder {
         resolver,
         opts,
