@@ -9,7 +9,7 @@
 //! required a member, a draft-7 `{"$ref": ..., "type": "object"}` whose target allows strings.
 //! A schema without `$schema`, or with a later one, is read as 2020-12.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::is_assertion;
 
@@ -42,14 +42,38 @@ impl Draft {
     }
 }
 
-/// `schema` without the keywords `draft` does not read (`None` for 2020-12: nothing to remove).
+/// `schema` without the keywords `draft` does not read; `None` when there are none (always for
+/// 2020-12), so that most documents are not copied.
 pub(crate) fn as_read_by(schema: &Value, draft: Draft) -> Option<Value> {
-    if draft == Draft::Later {
+    if draft == Draft::Later || !any_schema(schema, &|m| m.keys().any(|k| ignored(m, k, draft))) {
         return None;
     }
     let mut doc = schema.clone();
     strip_schema(&mut doc, draft);
     Some(doc)
+}
+
+/// Whether `draft` ignores keyword `k` of the schema object `m`.
+fn ignored(m: &Map<String, Value>, k: &str, draft: Draft) -> bool {
+    (draft <= Draft::Seven && k != "$ref" && m.contains_key("$ref") && is_assertion(k))
+        || (draft <= Draft::Six && matches!(k, "if" | "then" | "else"))
+        || (draft <= Draft::Four && matches!(k, "const" | "contains" | "propertyNames"))
+}
+
+/// Whether `test` holds for a schema object at or below `v`, walking what [`strip_schema`] walks.
+fn any_schema(v: &Value, test: &impl Fn(&Map<String, Value>) -> bool) -> bool {
+    match v {
+        Value::Object(m) => {
+            test(m)
+                || m.iter().any(|(k, sub)| match sub {
+                    _ if holds_data(k) => false,
+                    Value::Object(children) if holds_named_schemas(k) => children.values().any(|c| any_schema(c, test)),
+                    _ => any_schema(sub, test),
+                })
+        }
+        Value::Array(items) => items.iter().any(|c| any_schema(c, test)),
+        _ => false,
+    }
 }
 
 /// Keywords whose values are data, never schemas: nothing below them is stripped.
@@ -62,25 +86,15 @@ fn holds_named_schemas(k: &str) -> bool {
     matches!(k, "properties" | "patternProperties" | "definitions" | "$defs" | "dependentSchemas" | "dependencies")
 }
 
-/// Strip one schema object and everything below it that may be a schema. Values of keywords
-/// this does not know are walked as schemas too: a `$ref` may point into any container
-/// (`#/components/schemas/X`), and an annotation that is stripped is never compiled anyway.
+/// Strip the [`ignored`] keywords of one schema object and of everything below it that may be a
+/// schema. Values of keywords this does not know are walked as schemas too: a `$ref` may point
+/// into any container (`#/components/schemas/X`), and an annotation that is stripped is never
+/// compiled anyway.
 fn strip_schema(v: &mut Value, draft: Draft) {
     match v {
         Value::Object(m) => {
-            if m.contains_key("$ref") && draft <= Draft::Seven {
-                m.retain(|k, _| k == "$ref" || !is_assertion(k));
-            }
-            if draft <= Draft::Six {
-                for k in ["if", "then", "else"] {
-                    m.remove(k);
-                }
-            }
-            if draft <= Draft::Four {
-                for k in ["const", "contains", "propertyNames"] {
-                    m.remove(k);
-                }
-            }
+            let gone: Vec<String> = m.keys().filter(|k| ignored(m, k, draft)).cloned().collect();
+            m.retain(|k, _| !gone.contains(k));
             for (k, sub) in m.iter_mut() {
                 if holds_data(k) {
                     continue;
@@ -120,6 +134,21 @@ mod tests {
     }
 
     #[test]
+    fn a_document_with_nothing_to_strip_is_not_copied() {
+        let s = json!({
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "properties": {"if": {"type": "string"}, "a": {"$ref": "#/definitions/x", "description": "d"}},
+            "enum": [{"$ref": "#/x", "type": "string", "if": true}],
+            "definitions": {"x": {"type": "integer"}}
+        });
+        assert!(as_read_by(&s, Draft::Four).is_none());
+        let mut t = s.clone();
+        t["definitions"]["x"]["const"] = json!(1);
+        assert!(as_read_by(&t, Draft::Four).is_some());
+        assert!(as_read_by(&t, Draft::Six).is_none());
+    }
+
+    #[test]
     fn if_then_else_go_before_draft_7_and_const_before_draft_6() {
         let s = json!({
             "$schema": "http://json-schema.org/draft-04/schema#",
@@ -137,7 +166,7 @@ mod tests {
         let six = as_read_by(&s, Draft::Six).expect("draft 6 strips");
         assert_eq!(six["properties"]["if"], json!({"type": "string", "const": "x"}));
         assert_eq!(six["properties"]["b"]["items"], json!({"contains": {}}));
-        let seven = as_read_by(&s, Draft::Seven).expect("draft 7 strips");
-        assert_eq!(seven["properties"]["b"]["items"], s["properties"]["b"]["items"]);
+        // Draft 7 reads every keyword here: no copy.
+        assert!(as_read_by(&s, Draft::Seven).is_none());
     }
 }
