@@ -5,8 +5,8 @@
 //! allocations, and glibc's free lists, once fragmented by a large schema, made every later
 //! compilation up to twice as slow. It is built without transparent huge pages (the workspace
 //! enables mimalloc's `no_thp`): where memory is backed lazily, as on virtual machines that hand
-//! freed memory back to their host, the first touch of a fresh 2 MiB page cost 4.4 ms against
-//! 9 µs for a 4 KiB one, inside whichever mask happened to allocate.
+//! freed memory back to their host, the first touch of a fresh 2 MiB page cost 4.3-4.4 ms against
+//! about 2 µs (p99 9 µs) for a 4 KiB one, inside whichever mask happened to allocate.
 //!
 //! The Rust crates leave the choice of allocator to the program that links them.
 
@@ -16,8 +16,8 @@ use std::os::raw::c_long;
 pub use mimalloc::MiMalloc as Allocator;
 
 /// mimalloc's `mi_option_purge_delay` (mimalloc.h, v3), which the Rust bindings do not name.
-/// The test `purge_delay_option_has_mimallocs_default` checks that this index still means the
-/// purge delay in the linked mimalloc.
+/// The test `purge_delay_option_has_mimallocs_default_until_freed_memory_is_kept` checks that
+/// this index still means the purge delay in the linked mimalloc.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// The environment variable through which mimalloc reads the purge delay at start-up.
@@ -27,8 +27,8 @@ const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 /// freed (mimalloc's default), unless `MIMALLOC_PURGE_DELAY` says otherwise.
 ///
 /// For programs that run one job and exit or that compile schema after schema: a purge is an
-/// `madvise` of everything freed a second ago, done inside whichever allocation comes next (a
-/// mask stalled 10-15 ms for it), and memory handed back is slow to touch again where the OS or
+/// `madvise` of everything freed a second ago, done inside whichever allocation comes next (masks
+/// stalled 10-22 ms for it), and memory handed back is slow to touch again where the OS or
 /// a hypervisor backs it lazily. The price is a resident set that stays at its peak. The Python
 /// extension, a guest in someone else's process, does not call this.
 ///

@@ -316,8 +316,6 @@ pub fn rss_mib() -> Option<f64> {
     status_mib("VmRSS:")
 }
 
-/// Run one engine over the corpus; write `dir/summary.json` and
-/// `dir/schemas.jsonl`; return the summary.
 /// How `run` runs each schema.
 pub struct RunOptions {
     /// Time limit per schema.
@@ -327,7 +325,8 @@ pub struct RunOptions {
     pub count_faults: bool,
 }
 
-/// Run every case on `engine`, writing `schemas.jsonl` and `summary.json` into `dir`.
+/// Run one engine over the corpus; write `dir/summary.json` and
+/// `dir/schemas.jsonl`; return the summary.
 pub fn run(engine: &dyn Engine, cases: &[Case], opts: &RunOptions, dir: &Path) -> Result<Value, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut per_schema = std::fs::File::create(dir.join("schemas.jsonl")).map_err(|e| e.to_string())?;

@@ -45,7 +45,7 @@ impl Draft {
 /// `schema` without the keywords `draft` does not read; `None` when there are none (always for
 /// 2020-12), so that most documents are not copied.
 pub(crate) fn as_read_by(schema: &Value, draft: Draft) -> Option<Value> {
-    if draft == Draft::Later || !any_schema(schema, &|m| m.keys().any(|k| ignored(m, k, draft))) {
+    if draft == Draft::Later || !has_ignored(schema, draft) {
         return None;
     }
     let mut doc = schema.clone();
@@ -60,18 +60,21 @@ fn ignored(m: &Map<String, Value>, k: &str, draft: Draft) -> bool {
         || (draft <= Draft::Four && matches!(k, "const" | "contains" | "propertyNames"))
 }
 
-/// Whether `test` holds for a schema object at or below `v`, walking what [`strip_schema`] walks.
-fn any_schema(v: &Value, test: &impl Fn(&Map<String, Value>) -> bool) -> bool {
+/// Whether a schema object at or below `v` has a keyword `draft` ignores, walking what
+/// [`strip_schema`] walks (read only: most documents have none and are not copied).
+fn has_ignored(v: &Value, draft: Draft) -> bool {
     match v {
         Value::Object(m) => {
-            test(m)
+            m.keys().any(|k| ignored(m, k, draft))
                 || m.iter().any(|(k, sub)| match sub {
                     _ if holds_data(k) => false,
-                    Value::Object(children) if holds_named_schemas(k) => children.values().any(|c| any_schema(c, test)),
-                    _ => any_schema(sub, test),
+                    Value::Object(children) if holds_named_schemas(k) => {
+                        children.values().any(|c| has_ignored(c, draft))
+                    }
+                    _ => has_ignored(sub, draft),
                 })
         }
-        Value::Array(items) => items.iter().any(|c| any_schema(c, test)),
+        Value::Array(items) => items.iter().any(|c| has_ignored(c, draft)),
         _ => false,
     }
 }

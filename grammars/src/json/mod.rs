@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use sluicegate_core::limits::{self, Limit};
 use sluicegate_core::{CompileError, Expr, Grammar, Rule, RuleId};
 
+use drafts::Draft;
 use layout::Items;
 use members::MemberSets;
 use number::Bound;
@@ -212,11 +213,10 @@ pub fn parse_schema(text: &[u8]) -> Result<Value, CompileError> {
 
 /// Compile a JSON Schema into the grammar IR.
 pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, CompileError> {
-    let draft = drafts::Draft::declared_by(schema);
+    let draft = Draft::declared_by(schema);
     let read = drafts::as_read_by(schema, draft);
     let schema = read.as_ref().unwrap_or(schema);
     let resolver = Resolver::new(schema);
-    let draft4 = draft == drafts::Draft::Four;
     let mut b = Builder {
         resolver,
         opts,
@@ -226,7 +226,7 @@ pub fn grammar(schema: &Value, opts: &JsonSchemaOptions) -> Result<JsonGrammar, 
         chunk_rule: None,
         called_rules: Vec::new(),
         dropped: Vec::new(),
-        draft4,
+        draft,
         level: 0,
         refs_in_progress: HashSet::new(),
         member_states_left: GRAMMAR_MEMBER_STATE_LIMIT,
@@ -351,8 +351,9 @@ struct Builder<'a> {
     /// large objects), one per distinct expression ([`Builder::call`]).
     called_rules: Vec<(Expr, RuleId)>,
     dropped: Vec<Dropped>,
-    /// The schema declares draft 4 (or 3): integers have no fraction part.
-    draft4: bool,
+    /// The draft the schema declares (its other keywords are already read as that draft
+    /// reads them; in draft 4, and 3, integers have no fraction part).
+    draft: Draft,
     /// Nesting level of the values being compiled (the root is 0); only
     /// indented whitespace depends on it.
     level: u32,
@@ -1500,7 +1501,8 @@ impl<'a> Builder<'a> {
             let ihi = hi.map_or(number::INT_MAX, |b| if b.exclusive { b.value - 1 } else { b.value });
             // `json.dumps` writes integral floats as `2.0`; they are integers
             // too, except under draft 4, where an integer has no fraction.
-            let suffix = if self.draft4 || self.opts.integers_without_fraction { "" } else { "(?:\\.0+)?" };
+            let suffix =
+                if self.draft == Draft::Four || self.opts.integers_without_fraction { "" } else { "(?:\\.0+)?" };
             number::int_range(Some(ilo), Some(ihi)).map(|r| format!("{r}{suffix}"))
         } else if lo.is_none() && hi.is_none() && max_frac.is_none() {
             Some(NUMBER.to_string())
@@ -1565,7 +1567,7 @@ impl<'a> Builder<'a> {
                 Some(hi_i.map_or(limit, |h| h.min(limit))),
             )
             .ok_or(CompileError::Empty)?;
-            let suffix = if self.draft4 { "" } else { "(?:\\.0+)?" };
+            let suffix = if self.draft == Draft::Four { "" } else { "(?:\\.0+)?" };
             let mut items = vec![re(&format!("{range}{suffix}"))];
             items.extend(parts.iter().map(|p| re(p)));
             return Ok(Expr::Intersect(items));
